@@ -1,0 +1,102 @@
+//! The *command line*: `sidewatch <command>` with a global `--config PATH`. Exit status 0 on
+//! success, 1 on an error or invalid input (the message says what and where), 2 on a usage
+//! error.
+
+use crate::config::{self, LoadedConfig};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// sidewatch: scrape a service, evaluate Prometheus alert rules, deliver alerts, write reports.
+#[derive(Debug, Parser)]
+#[command(name = "sidewatch", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: sidewatch.toml in the working directory, if present).
+    #[arg(long, global = true, env = "SIDEWATCH_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sidecar: HTTP server and pipeline, until SIGINT or SIGTERM.
+    Run,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `sidewatch config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration; exit 1 and name every problem if it is invalid.
+    Check,
+    /// Print the effective configuration (file + environment + defaults), secrets redacted.
+    Print {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PrintFormat::Toml)]
+        format: PrintFormat,
+    },
+}
+
+/// Output format of `config print`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PrintFormat {
+    /// TOML, loadable as a config file.
+    Toml,
+    /// JSON.
+    Json,
+}
+
+/// Parses the command line and runs it; returns the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load(cli: &Cli) -> Result<LoadedConfig, ExitCode> {
+    config::load(cli.config.as_deref()).map_err(|e| {
+        eprintln!("error: invalid configuration:\n{e}");
+        ExitCode::from(1)
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let loaded = match load(&cli) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    match cli.command {
+        Command::Config(ConfigCommand::Check) => {
+            let source = loaded.file.as_ref().map_or("built-in defaults".into(), |f| f.display().to_string());
+            println!("{source}: configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Print { format }) => {
+            let text = match format {
+                PrintFormat::Toml => toml::to_string_pretty(&loaded.config)?,
+                PrintFormat::Json => serde_json::to_string_pretty(&loaded.config)? + "\n",
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => {
+            crate::telemetry::init_logging(&loaded.config.log);
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async {
+                let app = crate::startup::Application::build(loaded).await?;
+                app.run_until(crate::startup::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

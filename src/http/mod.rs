@@ -1,0 +1,51 @@
+//! The sidecar's own *HTTP surface* (axum): `/healthz`, `/readyz`, `/metrics`, and — as later
+//! stages land — the query, rules, alerts and admin APIs. Every request gets an `X-Request-Id`,
+//! is logged and counted, and bodies over `server.max_body_bytes` get 413 with a JSON error.
+
+mod health;
+mod middleware;
+
+use crate::config::LoadedConfig;
+use crate::storage::Storage;
+use crate::telemetry::SelfMetrics;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub storage: Storage,
+    /// Self metrics.
+    pub metrics: SelfMetrics,
+    /// The configuration in force.
+    pub config: Arc<LoadedConfig>,
+}
+
+/// The full router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let limit = usize::try_from(state.config.config.server.max_body_bytes.bytes()).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/", get(health::index))
+        .route("/healthz", get(health::healthz).head(health::healthz))
+        .route("/readyz", get(health::readyz).head(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route_layer(axum::middleware::from_fn(middleware::tag_route))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}
+
+/// A JSON error body in the shape Prometheus' API uses: `{"status":"error","errorType":…,"error":…}`.
+pub(crate) fn json_error(
+    status: axum::http::StatusCode,
+    error_type: &str,
+    message: impl Into<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({ "status": "error", "errorType": error_type, "error": message.into() });
+    (status, axum::Json(body)).into_response()
+}

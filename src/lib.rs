@@ -1,0 +1,11 @@
+//! sidewatch: an observability sidecar and scheduled report pipeline. It scrapes a service's
+//! Prometheus metrics and health endpoints, evaluates Prometheus-compatible alert rules,
+//! delivers alerts through a durable outbox, and writes baselines, KPI rollups and digests.
+//! See `docs/` and DESIGN.md for the pipeline; each stage is one module.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

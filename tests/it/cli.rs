@@ -1,0 +1,170 @@
+//! The command line as a user meets it: `config check` and `config print` on good and bad
+//! files, environment overrides, usage errors, and `run` stopping cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
+
+fn sidewatch(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run sidewatch")
+}
+
+fn check(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sidewatch.toml"), text).unwrap();
+    let out = sidewatch(dir.path(), &["config", "check"], &[]);
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn config_check_names_a_misspelt_key() {
+    let (code, msg) = check("[server]\nlistn = \"127.0.0.1:9465\"\n");
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("unknown key \"listn\" in [server] of sidewatch.toml; did you mean \"listen\"?"), "{msg}");
+}
+
+#[test]
+fn config_check_names_a_bad_type() {
+    let (code, msg) = check("[storage]\nmax_connections = \"eight\"\n");
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("\"max_connections\" in [storage] of sidewatch.toml (line 2)"), "{msg}");
+    let (code, msg) = check("[server]\nmax_body_bytes = \"lots\"\n");
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("invalid size \"lots\""), "{msg}");
+}
+
+#[test]
+fn config_check_names_an_unknown_section() {
+    let (code, msg) = check("[strage]\nurl = \"sqlite://x.db\"\n");
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("unknown section [strage]") && msg.contains("did you mean [storage]?"), "{msg}");
+}
+
+#[test]
+fn config_check_reports_every_semantic_error() {
+    let (code, msg) =
+        check("[server]\nlisten = \"nowhere\"\n[storage]\nurl = \"mysql://x\"\n[log]\nlevel = \"loud\"\n");
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("\"listen\" in [server]") && msg.contains("is not host:port"), "{msg}");
+    assert!(msg.contains("\"url\" in [storage]"), "{msg}");
+    assert!(msg.contains("\"level\" in [log]"), "{msg}");
+}
+
+#[test]
+fn config_check_accepts_a_good_file_and_no_file() {
+    let (code, msg) = check("[server]\nlisten = \"127.0.0.1:9999\"\n");
+    assert_eq!(code, 0, "{msg}");
+    assert!(msg.contains("configuration is valid"));
+    let empty = tempfile::tempdir().unwrap();
+    let out = sidewatch(empty.path(), &["config", "check"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("built-in defaults"));
+}
+
+#[test]
+fn missing_config_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sidewatch(dir.path(), &["--config", "nope.toml", "config", "check"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file nope.toml"));
+}
+
+#[test]
+fn env_overrides_show_in_config_print_and_secrets_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sidewatch.toml"), "[storage]\nurl = \"postgres://sw:${DB_PASS}@db:5432/sw\"\n")
+        .unwrap();
+    let out = sidewatch(
+        dir.path(),
+        &["config", "print", "--format", "json"],
+        &[
+            ("SIDEWATCH_SERVER__LISTEN", "0.0.0.0:9999"),
+            ("SIDEWATCH_STORAGE__MAX_CONNECTIONS", "3"),
+            ("DB_PASS", "hunter2"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(v["server"]["listen"], "0.0.0.0:9999");
+    assert_eq!(v["storage"]["max_connections"], 3);
+    assert_eq!(v["storage"]["url"], "postgres://sw:***@db:5432/sw");
+    assert!(!printed.contains("hunter2"));
+    // The TOML form is itself a loadable config.
+    let out = sidewatch(dir.path(), &["config", "print"], &[("DB_PASS", "x")]);
+    let toml_text = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::write(dir.path().join("printed.toml"), &toml_text).unwrap();
+    let out = sidewatch(dir.path(), &["--config", "printed.toml", "config", "check"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{toml_text}");
+}
+
+#[test]
+fn a_missing_variable_is_named() {
+    let (code, msg) = check("[storage]\nurl = \"postgres://u:${SW_NOT_SET_ANYWHERE}@h/db\"\n");
+    assert_eq!(code, 1);
+    assert!(msg.contains("environment variable SW_NOT_SET_ANYWHERE is not set"), "{msg}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(sidewatch(dir.path(), &["frobnicate"], &[]).status.code(), Some(2));
+    assert_eq!(sidewatch(dir.path(), &["config", "print", "--format", "xml"], &[]).status.code(), Some(2));
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `sidewatch run` with no config file in an empty folder: defaults (SQLite under data/),
+/// serving, then a clean stop on SIGTERM.
+#[test]
+fn run_with_no_config_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .arg("run")
+        .env("SIDEWATCH_SERVER__LISTEN", "127.0.0.1:0")
+        .env_remove("SIDEWATCH_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("JSON log line: {line}"));
+        if v["message"] == "sidewatch started" {
+            addr = v["listen"].as_str().map(String::from);
+            break;
+        }
+    }
+    let addr = addr.expect("start line with the listen address");
+    assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
+    assert!(dir.path().join("data/sidewatch.db").exists());
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let started = Instant::now();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("sidewatch stopped")), "{rest:?}");
+}

@@ -1,0 +1,9 @@
+//! sidewatch's integration tests: one binary, one module per concern. Every test starts what
+//! it needs (the application on port 0, a temporary SQLite file, a PostgreSQL database of its
+//! own, fake servers) on 127.0.0.1 and stops it again.
+
+mod cli;
+mod common;
+mod health;
+mod pg_outage;
+mod storage_suite;
