@@ -1,0 +1,4 @@
+//! *Scraping*: fetching a target's `/metrics` and health endpoints on an interval and turning
+//! what comes back into samples for the store.
+
+pub(crate) mod parse;
