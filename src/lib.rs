@@ -9,4 +9,5 @@ pub mod http;
 pub mod scrape;
 pub mod startup;
 pub mod storage;
+pub mod store;
 pub mod telemetry;

@@ -1,0 +1,377 @@
+//! A *chunk*: up to [`CHUNK_SAMPLES`] consecutive samples of one series, compressed as in
+//! Gorilla (and Prometheus' XOR chunks): timestamps as delta-of-delta in variable-width
+//! buckets, values as the XOR with the previous value's bits. Bits are kept exactly, so a
+//! real `NaN` and Prometheus' StaleNaN marker (a distinct bit pattern) both survive.
+
+/// Samples per chunk before it is sealed (30 minutes at a 15 s interval).
+pub(crate) const CHUNK_SAMPLES: u16 = 120;
+
+/// Prometheus' staleness marker: a NaN with this exact bit pattern.
+pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// True when `v` is the staleness marker (not merely any NaN).
+pub(crate) fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// Appends bits to a byte vector.
+#[derive(Clone, Debug, Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    /// Bits used in the last byte (0 means the last byte is full or there is none).
+    used: u8,
+}
+
+impl BitWriter {
+    fn push_bit(&mut self, bit: bool) {
+        if self.used == 0 {
+            self.bytes.push(0);
+        }
+        if bit {
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= 0x80 >> self.used;
+        }
+        self.used = (self.used + 1) % 8;
+    }
+
+    fn push_bits(&mut self, value: u64, n: u8) {
+        let mut left = n;
+        while left > 0 {
+            if self.used == 0 {
+                self.bytes.push(0);
+            }
+            let free = 8 - self.used;
+            let take = free.min(left);
+            let shift = left - take;
+            let chunk = ((value >> shift) & ((1u64 << take) - 1)) as u8;
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= chunk << (free - take);
+            self.used = (self.used + take) % 8;
+            left -= take;
+        }
+    }
+}
+
+/// Reads bits written by [`BitWriter`].
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl BitReader<'_> {
+    fn bit(&mut self) -> Option<bool> {
+        let byte = *self.bytes.get(self.pos / 8)?;
+        let b = byte & (0x80 >> (self.pos % 8)) != 0;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn bits(&mut self, n: u8) -> Option<u64> {
+        let mut v = 0u64;
+        let mut left = n as usize;
+        while left > 0 {
+            let byte = *self.bytes.get(self.pos / 8)? as u64;
+            let off = self.pos % 8;
+            let avail = 8 - off;
+            let take = avail.min(left);
+            let chunk = (byte >> (avail - take)) & ((1u64 << take) - 1);
+            v = (v << take) | chunk;
+            self.pos += take;
+            left -= take;
+        }
+        Some(v)
+    }
+}
+
+/// Delta-of-delta buckets: (prefix bits, prefix length, payload bits).
+const DOD_BUCKETS: [(u64, u8, u8); 3] = [(0b10, 2, 14), (0b110, 3, 17), (0b1110, 4, 20)];
+
+fn fits(v: i64, bits: u8) -> bool {
+    let half = 1i64 << (bits - 1);
+    v >= -half + 1 && v <= half
+}
+
+/// A chunk being appended to, or sealed (then only its bytes and bounds are kept).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Chunk {
+    w: BitWriter,
+    count: u16,
+    min_t: i64,
+    max_t: i64,
+    // Append state.
+    t_delta: i64,
+    v_bits: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl Chunk {
+    /// Number of samples.
+    pub(crate) fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Time of the first sample (ms).
+    pub(crate) fn min_t(&self) -> i64 {
+        self.min_t
+    }
+
+    /// Time of the last sample (ms).
+    pub(crate) fn max_t(&self) -> i64 {
+        self.max_t
+    }
+
+    /// True when no more samples fit.
+    pub(crate) fn is_full(&self) -> bool {
+        self.count >= CHUNK_SAMPLES
+    }
+
+    /// Compressed size in bytes.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.w.bytes.capacity()
+    }
+
+    /// Releases spare capacity once the chunk is full.
+    pub(crate) fn seal(&mut self) {
+        self.w.bytes.shrink_to_fit();
+    }
+
+    /// Appends a sample; the caller guarantees `t` is after the last sample.
+    pub(crate) fn append(&mut self, t: i64, v: f64) {
+        let bits = v.to_bits();
+        match self.count {
+            0 => {
+                self.w.bytes.reserve(24);
+                self.w.push_bits(t as u64, 64);
+                self.w.push_bits(bits, 64);
+                self.min_t = t;
+            }
+            _ => {
+                // The second sample stores its delta, later ones the change of delta; both in
+                // the same variable-width buckets.
+                let delta = t - self.max_t;
+                self.push_signed(delta - self.t_delta);
+                self.t_delta = delta;
+                self.push_value(bits);
+            }
+        }
+        if self.count == 0 {
+            self.v_bits = bits;
+        }
+        self.max_t = t;
+        self.count += 1;
+    }
+
+    fn push_signed(&mut self, dod: i64) {
+        if dod == 0 {
+            self.w.push_bit(false);
+        } else if let Some(&(prefix, plen, nbits)) = DOD_BUCKETS.iter().find(|b| fits(dod, b.2)) {
+            self.w.push_bits(prefix, plen);
+            self.w.push_bits(dod as u64 & ((1u64 << nbits) - 1), nbits);
+        } else {
+            self.w.push_bits(0b1111, 4);
+            self.w.push_bits(dod as u64, 64);
+        }
+    }
+
+    fn push_value(&mut self, bits: u64) {
+        let xor = bits ^ self.v_bits;
+        self.v_bits = bits;
+        if xor == 0 {
+            self.w.push_bit(false);
+            return;
+        }
+        self.w.push_bit(true);
+        let leading = (xor.leading_zeros() as u8).min(31);
+        let trailing = xor.trailing_zeros() as u8;
+        if self.leading != u8::MAX && leading >= self.leading && trailing >= self.trailing {
+            self.w.push_bit(false);
+            let sig = 64 - self.leading - self.trailing;
+            self.w.push_bits(xor >> self.trailing, sig);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            let sig = 64 - leading - trailing;
+            self.w.push_bit(true);
+            self.w.push_bits(leading as u64, 5);
+            self.w.push_bits((sig % 64) as u64, 6);
+            self.w.push_bits(xor >> trailing, sig);
+        }
+    }
+
+    /// Decodes every sample in order.
+    pub(crate) fn iter(&self) -> ChunkIter<'_> {
+        ChunkIter {
+            r: BitReader { bytes: &self.w.bytes, pos: 0 },
+            left: self.count,
+            n: 0,
+            t: 0,
+            delta: 0,
+            v: 0,
+            leading: 0,
+            trailing: 0,
+        }
+    }
+
+    /// The raw bytes and sample count, for the checkpoint.
+    pub(crate) fn raw(&self) -> (&[u8], u16) {
+        (&self.w.bytes, self.count)
+    }
+
+    /// Rebuilds a chunk from checkpointed bytes by decoding and re-encoding (which also
+    /// restores the append state). Returns `None` when the bytes do not decode.
+    pub(crate) fn from_raw(bytes: &[u8], count: u16) -> Option<Chunk> {
+        let src = Chunk { w: BitWriter { bytes: bytes.to_vec(), used: 0 }, count, ..Default::default() };
+        let mut out = Chunk::new();
+        let mut n = 0;
+        for (t, v) in src.iter() {
+            out.append(t, v);
+            n += 1;
+        }
+        (n == count as usize).then_some(out)
+    }
+
+    /// An empty chunk.
+    pub(crate) fn new() -> Chunk {
+        Chunk { leading: u8::MAX, ..Default::default() }
+    }
+}
+
+/// Iterator over a chunk's samples.
+pub(crate) struct ChunkIter<'a> {
+    r: BitReader<'a>,
+    left: u16,
+    n: u16,
+    t: i64,
+    delta: i64,
+    v: u64,
+    leading: u8,
+    trailing: u8,
+}
+
+impl ChunkIter<'_> {
+    fn read_value(&mut self) -> Option<()> {
+        if !self.r.bit()? {
+            return Some(());
+        }
+        if self.r.bit()? {
+            self.leading = self.r.bits(5)? as u8;
+            let mut sig = self.r.bits(6)? as u8;
+            if sig == 0 {
+                sig = 64;
+            }
+            self.trailing = 64 - self.leading - sig;
+        }
+        let sig = 64 - self.leading - self.trailing;
+        let bits = self.r.bits(sig)?;
+        self.v ^= bits << self.trailing;
+        Some(())
+    }
+
+    fn step(&mut self) -> Option<(i64, f64)> {
+        match self.n {
+            0 => {
+                self.t = self.r.bits(64)? as i64;
+                self.v = self.r.bits(64)?;
+            }
+            _ => {
+                let mut prefix = 0u8;
+                while prefix < 4 && self.r.bit()? {
+                    prefix += 1;
+                }
+                let dod = match prefix {
+                    0 => 0,
+                    4 => self.r.bits(64)? as i64,
+                    p => {
+                        let nbits = DOD_BUCKETS[p as usize - 1].2;
+                        // Values in [-(2^(n-1)) + 1, 2^(n-1)] as two's complement in n bits.
+                        let raw = self.r.bits(nbits)? as i64;
+                        if raw > 1 << (nbits - 1) { raw - (1 << nbits) } else { raw }
+                    }
+                };
+                self.delta += dod;
+                self.t += self.delta;
+                self.read_value()?;
+            }
+        }
+        self.n += 1;
+        Some((self.t, f64::from_bits(self.v)))
+    }
+}
+
+impl Iterator for ChunkIter<'_> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let s = self.step();
+        if s.is_none() {
+            self.left = 0;
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(samples: &[(i64, f64)]) -> Chunk {
+        let mut c = Chunk::new();
+        for &(t, v) in samples {
+            c.append(t, v);
+        }
+        let back: Vec<(i64, u64)> = c.iter().map(|(t, v)| (t, v.to_bits())).collect();
+        let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(back, want);
+        let again = Chunk::from_raw(c.raw().0, c.raw().1).unwrap();
+        assert_eq!(again.iter().count(), samples.len());
+        c
+    }
+
+    #[test]
+    fn regular_counters_compress_well() {
+        let samples: Vec<(i64, f64)> = (0..120).map(|i| (1_700_000_000_000 + i * 15_000, (i * 37) as f64)).collect();
+        let c = roundtrip(&samples);
+        let per_sample = c.raw().0.len() as f64 / 120.0;
+        assert!(per_sample < 2.5, "{per_sample} bytes per sample");
+    }
+
+    #[test]
+    fn irregular_times_nan_inf_and_stale_markers_survive() {
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        let samples = vec![
+            (-5, 1.0),
+            (0, f64::NAN),
+            (1, stale),
+            (1_000, f64::INFINITY),
+            (1_001, f64::NEG_INFINITY),
+            (900_000_000, -0.0),
+            (900_000_001, 1e-300),
+            (900_000_002, 0.1 + 0.2),
+            (1_700_000_000_000, 42.0),
+            (1_700_000_015_000, 42.0),
+            (1_700_000_030_007, 43.5),
+            (1_700_000_030_008, stale),
+        ];
+        let c = roundtrip(&samples);
+        let vals: Vec<f64> = c.iter().map(|s| s.1).collect();
+        assert!(vals[1].is_nan() && !is_stale(vals[1]), "a real NaN stays a real NaN");
+        assert!(is_stale(vals[2]) && is_stale(vals[11]));
+    }
+
+    #[test]
+    fn every_dod_bucket() {
+        let deltas = [10, 10, 15, 8202, 11, 65_547, 12, 524_300, 13, 10_000_013, 10, 1 << 40, 1, 8193, 8192];
+        let mut t = -1_000;
+        let mut s = vec![(t, 0.0)];
+        for (i, d) in deltas.iter().enumerate() {
+            t += d;
+            s.push((t, i as f64 * 0.5));
+        }
+        roundtrip(&s);
+    }
+}

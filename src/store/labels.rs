@@ -1,0 +1,143 @@
+//! *Label sets* and their *fingerprint*. A series is identified by its label set: the metric
+//! name as `__name__` plus every label, sorted by name. Strings are interned once per store
+//! ([`Interner`]), so a label set is a short slice of symbol pairs. The fingerprint is a 64-bit
+//! FNV-1a hash over the sorted names and values (separated by 0xff, as in Prometheus), stable
+//! across restarts and versions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// An interned string.
+pub(crate) type Sym = u32;
+
+/// The metric name label.
+pub(crate) const NAME: &str = "__name__";
+
+/// Interns label names and values.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    ids: HashMap<Arc<str>, Sym>,
+    strs: Vec<Arc<str>>,
+}
+
+impl Interner {
+    /// The symbol for `s`, creating it if new.
+    pub(crate) fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.strs.len() as Sym;
+        let a: Arc<str> = Arc::from(s);
+        self.strs.push(a.clone());
+        self.ids.insert(a, id);
+        id
+    }
+
+    /// The symbol for `s` if it was ever interned.
+    pub(crate) fn lookup(&self, s: &str) -> Option<Sym> {
+        self.ids.get(s).copied()
+    }
+
+    /// The string of a symbol.
+    pub(crate) fn get(&self, id: Sym) -> &Arc<str> {
+        &self.strs[id as usize]
+    }
+
+    /// Bytes held by the interned strings and the table (an estimate).
+    pub(crate) fn bytes(&self) -> usize {
+        self.strs.iter().map(|s| s.len() + 16).sum::<usize>() + self.ids.capacity() * 24 + self.strs.capacity() * 16
+    }
+}
+
+/// A label set as owned strings, sorted by name; what queries return.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(pub Vec<(Arc<str>, Arc<str>)>);
+
+impl Labels {
+    /// Builds a sorted label set from pairs (later duplicates replace earlier ones).
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Labels {
+        let mut v: Vec<(Arc<str>, Arc<str>)> =
+            pairs.into_iter().map(|(k, v)| (Arc::from(k.as_ref()), Arc::from(v.as_ref()))).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                earlier.1 = later.1.clone();
+                true
+            } else {
+                false
+            }
+        });
+        Labels(v)
+    }
+
+    /// The value of label `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
+    }
+
+    /// The metric name (`__name__`), or "".
+    pub fn metric_name(&self) -> &str {
+        self.get(NAME).unwrap_or("")
+    }
+
+    /// The stable 64-bit fingerprint.
+    pub fn fingerprint(&self) -> u64 {
+        fingerprint(self.0.iter().map(|(k, v)| (&**k, &**v)))
+    }
+}
+
+impl std::fmt::Display for Labels {
+    /// `name{a="x", b="y"}` in PromQL notation.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.metric_name())?;
+        let rest: Vec<_> = self.0.iter().filter(|(k, _)| &**k != NAME).collect();
+        if rest.is_empty() && !self.metric_name().is_empty() {
+            return Ok(());
+        }
+        f.write_str("{")?;
+        for (i, (k, v)) in rest.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{k}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// FNV-1a over `name 0xff value 0xff …` of pairs sorted by name.
+pub(crate) fn fingerprint<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(PRIME);
+        }
+    };
+    for (k, v) in pairs {
+        eat(k.as_bytes());
+        eat(&[0xff]);
+        eat(v.as_bytes());
+        eat(&[0xff]);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_sort_dedupe_and_fingerprint_stably() {
+        let a = Labels::from_pairs([("b", "2"), ("__name__", "m"), ("a", "1")]);
+        let b = Labels::from_pairs([("a", "1"), ("b", "2"), ("__name__", "m")]);
+        assert_eq!(a, b);
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), Labels::from_pairs([("__name__", "m"), ("a", "1b"), ("b", "2")]).fingerprint());
+        assert_eq!(a.to_string(), "m{a=\"1\", b=\"2\"}");
+        let d = Labels::from_pairs([("a", "1"), ("a", "2")]);
+        assert_eq!(d.get("a"), Some("2"));
+    }
+}

@@ -1,0 +1,348 @@
+//! The *store*: an in-memory, sliding-window time-series database. Series are keyed by label
+//! set (interned strings, a stable 64-bit fingerprint) and hold samples (i64 milliseconds,
+//! f64 values) in compressed [`chunk`]s; a postings [`index`] answers label matchers; old chunks
+//! are dropped as time passes, per metric name, keeping what the loaded rules look back on
+//! plus a margin; the whole store is checkpointed to disk so a restart keeps its windows.
+//!
+//! Written by hand (see docs/ARCHITECTURE.md): an embedded TSDB that keeps only the rule
+//! windows, in a few bytes per sample, is what makes sidewatch lighter than Prometheus.
+
+pub(crate) mod checkpoint;
+pub(crate) mod chunk;
+pub(crate) mod index;
+pub(crate) mod labels;
+mod series;
+#[cfg(test)]
+mod tests;
+
+pub use index::{MatchOp, Matcher};
+pub use labels::Labels;
+
+use labels::{Interner, NAME, Sym, fingerprint};
+use series::{AppendError, MemSeries};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+pub(crate) use chunk::is_stale;
+
+/// Why the store refused something.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Creating the series would pass `store.max_series`.
+    #[error(
+        "series limit reached: the store holds {limit} series (store.max_series); raise the limit or drop series with metric_relabel"
+    )]
+    SeriesLimit {
+        /// The configured cap.
+        limit: usize,
+    },
+    /// A label set names the same label twice.
+    #[error("label {0:?} appears twice in one series")]
+    DuplicateLabel(String),
+    /// The series id is unknown (it was garbage-collected).
+    #[error("unknown series")]
+    UnknownSeries,
+    /// A sample older than the series' newest one.
+    #[error("out-of-order sample")]
+    OutOfOrder,
+    /// Same timestamp as the newest sample, different value.
+    #[error("duplicate sample for timestamp")]
+    Duplicate,
+}
+
+impl From<AppendError> for StoreError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::OutOfOrder => StoreError::OutOfOrder,
+            AppendError::Duplicate => StoreError::Duplicate,
+        }
+    }
+}
+
+/// Sizes, for self metrics and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Series held.
+    pub series: usize,
+    /// Samples held (staleness markers included).
+    pub samples: usize,
+    /// Bytes of compressed chunk data.
+    pub chunk_bytes: usize,
+    /// Estimated bytes of the index, interned strings and series headers.
+    pub index_bytes: usize,
+}
+
+/// Counts from one batch append.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppendStats {
+    /// Samples stored.
+    pub appended: usize,
+    /// Samples refused as out of order or duplicate.
+    pub rejected: usize,
+    /// Ids no longer known (the caller should resolve them again).
+    pub unknown: usize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    interner: Interner,
+    series: HashMap<u32, MemSeries>,
+    by_fp: HashMap<u64, Vec<u32>>,
+    postings: index::Postings,
+    next_id: u32,
+    /// Metric name → how far back rules look (ms), beyond the default.
+    retention: HashMap<Sym, i64>,
+}
+
+/// The store; share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    inner: RwLock<Inner>,
+    max_series: usize,
+    default_retention_ms: i64,
+}
+
+impl Store {
+    /// An empty store holding at most `max_series` series, keeping samples for
+    /// `retention_ms` unless a metric needs longer ([`Store::set_retentions`]).
+    pub fn new(max_series: usize, retention_ms: i64) -> Store {
+        Store { inner: RwLock::default(), max_series, default_retention_ms: retention_ms }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The id of the series with exactly these labels (`__name__` included), created if new.
+    /// Pairs may come in any order. Fails on a repeated label name or at the series cap.
+    pub fn get_or_create<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<u32, StoreError> {
+        let mut sorted: Vec<(&str, &str)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(StoreError::DuplicateLabel(w[0].0.to_string()));
+        }
+        let fp = fingerprint(sorted.iter().copied());
+        if let Some(id) = self.read().find(fp, &sorted) {
+            return Ok(id);
+        }
+        let mut inner = self.write();
+        if let Some(id) = inner.find(fp, &sorted) {
+            return Ok(id);
+        }
+        if inner.series.len() >= self.max_series {
+            return Err(StoreError::SeriesLimit { limit: self.max_series });
+        }
+        Ok(inner.create(fp, &sorted))
+    }
+
+    /// Appends one sample to series `id`.
+    pub fn append(&self, id: u32, t: i64, v: f64) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        let s = inner.series.get_mut(&id).ok_or(StoreError::UnknownSeries)?;
+        Ok(s.append(t, v)?)
+    }
+
+    /// Appends `(id, value)` pairs, each at its own timestamp, under one lock.
+    pub fn append_batch(&self, samples: &[(u32, i64, f64)]) -> AppendStats {
+        let mut stats = AppendStats::default();
+        let mut inner = self.write();
+        for &(id, t, v) in samples {
+            match inner.series.get_mut(&id) {
+                None => stats.unknown += 1,
+                Some(s) => match s.append(t, v) {
+                    Ok(()) => stats.appended += 1,
+                    Err(_) => stats.rejected += 1,
+                },
+            }
+        }
+        stats
+    }
+
+    /// Writes a staleness marker at `t` into each series of `ids` that is not already stale.
+    /// Returns how many were marked.
+    pub fn mark_stale(&self, ids: impl IntoIterator<Item = u32>, t: i64) -> usize {
+        let mut inner = self.write();
+        ids.into_iter().filter(|id| inner.series.get_mut(id).is_some_and(|s| s.mark_stale(t))).count()
+    }
+
+    /// Ids of the series matching every matcher, ascending.
+    pub fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+        self.read().select(matchers)
+    }
+
+    /// The labels of series `id`.
+    pub fn labels(&self, id: u32) -> Option<Labels> {
+        let inner = self.read();
+        inner.series.get(&id).map(|s| inner.labels_of(s))
+    }
+
+    /// Calls `f` with the labels and the samples in `[start, end]` of every matching series,
+    /// streaming from the chunks (nothing is copied). Series with no sample in range are skipped.
+    pub fn visit(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        mut f: impl FnMut(&Labels, &mut dyn Iterator<Item = (i64, f64)>),
+    ) {
+        let inner = self.read();
+        for id in inner.select(matchers) {
+            let s = &inner.series[&id];
+            if s.last_t() < start || s.chunks().next().is_none_or(|c| c.min_t() > end) {
+                continue;
+            }
+            let labels = inner.labels_of(s);
+            f(&labels, &mut s.samples(start, end));
+        }
+    }
+
+    /// The matching series with their samples in `[start, end]` (copied; prefer [`Store::visit`]).
+    pub fn query(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        let mut out = Vec::new();
+        self.visit(matchers, start, end, |l, it| out.push((l.clone(), it.collect())));
+        out
+    }
+
+    /// Every label name, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        let inner = self.read();
+        let mut v: Vec<String> = inner.postings.names().map(|s| inner.interner.get(s).to_string()).collect();
+        v.sort();
+        v
+    }
+
+    /// Every value of label `name`, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        let inner = self.read();
+        let Some(sym) = inner.interner.lookup(name) else { return Vec::new() };
+        let mut v: Vec<String> = inner.postings.values(sym).map(|s| inner.interner.get(s).to_string()).collect();
+        v.sort();
+        v
+    }
+
+    /// Sets how far back each metric must be kept (from the loaded rules' ranges and offsets);
+    /// metrics not named keep the default retention. Replaces earlier settings.
+    pub fn set_retentions(&self, per_metric_ms: &HashMap<String, i64>) {
+        let mut inner = self.write();
+        let map = per_metric_ms
+            .iter()
+            .filter(|(_, ms)| **ms > self.default_retention_ms)
+            .map(|(name, ms)| (inner.interner.intern(name), *ms))
+            .collect();
+        inner.retention = map;
+    }
+
+    /// Drops chunks older than each metric's retention at `now_ms`, and series with nothing
+    /// left in their window. Returns (series removed, samples removed).
+    pub fn gc(&self, now_ms: i64) -> (usize, usize) {
+        let mut inner = self.write();
+        let mut samples = 0;
+        let mut dead = Vec::new();
+        let Inner { series, retention, .. } = &mut *inner;
+        for (id, s) in series.iter_mut() {
+            let keep = retention.get(&s.name).copied().unwrap_or(self.default_retention_ms);
+            let cutoff = now_ms - keep;
+            samples += s.truncate_before(cutoff);
+            if s.last_t() < cutoff {
+                samples += s.sample_count();
+                dead.push(*id);
+            }
+        }
+        for id in &dead {
+            inner.remove(*id);
+        }
+        (dead.len(), samples)
+    }
+
+    /// Current sizes.
+    pub fn stats(&self) -> StoreStats {
+        let inner = self.read();
+        let mut st = StoreStats { series: inner.series.len(), ..Default::default() };
+        for s in inner.series.values() {
+            st.samples += s.sample_count();
+            st.chunk_bytes += s.chunk_bytes();
+            st.index_bytes += std::mem::size_of::<MemSeries>() + s.labels.len() * 8 + 16;
+        }
+        st.index_bytes += inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 40;
+        st
+    }
+
+    /// The configured series cap.
+    pub fn max_series(&self) -> usize {
+        self.max_series
+    }
+}
+
+impl Inner {
+    fn find(&self, fp: u64, sorted: &[(&str, &str)]) -> Option<u32> {
+        let ids = self.by_fp.get(&fp)?;
+        ids.iter().copied().find(|id| {
+            let s = &self.series[id];
+            s.labels.len() == sorted.len()
+                && s.labels
+                    .iter()
+                    .zip(sorted)
+                    .all(|(&(k, v), &(ks, vs))| &**self.interner.get(k) == ks && &**self.interner.get(v) == vs)
+        })
+    }
+
+    fn create(&mut self, fp: u64, sorted: &[(&str, &str)]) -> u32 {
+        let labels: Box<[(Sym, Sym)]> =
+            sorted.iter().map(|(k, v)| (self.interner.intern(k), self.interner.intern(v))).collect();
+        let name_sym = self.interner.intern(NAME);
+        let name = labels.iter().find(|(k, _)| *k == name_sym).map_or(self.interner.intern(""), |(_, v)| *v);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.postings.add(id, &labels);
+        self.by_fp.entry(fp).or_default().push(id);
+        self.series.insert(id, MemSeries::new(labels, name, fp));
+        id
+    }
+
+    fn remove(&mut self, id: u32) {
+        if let Some(s) = self.series.remove(&id) {
+            self.postings.remove(id, &s.labels);
+            if let Some(ids) = self.by_fp.get_mut(&s.fp) {
+                ids.retain(|&i| i != id);
+                if ids.is_empty() {
+                    self.by_fp.remove(&s.fp);
+                }
+            }
+        }
+    }
+
+    fn labels_of(&self, s: &MemSeries) -> Labels {
+        Labels(s.labels.iter().map(|&(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone())).collect())
+    }
+
+    fn value_of(&self, s: &MemSeries, name: &str) -> &str {
+        let Some(sym) = self.interner.lookup(name) else { return "" };
+        s.labels.iter().find(|(k, _)| *k == sym).map_or("", |(_, v)| &**self.interner.get(*v))
+    }
+
+    fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+        let candidates = match self.postings.candidates(&self.interner, matchers) {
+            Some(c) => c,
+            None => {
+                let mut all: Vec<u32> = self.series.keys().copied().collect();
+                all.sort_unstable();
+                all
+            }
+        };
+        let filters: Vec<&Matcher> = matchers.iter().filter(|m| m.matches("")).collect();
+        if filters.is_empty() {
+            return candidates;
+        }
+        candidates
+            .into_iter()
+            .filter(|id| {
+                let s = &self.series[id];
+                filters.iter().all(|m| m.matches(self.value_of(s, &m.name)))
+            })
+            .collect()
+    }
+}

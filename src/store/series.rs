@@ -1,0 +1,116 @@
+//! A *memory series*: one label set's samples — sealed chunks plus the head chunk being
+//! appended to — and the rules for appending (in order only, duplicates ignored).
+
+use super::chunk::{Chunk, STALE_NAN_BITS};
+use super::labels::Sym;
+
+/// Why an append was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AppendError {
+    /// The timestamp is before the series' last sample.
+    OutOfOrder,
+    /// Same timestamp as the last sample, different value.
+    Duplicate,
+}
+
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub(crate) labels: Box<[(Sym, Sym)]>,
+    pub(crate) name: Sym,
+    pub(crate) fp: u64,
+    pub(crate) sealed: Vec<Chunk>,
+    pub(crate) head: Chunk,
+    last_t: i64,
+    last_bits: u64,
+}
+
+impl MemSeries {
+    pub(crate) fn new(labels: Box<[(Sym, Sym)]>, name: Sym, fp: u64) -> Self {
+        MemSeries { labels, name, fp, sealed: Vec::new(), head: Chunk::new(), last_t: i64::MIN, last_bits: 0 }
+    }
+
+    /// Time of the newest sample, or `i64::MIN` when empty.
+    pub(crate) fn last_t(&self) -> i64 {
+        self.last_t
+    }
+
+    /// Whether the newest sample is a staleness marker.
+    pub(crate) fn is_stale(&self) -> bool {
+        self.last_bits == STALE_NAN_BITS
+    }
+
+    /// Appends `(t, v)`; a repeat of the last sample is accepted silently.
+    pub(crate) fn append(&mut self, t: i64, v: f64) -> Result<(), AppendError> {
+        if t <= self.last_t {
+            if t == self.last_t {
+                return if v.to_bits() == self.last_bits { Ok(()) } else { Err(AppendError::Duplicate) };
+            }
+            return Err(AppendError::OutOfOrder);
+        }
+        if self.head.is_full() {
+            let mut full = std::mem::replace(&mut self.head, Chunk::new());
+            full.seal();
+            self.sealed.push(full);
+        }
+        self.head.append(t, v);
+        self.last_t = t;
+        self.last_bits = v.to_bits();
+        Ok(())
+    }
+
+    /// Appends a staleness marker at `t` unless the series is already stale or empty.
+    /// Returns whether one was written.
+    pub(crate) fn mark_stale(&mut self, t: i64) -> bool {
+        if self.last_t == i64::MIN || self.is_stale() || t <= self.last_t {
+            return false;
+        }
+        self.append(t, f64::from_bits(STALE_NAN_BITS)).is_ok()
+    }
+
+    /// Every chunk, oldest first.
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = &Chunk> {
+        self.sealed.iter().chain(std::iter::once(&self.head)).filter(|c| c.len() > 0)
+    }
+
+    /// Samples with `start <= t <= end`, oldest first; staleness markers included (the
+    /// evaluator needs them), decoded only from chunks that overlap the range.
+    pub(crate) fn samples(&self, start: i64, end: i64) -> impl Iterator<Item = (i64, f64)> + '_ {
+        self.chunks()
+            .filter(move |c| c.max_t() >= start && c.min_t() <= end)
+            .flat_map(|c| c.iter())
+            .skip_while(move |(t, _)| *t < start)
+            .take_while(move |(t, _)| *t <= end)
+    }
+
+    /// Drops sealed chunks that end before `cutoff`; returns how many samples went.
+    pub(crate) fn truncate_before(&mut self, cutoff: i64) -> usize {
+        let keep_from = self.sealed.iter().position(|c| c.max_t() >= cutoff).unwrap_or(self.sealed.len());
+        let dropped = self.sealed[..keep_from].iter().map(Chunk::len).sum();
+        self.sealed.drain(..keep_from);
+        dropped
+    }
+
+    /// Number of samples held.
+    pub(crate) fn sample_count(&self) -> usize {
+        self.chunks().map(Chunk::len).sum()
+    }
+
+    /// Bytes held by chunk data.
+    pub(crate) fn chunk_bytes(&self) -> usize {
+        self.chunks().map(Chunk::byte_len).sum()
+    }
+
+    /// Restores a chunk from a checkpoint (appended after the existing ones).
+    pub(crate) fn push_restored(&mut self, chunk: Chunk) {
+        if let Some(last) = chunk.iter().last() {
+            if self.head.len() > 0 {
+                let mut h = std::mem::replace(&mut self.head, Chunk::new());
+                h.seal();
+                self.sealed.push(h);
+            }
+            self.head = chunk;
+            self.last_t = last.0;
+            self.last_bits = last.1.to_bits();
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Store tests: identity of series, matchers through the index, appends, staleness, retention,
+//! the series cap and the checkpoint round trip.
+
+use super::*;
+
+fn m(op: MatchOp, n: &str, v: &str) -> Matcher {
+    Matcher::new(op, n, v).unwrap()
+}
+
+fn store() -> Store {
+    let s = Store::new(1000, 3_600_000);
+    for (name, job, code) in
+        [("http", "api", "200"), ("http", "api", "500"), ("http", "worker", "200"), ("up", "api", "")]
+    {
+        let id = s.get_or_create([("__name__", name), ("job", job), ("code", code)]).unwrap();
+        s.append(id, 1000, 1.0).unwrap();
+    }
+    s
+}
+
+#[test]
+fn same_labels_same_series_in_any_order() {
+    let s = Store::new(10, 1000);
+    let a = s.get_or_create([("__name__", "m"), ("b", "2"), ("a", "1")]).unwrap();
+    let b = s.get_or_create([("a", "1"), ("__name__", "m"), ("b", "2")]).unwrap();
+    let c = s.get_or_create([("a", "1"), ("__name__", "m")]).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    // An empty value is the same as no label.
+    assert_eq!(s.get_or_create([("a", "1"), ("__name__", "m"), ("z", "")]).unwrap(), c);
+    assert_eq!(s.get_or_create([("a", "1"), ("a", "2")]), Err(StoreError::DuplicateLabel("a".into())));
+    assert_eq!(s.labels(a).unwrap().to_string(), "m{a=\"1\", b=\"2\"}");
+}
+
+#[test]
+fn matchers_select_through_postings() {
+    let s = store();
+    let names =
+        |ms: &[Matcher]| -> Vec<String> { s.select(ms).iter().map(|id| s.labels(*id).unwrap().to_string()).collect() };
+    assert_eq!(names(&[m(MatchOp::Equal, "__name__", "http")]).len(), 3);
+    assert_eq!(
+        names(&[m(MatchOp::Equal, "__name__", "http"), m(MatchOp::Equal, "code", "500")]),
+        ["http{code=\"500\", job=\"api\"}"]
+    );
+    assert_eq!(names(&[m(MatchOp::Equal, "__name__", "http"), m(MatchOp::NotEqual, "job", "api")]).len(), 1);
+    assert_eq!(names(&[m(MatchOp::Regex, "code", "5..|2.."), m(MatchOp::Equal, "job", "api")]).len(), 2);
+    assert_eq!(names(&[m(MatchOp::Regex, "code", "0")]).len(), 0, "regexes are anchored");
+    assert_eq!(names(&[m(MatchOp::NotRegex, "code", "2..")]).len(), 2, "absent label matches !~");
+    // code="" matches series without the label.
+    assert_eq!(names(&[m(MatchOp::Equal, "code", ""), m(MatchOp::Equal, "job", "api")]), ["up{job=\"api\"}"]);
+    assert!(names(&[m(MatchOp::Equal, "nope", "x")]).is_empty());
+    assert!(Matcher::new(MatchOp::Regex, "a", "(").is_err());
+    assert_eq!(s.label_values("job"), ["api", "worker"]);
+    assert_eq!(s.label_names(), ["__name__", "code", "job"]);
+}
+
+#[test]
+fn appends_are_in_order_and_queries_see_ranges() {
+    let s = Store::new(10, 3_600_000);
+    let id = s.get_or_create([("__name__", "m")]).unwrap();
+    for i in 0..300 {
+        s.append(id, i * 15_000, i as f64).unwrap();
+    }
+    assert_eq!(s.append(id, 15_000, 9.0), Err(StoreError::OutOfOrder));
+    assert_eq!(s.append(id, 299 * 15_000, 9.0), Err(StoreError::Duplicate));
+    assert_eq!(s.append(id, 299 * 15_000, 299.0), Ok(()), "an identical repeat is fine");
+    let q = s.query(&[Matcher::eq("__name__", "m")], 30_000, 60_000);
+    assert_eq!(q[0].1, vec![(30_000, 2.0), (45_000, 3.0), (60_000, 4.0)]);
+    let q = s.query(&[Matcher::eq("__name__", "m")], 0, i64::MAX);
+    assert_eq!(q[0].1.len(), 300, "across sealed chunks");
+    assert!(s.query(&[Matcher::eq("__name__", "m")], 10_000_000, 20_000_000).is_empty());
+    let st = s.stats();
+    assert_eq!((st.series, st.samples), (1, 300));
+    let batch = s.append_batch(&[(id, 300 * 15_000, 1.0), (id, 1, 1.0), (999, 1, 1.0)]);
+    assert_eq!(batch, AppendStats { appended: 1, rejected: 1, unknown: 1 });
+}
+
+#[test]
+fn staleness_markers_are_distinct_from_nan() {
+    let s = Store::new(10, 3_600_000);
+    let id = s.get_or_create([("__name__", "m")]).unwrap();
+    s.append(id, 1000, f64::NAN).unwrap();
+    assert_eq!(s.mark_stale([id], 2000), 1);
+    assert_eq!(s.mark_stale([id], 3000), 0, "already stale");
+    let q = s.query(&[Matcher::eq("__name__", "m")], 0, 5000);
+    assert!(q[0].1[0].1.is_nan() && !is_stale(q[0].1[0].1));
+    assert!(is_stale(q[0].1[1].1));
+}
+
+#[test]
+fn series_cap_is_enforced() {
+    let s = Store::new(2, 1000);
+    s.get_or_create([("__name__", "a")]).unwrap();
+    s.get_or_create([("__name__", "b")]).unwrap();
+    assert_eq!(s.get_or_create([("__name__", "c")]), Err(StoreError::SeriesLimit { limit: 2 }));
+    assert!(s.get_or_create([("__name__", "a")]).is_ok(), "existing series still resolve");
+}
+
+#[test]
+fn retention_drops_old_chunks_and_dead_series_per_metric() {
+    let s = Store::new(100, 3_600_000);
+    let a = s.get_or_create([("__name__", "raw")]).unwrap();
+    let b = s.get_or_create([("__name__", "agg")]).unwrap();
+    let gone = s.get_or_create([("__name__", "gone")]).unwrap();
+    for i in 0..(4 * 240) {
+        let t = i * 15_000; // 4 hours
+        s.append(a, t, 1.0).unwrap();
+        s.append(b, t, 1.0).unwrap();
+    }
+    s.append(gone, 0, 1.0).unwrap();
+    s.set_retentions(&HashMap::from([("agg".to_string(), 3 * 3_600_000)]));
+    let now = 4 * 3_600_000;
+    let (series, _) = s.gc(now);
+    assert_eq!(series, 1, "the series with nothing in its window goes");
+    assert!(s.labels(gone).is_none());
+    let first = |id| {
+        s.query(&[Matcher::eq("__name__", &s.labels(id).unwrap().metric_name().to_string())], 0, i64::MAX)[0].1[0].0
+    };
+    assert!(first(a) >= now - 3_600_000 - 30 * 60_000 && first(a) < now - 3_600_000 + 1, "raw keeps ~1h: {}", first(a));
+    assert!(first(b) <= now - 3 * 3_600_000, "agg keeps 3h: {}", first(b));
+    assert_eq!(s.select(&[Matcher::eq("__name__", "gone")]), Vec::<u32>::new(), "postings cleaned");
+}
+
+#[test]
+fn checkpoint_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.ckpt");
+    let s = Store::new(100, 3_600_000);
+    for j in 0..5 {
+        let job = format!("j{j}");
+        let id = s.get_or_create([("__name__", "m"), ("job", job.as_str()), ("q", "a\"b\n")]).unwrap();
+        for i in 0..250 {
+            s.append(id, i * 15_000, (i * j) as f64 + 0.5).unwrap();
+        }
+        s.mark_stale([id], 250 * 15_000);
+    }
+    let written = s.checkpoint_to(&path).unwrap();
+    assert_eq!((written.series, written.samples), (5, 5 * 251));
+    let r = Store::new(100, 3_600_000);
+    let read = r.restore_from(&path).unwrap();
+    assert_eq!((read.series, read.samples), (5, 5 * 251));
+    let all = |st: &Store| st.query(&[Matcher::eq("__name__", "m")], 0, i64::MAX);
+    let (mut x, mut y) = (all(&s), all(&r));
+    x.sort_by(|a, b| a.0.cmp(&b.0));
+    y.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(format!("{x:?}"), format!("{y:?}"));
+    // Appending continues after a restore.
+    let id = r.select(&[Matcher::eq("job", "j1")])[0];
+    r.append(id, 251 * 15_000, 1.0).unwrap();
+    // Missing file: nothing restored; corrupt file: an error.
+    assert_eq!(Store::new(1, 1).restore_from(&dir.path().join("none")).unwrap().series, 0);
+    std::fs::write(&path, b"garbage").unwrap();
+    assert!(Store::new(1, 1).restore_from(&path).is_err());
+}
