@@ -6,11 +6,15 @@
 
 mod error;
 mod load;
+pub mod scrape;
 pub mod types;
 mod validate;
 
 pub use error::ConfigError;
 pub use load::{LoadedConfig, load, load_from_str};
+pub use scrape::{
+    HealthCheckConfig, RelabelAction, RelabelConfig, ScrapeConfig, StoreConfig as SeriesStoreConfig, TargetConfig,
+};
 pub use types::{ByteSize, Duration, Secret, SecretUrl};
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +29,12 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Defaults for scraping.
+    pub scrape: ScrapeConfig,
+    /// The in-memory time-series store.
+    pub store: scrape::StoreConfig,
+    /// Services to scrape and probe. None: sidewatch scrapes and probes itself.
+    pub targets: Vec<TargetConfig>,
 }
 
 /// `[server]`: the sidecar's own HTTP surface.

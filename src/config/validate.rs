@@ -41,6 +41,7 @@ pub(super) fn validate(config: &Config, invalid: &dyn Fn(&[&str], &str) -> Strin
             &format!("{e}; expected error, warn, info, debug, trace or a filter like \"info,sqlx=warn\""),
         ));
     }
+    errors.extend(super::scrape::validate(&config.scrape, &config.store, &config.targets, invalid));
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 

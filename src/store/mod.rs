@@ -98,6 +98,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct Store {
     inner: RwLock<Inner>,
+    generation: std::sync::atomic::AtomicU64,
     max_series: usize,
     default_retention_ms: i64,
 }
@@ -106,7 +107,12 @@ impl Store {
     /// An empty store holding at most `max_series` series, keeping samples for
     /// `retention_ms` unless a metric needs longer ([`Store::set_retentions`]).
     pub fn new(max_series: usize, retention_ms: i64) -> Store {
-        Store { inner: RwLock::default(), max_series, default_retention_ms: retention_ms }
+        Store {
+            inner: RwLock::default(),
+            generation: Default::default(),
+            max_series,
+            default_retention_ms: retention_ms,
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -255,6 +261,9 @@ impl Store {
         for id in &dead {
             inner.remove(*id);
         }
+        if !dead.is_empty() {
+            self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         (dead.len(), samples)
     }
 
@@ -269,6 +278,11 @@ impl Store {
         }
         st.index_bytes += inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 40;
         st
+    }
+
+    /// Changes whenever series are removed, so callers caching series ids know to resolve again.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The configured series cap.

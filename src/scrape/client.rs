@@ -1,0 +1,100 @@
+//! The *scrape client*: one HTTP GET with the headers Prometheus sends, a deadline over the
+//! whole exchange, and a cap on the (decompressed) body so a huge or gzip-bomb answer fails
+//! the scrape instead of exhausting memory.
+
+use std::time::Duration;
+
+/// The `Accept` header Prometheus 2 sends: OpenMetrics preferred, text 0.0.4 as fallback.
+pub(crate) const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Why a fetch failed; the text is what `/api/v1/targets` shows as `lastError`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum FetchError {
+    /// Non-success status.
+    #[error("server returned HTTP status {0}")]
+    Status(String),
+    /// The deadline passed.
+    #[error("scrape timed out after {0:.1}s")]
+    Timeout(f64),
+    /// Body over the limit.
+    #[error("body size limit exceeded: the response is larger than {0} bytes (body_size_limit)")]
+    TooLarge(u64),
+    /// Connection, TLS, decoding or protocol failure.
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// A successful response.
+pub(crate) struct Fetched {
+    /// The body bytes (decompressed).
+    pub(crate) body: Vec<u8>,
+    /// The `Content-Type` header.
+    pub(crate) content_type: Option<String>,
+    /// HTTP status code.
+    pub(crate) status: u16,
+}
+
+/// A client shared by all scrapes: gzip on, no cookies, no proxy from the environment.
+pub(crate) fn build_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("sidewatch/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .gzip(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .unwrap_or_default()
+}
+
+/// The error and its causes, without the URL (it is shown separately as `scrapeUrl`).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut parts = vec![e.to_string()];
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+/// GETs `url` with `accept`, within `timeout`, reading at most `limit` bytes. `ok` decides
+/// which statuses count as success (metrics: 200 only; health checks: any, judged later).
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    accept: &str,
+    timeout: Duration,
+    limit: u64,
+    ok: impl Fn(u16) -> bool,
+) -> Result<Fetched, FetchError> {
+    let work = async {
+        let mut resp = client
+            .get(url)
+            .header(reqwest::header::ACCEPT, accept)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{:.3}", timeout.as_secs_f64()))
+            .send()
+            .await
+            .map_err(|e| FetchError::Transport(describe(e)))?;
+        let status = resp.status();
+        if !ok(status.as_u16()) {
+            return Err(FetchError::Status(status.to_string()));
+        }
+        if resp.content_length().is_some_and(|n| n > limit) && resp.headers().get("content-encoding").is_none() {
+            return Err(FetchError::TooLarge(limit));
+        }
+        let content_type =
+            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Transport(describe(e)))? {
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(FetchError::TooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched { body, content_type, status: status.as_u16() })
+    };
+    tokio::time::timeout(timeout, work).await.unwrap_or(Err(FetchError::Timeout(timeout.as_secs_f64())))
+}
