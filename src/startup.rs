@@ -1,16 +1,21 @@
-//! The *application*: configuration, storage, self metrics and the HTTP server wired together.
-//! [`Application::build`] binds the listener (port 0 in tests) and reports the real address;
-//! [`Application::run_until`] serves until a shutdown signal, then drains in-flight requests
-//! for at most `server.shutdown_timeout` and closes the database pool.
+//! The *application*: configuration, storage, the store, the scrape loops, self metrics and the
+//! HTTP server wired together. [`Application::build`] binds the listener (port 0 in tests) and
+//! reports the real address; [`Application::run_until`] serves and scrapes until a shutdown
+//! signal, then drains in-flight requests for at most `server.shutdown_timeout`, writes the
+//! store checkpoint and closes the database pool.
 
-use crate::config::LoadedConfig;
+use crate::config::{HealthCheckConfig, LoadedConfig, TargetConfig};
 use crate::http::{AppState, router};
+use crate::scrape::{ScrapeManager, ScrapeMetrics};
 use crate::storage::{AuditRepo, MetaRepo, NewAuditEntry, Storage};
+use crate::store::Store;
 use crate::telemetry::SelfMetrics;
 use anyhow::Context as _;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// A built, bound, not yet serving sidecar.
@@ -18,11 +23,41 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    scrape: ScrapeManager,
+    scrape_metrics: ScrapeMetrics,
+    checkpoint: PathBuf,
+}
+
+/// Where the store checkpoint lives: `store.checkpoint_file`, else beside the SQLite file
+/// (`<db>.store`), else `data/sidewatch.store`.
+fn checkpoint_path(loaded: &LoadedConfig) -> PathBuf {
+    let cfg = &loaded.config;
+    if !cfg.store.checkpoint_file.is_empty() {
+        return loaded.resolve(&cfg.store.checkpoint_file);
+    }
+    match crate::storage::sqlite_file(cfg.storage.url.expose(), &loaded.base_dir) {
+        Ok(db) if cfg.storage.url.expose().starts_with("sqlite:") => db.with_extension("store"),
+        _ => loaded.resolve("data/sidewatch.store"),
+    }
+}
+
+/// With no targets configured, sidewatch watches itself: its `/metrics` and `/readyz`.
+fn self_target(addr: SocketAddr) -> TargetConfig {
+    TargetConfig {
+        name: "sidewatch".into(),
+        metrics_url: Some(format!("http://{addr}/metrics")),
+        health: vec![HealthCheckConfig {
+            name: "readyz".into(),
+            url: format!("http://{addr}/readyz"),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
 }
 
 impl Application {
-    /// Connects storage (applying migrations), registers self metrics and binds the listen
-    /// address. Fails with a message naming what could not be set up.
+    /// Connects storage (applying migrations), restores the store checkpoint, registers self
+    /// metrics and binds the listen address. Fails with a message naming what could not be set up.
     pub async fn build(config: LoadedConfig) -> anyhow::Result<Self> {
         let cfg = &config.config;
         let storage = Storage::connect(&cfg.storage, &config.base_dir)
@@ -30,12 +65,28 @@ impl Application {
             .with_context(|| format!("cannot open storage {}", cfg.storage.url))?;
         let metrics = SelfMetrics::new(storage.backend().as_str());
         let storage = storage.with_error_counter(metrics.storage_errors.clone());
+        let store = Arc::new(Store::new(cfg.store.max_series, cfg.store.retention.get().as_millis() as i64));
+        let checkpoint = checkpoint_path(&config);
+        match store.restore_from(&checkpoint) {
+            Ok(st) if st.series > 0 => {
+                tracing::info!(series = st.series, samples = st.samples, path = %checkpoint.display(), "store restored from checkpoint")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, path = %checkpoint.display(), "store checkpoint unreadable; starting empty")
+            }
+        }
         let listener = TcpListener::bind(&cfg.server.listen)
             .await
             .with_context(|| format!("cannot listen on {} (server.listen)", cfg.server.listen))?;
         let addr = listener.local_addr()?;
-        let state = AppState { storage, metrics, config: Arc::new(config) };
-        Ok(Application { listener, addr, state })
+        let targets = if cfg.targets.is_empty() { vec![self_target(addr)] } else { cfg.targets.clone() };
+        let scrape = ScrapeManager::new(&targets, &cfg.scrape);
+        let scrape_metrics = ScrapeMetrics::register(metrics.registry());
+        let (sm, st) = (scrape_metrics.clone(), store.clone());
+        metrics.on_render(move || sm.observe_store(&st));
+        let state = AppState { storage, metrics, config: Arc::new(config), store, targets: scrape.targets.clone() };
+        Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint })
     }
 
     /// The address the server is bound to (with the real port when 0 was asked for).
@@ -48,31 +99,48 @@ impl Application {
         self.state.storage.clone()
     }
 
-    /// Serves until `shutdown` completes, then stops gracefully within the configured time.
+    /// The in-memory time-series store.
+    pub fn store(&self) -> Arc<Store> {
+        self.state.store.clone()
+    }
+
+    /// Serves and scrapes until `shutdown` completes, then stops gracefully within the configured time.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, addr, state } = self;
+        let Application { listener, addr, state, scrape, scrape_metrics, checkpoint } = self;
         let storage = state.storage.clone();
+        let store = state.store.clone();
         let grace = state.config.config.server.shutdown_timeout.get();
+        let checkpoint_every = state.config.config.store.checkpoint_interval.get();
         let instance = storage.instance_id().await.unwrap_or_default();
         audit(&storage, "start", &addr.to_string()).await;
         tracing::info!(
             listen = %addr,
             storage = storage.backend().as_str(),
             instance_id = %instance,
+            targets = scrape.targets.len(),
             config = %state.config.file.as_ref().map_or("built-in defaults".into(), |f| f.display().to_string()),
             "sidewatch started"
         );
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut background = scrape.start(store.clone(), scrape_metrics, stop_rx.clone());
+        background.push(tokio::spawn(crate::store::maintenance::run(
+            store,
+            checkpoint,
+            checkpoint_every,
+            stop_rx.clone(),
+        )));
         let app = router(state);
+        let mut server_stop = stop_rx;
         let mut server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
+                    let _ = server_stop.wait_for(|s| *s).await;
                 })
                 .await
         });
         tokio::select! {
             res = &mut server => {
+                let _ = stop_tx.send(true);
                 res.context("server task panicked")?.context("server failed")?;
             }
             () = shutdown => {
@@ -86,6 +154,10 @@ impl Application {
                     }
                 }
             }
+        }
+        // Scrape loops stop at once; the maintenance task writes the final checkpoint.
+        for task in background {
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }
         audit(&storage, "stop", &addr.to_string()).await;
         storage.close().await;

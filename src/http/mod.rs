@@ -4,9 +4,12 @@
 
 mod health;
 mod middleware;
+mod targets;
 
 use crate::config::LoadedConfig;
+use crate::scrape::TargetState;
 use crate::storage::Storage;
+use crate::store::Store;
 use crate::telemetry::SelfMetrics;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -22,6 +25,10 @@ pub struct AppState {
     pub metrics: SelfMetrics,
     /// The configuration in force.
     pub config: Arc<LoadedConfig>,
+    /// The in-memory time-series store.
+    pub store: Arc<Store>,
+    /// Scrape targets and their live status.
+    pub targets: Arc<Vec<Arc<TargetState>>>,
 }
 
 /// The full router with its middleware.
@@ -32,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz).head(health::healthz))
         .route("/readyz", get(health::readyz).head(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/health", get(targets::health))
         .route_layer(axum::middleware::from_fn(middleware::tag_route))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limit))

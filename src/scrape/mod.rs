@@ -1,7 +1,17 @@
-//! *Scraping*: fetching a target's `/metrics` and health endpoints on an interval and turning
-//! what comes back into samples for the store.
+//! *Scraping*: fetching each target's `/metrics` and health endpoints on an interval and
+//! turning what comes back into samples in the store — with Prometheus' synthetic series
+//! (`up`, `scrape_*`, `probe_*`), label handling (`job`, `instance`, `exported_*`), metric
+//! relabeling, limits, and staleness markers.
 
 pub(crate) mod client;
+pub(crate) mod health;
+mod manager;
+mod metrics;
 pub(crate) mod parse;
 pub(crate) mod relabel;
+mod state;
 pub(crate) mod target;
+
+pub use manager::ScrapeManager;
+pub use metrics::ScrapeMetrics;
+pub use state::{CheckStatus, Health, ScrapeStatus, TargetState, instance_of as instance};

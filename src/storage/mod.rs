@@ -13,6 +13,7 @@ mod sqlite;
 
 pub use audit::{AuditEntry, AuditQuery, AuditRepo, NewAuditEntry};
 pub use meta::MetaRepo;
+pub(crate) use sqlite::file_path as sqlite_file;
 
 use crate::config::StorageConfig;
 use prometheus::IntCounterVec;

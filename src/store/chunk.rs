@@ -7,10 +7,10 @@
 pub(crate) const CHUNK_SAMPLES: u16 = 120;
 
 /// Prometheus' staleness marker: a NaN with this exact bit pattern.
-pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
 /// True when `v` is the staleness marker (not merely any NaN).
-pub(crate) fn is_stale(v: f64) -> bool {
+pub fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
@@ -88,7 +88,7 @@ const DOD_BUCKETS: [(u64, u8, u8); 3] = [(0b10, 2, 14), (0b110, 3, 17), (0b1110,
 
 fn fits(v: i64, bits: u8) -> bool {
     let half = 1i64 << (bits - 1);
-    v >= -half + 1 && v <= half
+    v > -half && v <= half
 }
 
 /// A chunk being appended to, or sealed (then only its bytes and bounds are kept).

@@ -11,6 +11,7 @@ pub(crate) mod checkpoint;
 pub(crate) mod chunk;
 pub(crate) mod index;
 pub(crate) mod labels;
+pub mod maintenance;
 mod series;
 #[cfg(test)]
 mod tests;
@@ -23,7 +24,7 @@ use series::{AppendError, MemSeries};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-pub(crate) use chunk::is_stale;
+pub use chunk::{STALE_NAN_BITS, is_stale};
 
 /// Why the store refused something.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

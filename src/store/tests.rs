@@ -113,9 +113,7 @@ fn retention_drops_old_chunks_and_dead_series_per_metric() {
     let (series, _) = s.gc(now);
     assert_eq!(series, 1, "the series with nothing in its window goes");
     assert!(s.labels(gone).is_none());
-    let first = |id| {
-        s.query(&[Matcher::eq("__name__", &s.labels(id).unwrap().metric_name().to_string())], 0, i64::MAX)[0].1[0].0
-    };
+    let first = |id| s.query(&[Matcher::eq("__name__", s.labels(id).unwrap().metric_name())], 0, i64::MAX)[0].1[0].0;
     assert!(first(a) >= now - 3_600_000 - 30 * 60_000 && first(a) < now - 3_600_000 + 1, "raw keeps ~1h: {}", first(a));
     assert!(first(b) <= now - 3 * 3_600_000, "agg keeps 3h: {}", first(b));
     assert_eq!(s.select(&[Matcher::eq("__name__", "gone")]), Vec::<u32>::new(), "postings cleaned");

@@ -5,6 +5,7 @@
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The registry and the metrics every stage updates.
@@ -22,7 +23,10 @@ pub struct SelfMetrics {
     pub http_duration: HistogramVec,
     /// Failed storage operations, by `op`.
     pub storage_errors: IntCounterVec,
+    hooks: Arc<Mutex<Vec<Hook>>>,
 }
+
+type Hook = Box<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for SelfMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,6 +94,7 @@ impl SelfMetrics {
             http_requests,
             http_duration,
             storage_errors,
+            hooks: Arc::default(),
         }
     }
 
@@ -98,8 +103,16 @@ impl SelfMetrics {
         &self.registry
     }
 
+    /// Runs `hook` before every render, to refresh gauges that are read rather than counted.
+    pub fn on_render(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.hooks.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(hook));
+    }
+
     /// Every metric in the Prometheus text format 0.0.4, with point-in-time values refreshed.
     pub fn render(&self) -> String {
+        for hook in self.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            hook();
+        }
         self.uptime.set(self.started.elapsed().as_secs_f64());
         if let Some(v) = super::process::resident_bytes() {
             self.resident.set(v);

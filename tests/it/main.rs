@@ -6,4 +6,6 @@ mod cli;
 mod common;
 mod health;
 mod pg_outage;
+mod scrape;
+mod scrape_faults;
 mod storage_suite;

@@ -31,7 +31,8 @@ fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn edge_cases_of_names_labels_and_values() {
-    let cases: &[(&str, &str, &[(&str, &str)], f64)] = &[
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], f64);
+    let cases: &[Case<'_>] = &[
         ("job:http_errors:rate5m 3", "job:http_errors:rate5m", &[], 3.0),
         (r#"m{a="x,y"} 1"#, "m", &[("a", "x,y")], 1.0),
         (r#"m{a="k=v"} 1"#, "m", &[("a", "k=v")], 1.0),

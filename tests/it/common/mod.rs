@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
+mod fake;
 mod pg;
 mod proxy;
 
+pub use fake::FakeServer;
 pub use pg::pg_test_db;
 pub use proxy::Proxy;
 
@@ -23,6 +25,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// Its database.
     pub storage: Storage,
+    /// Its in-memory time-series store.
+    pub store: std::sync::Arc<sidewatch::store::Store>,
     /// Its folder (config base, SQLite file).
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -53,7 +57,11 @@ pub async fn spawn_app(extra: &str) -> TestApp {
 
 /// Starts the application with the given `[storage]` body and extra TOML.
 pub async fn spawn_app_with_storage(storage: &str, extra: &str) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
+    spawn_app_in(tempfile::tempdir().expect("tempdir"), storage, extra).await
+}
+
+/// Starts the application in `dir` (so a test can restart it on the same files).
+pub async fn spawn_app_in(dir: TempDir, storage: &str, extra: &str) -> TestApp {
     let text =
         format!("[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"5s\"\n\n[storage]\n{storage}\n\n{extra}\n");
     let file = dir.path().join("sidewatch.toml");
@@ -62,14 +70,31 @@ pub async fn spawn_app_with_storage(storage: &str, extra: &str) -> TestApp {
     let app = Application::build(loaded).await.expect("application builds");
     let addr = app.local_addr();
     let storage = app.storage();
+    let store = app.store();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
-    TestApp { addr, storage, dir, stop: Some(tx), task }
+    TestApp { addr, storage, store, dir, stop: Some(tx), task }
 }
 
 /// A shared HTTP client with a short timeout.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().expect("client")
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics with `what` after `secs`.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

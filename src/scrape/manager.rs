@@ -1,0 +1,245 @@
+//! The *scrape manager*: one task per target's metrics endpoint and one per health check,
+//! each on its own interval, started at an offset derived from the target name so targets
+//! spread across the interval instead of firing together. A failing target keeps its loop.
+
+use super::client::{ACCEPT, build_client, fetch};
+use super::health::probe;
+use super::metrics::ScrapeMetrics;
+use super::parse::Format;
+use super::relabel::Rule;
+use super::state::{CheckStatus, Health, ScrapeStatus, TargetState, instance_of};
+use super::target::{IngestReport, MetricsScraper, ScrapeError};
+use crate::config::{ByteSize, HealthCheckConfig, ScrapeConfig, TargetConfig};
+use crate::store::Store;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Default `body_size_limit`.
+const DEFAULT_BODY_LIMIT: ByteSize = ByteSize::mib(32);
+
+/// The targets and their running loops.
+pub struct ScrapeManager {
+    configs: Vec<TargetConfig>,
+    /// Live state of every target, for the API.
+    pub targets: Arc<Vec<Arc<TargetState>>>,
+}
+
+/// A delay in `[0, interval)` fixed by the name, so restarts keep the same phase.
+fn spread(name: &str, interval: Duration) -> Duration {
+    let h = crate::store::labels::fingerprint(std::iter::once(("target", name)));
+    let ms = interval.as_millis().max(1) as u64;
+    Duration::from_millis(h % ms)
+}
+
+impl ScrapeManager {
+    /// Prepares state for `targets` (nothing runs until [`ScrapeManager::start`]).
+    pub fn new(targets: &[TargetConfig], defaults: &ScrapeConfig) -> Self {
+        let states = targets
+            .iter()
+            .map(|t| {
+                let interval = t.interval.unwrap_or(defaults.interval).get();
+                let timeout = t.timeout.unwrap_or(defaults.timeout).get().min(interval);
+                Arc::new(TargetState {
+                    name: t.name.clone(),
+                    scrape_url: t.metrics_url.clone(),
+                    labels: target_labels(t),
+                    interval_s: interval.as_secs_f64(),
+                    timeout_s: timeout.as_secs_f64(),
+                    scrape: Default::default(),
+                    checks: t
+                        .health
+                        .iter()
+                        .map(|h| {
+                            std::sync::Mutex::new(CheckStatus {
+                                name: h.name.clone(),
+                                url: h.url.clone(),
+                                ..Default::default()
+                            })
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        ScrapeManager { configs: targets.to_vec(), targets: Arc::new(states) }
+    }
+
+    /// Spawns every loop; they stop when `shutdown` turns true (or its sender goes away).
+    pub fn start(
+        &self,
+        store: Arc<Store>,
+        metrics: ScrapeMetrics,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        let client = build_client();
+        let mut tasks = Vec::new();
+        for (cfg, state) in self.configs.iter().zip(self.targets.iter()) {
+            let interval = Duration::from_secs_f64(state.interval_s);
+            let timeout = Duration::from_secs_f64(state.timeout_s);
+            if let Some(url) = cfg.metrics_url.clone() {
+                let rules = cfg.metric_relabel.iter().filter_map(|r| Rule::compile(r).ok()).collect();
+                let scraper = MetricsScraper::new(state.labels.clone(), cfg.honor_labels, cfg.sample_limit, rules);
+                let job = MetricsJob {
+                    state: state.clone(),
+                    url,
+                    limit: cfg.body_size_limit.unwrap_or(DEFAULT_BODY_LIMIT).bytes(),
+                    timeout,
+                    scraper,
+                };
+                tasks.push(tokio::spawn(run_every(
+                    spread(&cfg.name, interval),
+                    interval,
+                    shutdown.clone(),
+                    job,
+                    (client.clone(), store.clone(), metrics.clone()),
+                )));
+            }
+            for (i, check) in cfg.health.iter().enumerate() {
+                let job = ProbeJob {
+                    state: state.clone(),
+                    index: i,
+                    check: check.clone(),
+                    timeout,
+                    extra: cfg.labels.clone(),
+                };
+                let offset = spread(&format!("{}/{}", cfg.name, check.name), interval);
+                tasks.push(tokio::spawn(run_every(
+                    offset,
+                    interval,
+                    shutdown.clone(),
+                    job,
+                    (client.clone(), store.clone(), metrics.clone()),
+                )));
+            }
+        }
+        tasks
+    }
+}
+
+/// `job`, `instance` (host:port of the metrics URL, or of the first health check) and extras.
+fn target_labels(t: &TargetConfig) -> Vec<(String, String)> {
+    let url = t.metrics_url.as_deref().or(t.health.first().map(|h| h.url.as_str())).unwrap_or_default();
+    let mut labels = vec![("job".to_string(), t.name.clone()), ("instance".to_string(), instance_of(url))];
+    for (k, v) in &t.labels {
+        labels.retain(|(n, _)| n != k);
+        labels.push((k.clone(), v.clone()));
+    }
+    labels.sort();
+    labels
+}
+
+type Ctx = (reqwest::Client, Arc<Store>, ScrapeMetrics);
+
+trait Job: Send + 'static {
+    fn run(&mut self, ctx: &Ctx) -> impl std::future::Future<Output = ()> + Send;
+}
+
+async fn run_every(
+    offset: Duration,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut job: impl Job,
+    ctx: Ctx,
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = crate::store::maintenance::stopped(&mut shutdown) => break,
+        }
+        tokio::select! {
+            () = job.run(&ctx) => {}
+            () = crate::store::maintenance::stopped(&mut shutdown) => break,
+        }
+    }
+}
+
+struct MetricsJob {
+    state: Arc<TargetState>,
+    url: String,
+    limit: u64,
+    timeout: Duration,
+    scraper: MetricsScraper,
+}
+
+impl Job for MetricsJob {
+    async fn run(&mut self, (client, store, m): &Ctx) {
+        let started = Instant::now();
+        let t = Utc::now();
+        let t_ms = t.timestamp_millis();
+        let result = match fetch(client, &self.url, ACCEPT, self.timeout, self.limit, |s| s == 200).await {
+            Ok(f) => self.scraper.ingest(store, &f.body, Format::from_content_type(f.content_type.as_deref()), t_ms),
+            Err(e) => Err(ScrapeError::from(e)),
+        };
+        let duration = started.elapsed().as_secs_f64();
+        let name = self.state.name.as_str();
+        m.scrapes.with_label_values(&[name]).inc();
+        m.duration.with_label_values(&[name]).observe(duration);
+        let (report, status) = match result {
+            Ok(r) => (r, ScrapeStatus { health: Health::Up, last_samples: r.post_relabel, ..Default::default() }),
+            Err(e) => {
+                m.failures.with_label_values(&[name]).inc();
+                self.scraper.fail(store, t_ms);
+                tracing::warn!(target_name = name, url = %self.url, error = %e, "scrape failed");
+                (
+                    IngestReport::default(),
+                    ScrapeStatus { health: Health::Down, last_error: e.to_string(), ..Default::default() },
+                )
+            }
+        };
+        self.scraper.report(store, t_ms, status.health == Health::Up, duration, &report);
+        let mut s = self.state.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        *s = ScrapeStatus { last_scrape: Some(t), last_scrape_duration: duration, ..status };
+    }
+}
+
+struct ProbeJob {
+    state: Arc<TargetState>,
+    index: usize,
+    check: HealthCheckConfig,
+    timeout: Duration,
+    extra: std::collections::BTreeMap<String, String>,
+}
+
+impl Job for ProbeJob {
+    async fn run(&mut self, (client, store, m): &Ctx) {
+        let t = Utc::now();
+        let out = probe(client, &self.check, self.timeout).await;
+        let (target, check) = (self.state.name.as_str(), self.check.name.as_str());
+        m.probes.with_label_values(&[target, check]).inc();
+        if !out.success {
+            m.probe_failures.with_label_values(&[target, check]).inc();
+            tracing::warn!(target_name = target, check, error = %out.error, "health check failed");
+        }
+        let instance = instance_of(&self.check.url);
+        let mut labels: Vec<(&str, &str)> =
+            vec![("job", target), ("instance", &instance), ("target", target), ("check", check)];
+        for (k, v) in &self.extra {
+            labels.retain(|(n, _)| n != k);
+            labels.push((k, v));
+        }
+        let values = [
+            ("probe_success", if out.success { 1.0 } else { 0.0 }),
+            ("probe_http_status_code", f64::from(out.status.unwrap_or(0))),
+            ("probe_duration_seconds", out.duration),
+        ];
+        let t_ms = t.timestamp_millis();
+        let batch: Vec<(u32, i64, f64)> = values
+            .iter()
+            .filter_map(|(name, v)| {
+                let all = std::iter::once(("__name__", *name)).chain(labels.iter().copied());
+                store.get_or_create(all).ok().map(|id| (id, t_ms, *v))
+            })
+            .collect();
+        store.append_batch(&batch);
+        let mut s = self.state.checks[self.index].lock().unwrap_or_else(|e| e.into_inner());
+        s.health = if out.success { Health::Up } else { Health::Down };
+        s.last_status = out.status;
+        s.last_error = out.error;
+        s.last_probe = Some(t);
+        s.last_probe_duration = out.duration;
+    }
+}

@@ -1,0 +1,47 @@
+//! *Store maintenance*: the background task that drops samples past their retention and
+//! writes the checkpoint every `store.checkpoint_interval`, and once more at shutdown.
+
+use super::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Runs until `shutdown` turns true, then writes a final checkpoint.
+pub async fn run(store: Arc<Store>, path: PathBuf, checkpoint_every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let gc_every = checkpoint_every.min(Duration::from_secs(60));
+    let mut gc_tick = tokio::time::interval(gc_every);
+    let mut ck_tick = tokio::time::interval(checkpoint_every);
+    gc_tick.tick().await;
+    ck_tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = gc_tick.tick() => {
+                let (series, samples) = store.gc(chrono::Utc::now().timestamp_millis());
+                if series > 0 || samples > 0 {
+                    tracing::debug!(series, samples, "store: dropped data past retention");
+                }
+            }
+            _ = ck_tick.tick() => checkpoint(&store, &path).await,
+            () = stopped(&mut shutdown) => break,
+        }
+    }
+    checkpoint(&store, &path).await;
+}
+
+/// Writes the checkpoint on a blocking thread, logging the outcome.
+pub async fn checkpoint(store: &Arc<Store>, path: &std::path::Path) {
+    let (s, p) = (store.clone(), path.to_path_buf());
+    match tokio::task::spawn_blocking(move || s.checkpoint_to(&p)).await {
+        Ok(Ok(st)) => {
+            tracing::debug!(series = st.series, samples = st.samples, bytes = st.bytes, "store checkpoint written")
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, path = %path.display(), "cannot write the store checkpoint"),
+        Err(e) => tracing::warn!(error = %e, "store checkpoint task failed"),
+    }
+}
+
+/// Completes once `rx` holds `true` or its sender is gone (the guard is not held across awaits).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
