@@ -28,12 +28,12 @@ pub struct Application {
     checkpoint: PathBuf,
 }
 
-/// Where the store checkpoint lives: `store.checkpoint_file`, else beside the SQLite file
+/// Where the store checkpoint lives: `store.checkpoint_path`, else beside the SQLite file
 /// (`<db>.store`), else `data/sidewatch.store`.
 fn checkpoint_path(loaded: &LoadedConfig) -> PathBuf {
     let cfg = &loaded.config;
-    if !cfg.store.checkpoint_file.is_empty() {
-        return loaded.resolve(&cfg.store.checkpoint_file);
+    if !cfg.store.checkpoint_path.is_empty() {
+        return loaded.resolve(&cfg.store.checkpoint_path);
     }
     match crate::storage::sqlite_file(cfg.storage.url.expose(), &loaded.base_dir) {
         Ok(db) if cfg.storage.url.expose().starts_with("sqlite:") => db.with_extension("store"),

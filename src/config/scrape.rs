@@ -35,7 +35,7 @@ pub struct StoreConfig {
     pub checkpoint_interval: Duration,
     /// The checkpoint file. Empty means next to the SQLite database (`<db>.store`), or
     /// `data/sidewatch.store` with PostgreSQL.
-    pub checkpoint_file: String,
+    pub checkpoint_path: String,
 }
 
 impl Default for StoreConfig {
@@ -44,7 +44,7 @@ impl Default for StoreConfig {
             retention: Duration::from_secs(3600),
             max_series: 1_000_000,
             checkpoint_interval: Duration::from_secs(60),
-            checkpoint_file: String::new(),
+            checkpoint_path: String::new(),
         }
     }
 }
