@@ -9,7 +9,7 @@ pub(crate) const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,appl
 
 /// Why a fetch failed; the text is what `/api/v1/targets` shows as `lastError`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum FetchError {
+pub enum FetchError {
     /// Non-success status.
     #[error("server returned HTTP status {0}")]
     Status(String),

@@ -3,14 +3,14 @@
 //! (`up`, `scrape_*`, `probe_*`), label handling (`job`, `instance`, `exported_*`), metric
 //! relabeling, limits, and staleness markers.
 
-pub(crate) mod client;
+pub mod client;
 pub(crate) mod health;
 mod manager;
 mod metrics;
-pub(crate) mod parse;
-pub(crate) mod relabel;
+pub mod parse;
+pub mod relabel;
 mod state;
-pub(crate) mod target;
+pub mod target;
 
 pub use manager::ScrapeManager;
 pub use metrics::ScrapeMetrics;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 /// Why one scrape failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum ScrapeError {
+pub enum ScrapeError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error("invalid exposition: {0}")]
@@ -30,21 +30,21 @@ pub(crate) enum ScrapeError {
 
 /// Counts from one successful ingest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct IngestReport {
+pub struct IngestReport {
     /// Samples in the body.
-    pub(crate) scraped: usize,
+    pub scraped: usize,
     /// Samples kept after relabeling.
-    pub(crate) post_relabel: usize,
+    pub post_relabel: usize,
     /// Series seen for the first time.
-    pub(crate) added: usize,
+    pub added: usize,
     /// Series marked stale because they vanished.
-    pub(crate) stale: usize,
+    pub stale: usize,
     /// Samples the store refused (out of order, duplicate).
-    pub(crate) rejected: usize,
+    pub rejected: usize,
 }
 
 /// Per-target scrape state.
-pub(crate) struct MetricsScraper {
+pub struct MetricsScraper {
     /// `job`, `instance` and the target's extra labels.
     target_labels: Vec<(String, String)>,
     honor_labels: bool,
@@ -60,7 +60,7 @@ pub(crate) struct MetricsScraper {
 }
 
 impl MetricsScraper {
-    pub(crate) fn new(
+    pub fn new(
         target_labels: Vec<(String, String)>,
         honor_labels: bool,
         sample_limit: usize,
@@ -120,13 +120,7 @@ impl MetricsScraper {
 
     /// Parses `body` and appends its samples at `t` (ms) unless they carry their own
     /// timestamps. On error nothing of this scrape is appended.
-    pub(crate) fn ingest(
-        &mut self,
-        store: &Store,
-        body: &[u8],
-        format: Format,
-        t: i64,
-    ) -> Result<IngestReport, ScrapeError> {
+    pub fn ingest(&mut self, store: &Store, body: &[u8], format: Format, t: i64) -> Result<IngestReport, ScrapeError> {
         let text = std::str::from_utf8(body).map_err(|e| ScrapeError::Utf8(e.valid_up_to()))?;
         if store.generation() != self.cache_generation {
             // Series were garbage-collected: cached ids may be gone.

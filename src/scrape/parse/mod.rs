@@ -17,14 +17,14 @@ mod lex;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use labels::LabelIter;
+pub use labels::LabelIter;
 
 use lex::Cursor;
 use std::fmt;
 
 /// Which wire format a body is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
     /// Prometheus text format 0.0.4 (also the fallback for missing or unknown content types).
     Text,
     /// OpenMetrics 1.0 text.
@@ -34,7 +34,7 @@ pub(crate) enum Format {
 impl Format {
     /// The format a `Content-Type` header announces; anything unknown is text 0.0.4, as in
     /// Prometheus 2.
-    pub(crate) fn from_content_type(ct: Option<&str>) -> Format {
+    pub fn from_content_type(ct: Option<&str>) -> Format {
         match ct {
             Some(ct) if ct.trim_start().starts_with("application/openmetrics-text") => Format::OpenMetrics,
             _ => Format::Text,
@@ -44,7 +44,7 @@ impl Format {
 
 /// A metric family's declared type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MetricType {
+pub enum MetricType {
     Counter,
     Gauge,
     Histogram,
@@ -73,29 +73,29 @@ impl MetricType {
 
 /// One sample line.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Sample<'a> {
+pub struct Sample<'a> {
     /// The raw series text, `name` or `name{…}` exactly as written (a stable cache key).
-    pub(crate) series: &'a str,
+    pub series: &'a str,
     /// The metric name.
-    pub(crate) name: &'a str,
+    pub name: &'a str,
     /// The raw text between the braces (empty when there are none); decode with [`Sample::labels`].
-    pub(crate) label_text: &'a str,
+    pub label_text: &'a str,
     /// The value; `NaN` and `±Inf` included.
-    pub(crate) value: f64,
+    pub value: f64,
     /// The sample's own timestamp in milliseconds, if it has one.
-    pub(crate) timestamp_ms: Option<i64>,
+    pub timestamp_ms: Option<i64>,
 }
 
 impl<'a> Sample<'a> {
     /// The label pairs (name, unescaped value), in written order, excluding `__name__`.
-    pub(crate) fn labels(&self) -> LabelIter<'a> {
+    pub fn labels(&self) -> LabelIter<'a> {
         LabelIter::new(self.label_text)
     }
 }
 
 /// One parsed line.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Entry<'a> {
+pub enum Entry<'a> {
     /// `# HELP name text` (text still escaped).
     Help { name: &'a str, text: &'a str },
     /// `# TYPE name type`.
@@ -109,17 +109,17 @@ pub(crate) enum Entry<'a> {
 /// A malformed exposition: where and what.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}, column {column}: {message}")]
-pub(crate) struct ParseError {
+pub struct ParseError {
     /// 1-based line.
-    pub(crate) line: usize,
+    pub line: usize,
     /// 1-based column (in bytes).
-    pub(crate) column: usize,
+    pub column: usize,
     /// What was wrong.
-    pub(crate) message: String,
+    pub message: String,
 }
 
 /// Iterates over the entries of one exposition body.
-pub(crate) struct Parser<'a> {
+pub struct Parser<'a> {
     text: &'a str,
     pos: usize,
     line: usize,
@@ -132,7 +132,7 @@ pub(crate) struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     /// A parser over `text` in `format`.
-    pub(crate) fn new(text: &'a str, format: Format) -> Self {
+    pub fn new(text: &'a str, format: Format) -> Self {
         Parser { text, pos: 0, line: 0, format, eof_seen: false, family: ("", MetricType::Untyped), failed: false }
     }
 
