@@ -51,7 +51,7 @@ pub struct MetricsScraper {
     sample_limit: usize,
     rules: Vec<Rule>,
     /// Raw series text → store id, or `None` when relabeling dropped it.
-    cache: HashMap<Box<str>, Option<u32>>,
+    cache: HashMap<Box<str>, Option<u32>, crate::store::FastHash>,
     cache_generation: u64,
     /// Ids written by the last successful scrape (sorted), for staleness.
     prev: Vec<u32>,
@@ -71,7 +71,7 @@ impl MetricsScraper {
             honor_labels,
             sample_limit,
             rules,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             cache_generation: 0,
             prev: Vec::new(),
             batch: Vec::new(),

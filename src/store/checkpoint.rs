@@ -130,7 +130,7 @@ impl Store {
             }
             let Ok(id) = self.get_or_create(pairs.iter().copied()) else { continue };
             let mut inner = self.write();
-            if let Some(s) = inner.series.get_mut(&id) {
+            if let Some(s) = inner.series.get_mut(id) {
                 if s.sample_count() > 0 {
                     continue;
                 }

@@ -3,6 +3,7 @@
 //! that need the label present, then filtering by the others — never by scanning every series
 //! (unless every matcher also matches an absent label, which PromQL itself rejects).
 
+use super::FastHash;
 use super::labels::{Interner, Sym};
 use regex::Regex;
 use std::collections::HashMap;
@@ -62,7 +63,7 @@ impl Matcher {
 /// label name → label value → sorted series ids.
 #[derive(Debug, Default)]
 pub(crate) struct Postings {
-    map: HashMap<Sym, HashMap<Sym, Vec<u32>>>,
+    map: HashMap<Sym, HashMap<Sym, Vec<u32>, FastHash>, FastHash>,
 }
 
 impl Postings {

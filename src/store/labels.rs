@@ -16,7 +16,7 @@ pub(crate) const NAME: &str = "__name__";
 /// Interns label names and values.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    ids: HashMap<Arc<str>, Sym>,
+    ids: HashMap<Arc<str>, Sym, super::FastHash>,
     strs: Vec<Arc<str>>,
 }
 

@@ -20,8 +20,12 @@ pub use index::{MatchOp, Matcher};
 pub use labels::Labels;
 
 use labels::{Interner, NAME, Sym, fingerprint};
-use series::{AppendError, MemSeries};
+use series::{AppendError, MemSeries, SeriesTable};
 use std::collections::HashMap;
+
+/// The hasher of the store's and the scrape cache's maps (fast; keys are our own ids or
+/// label text of the monitored service).
+pub type FastHash = foldhash::fast::RandomState;
 use std::sync::RwLock;
 
 pub use chunk::{STALE_NAN_BITS, is_stale};
@@ -87,8 +91,8 @@ pub struct AppendStats {
 #[derive(Debug, Default)]
 struct Inner {
     interner: Interner,
-    series: HashMap<u32, MemSeries>,
-    by_fp: HashMap<u64, Vec<u32>>,
+    series: SeriesTable,
+    by_fp: HashMap<u64, Vec<u32>, FastHash>,
     postings: index::Postings,
     next_id: u32,
     /// Metric name → how far back rules look (ms), beyond the default.
@@ -149,7 +153,7 @@ impl Store {
     /// Appends one sample to series `id`.
     pub fn append(&self, id: u32, t: i64, v: f64) -> Result<(), StoreError> {
         let mut inner = self.write();
-        let s = inner.series.get_mut(&id).ok_or(StoreError::UnknownSeries)?;
+        let s = inner.series.get_mut(id).ok_or(StoreError::UnknownSeries)?;
         Ok(s.append(t, v)?)
     }
 
@@ -158,7 +162,7 @@ impl Store {
         let mut stats = AppendStats::default();
         let mut inner = self.write();
         for &(id, t, v) in samples {
-            match inner.series.get_mut(&id) {
+            match inner.series.get_mut(id) {
                 None => stats.unknown += 1,
                 Some(s) => match s.append(t, v) {
                     Ok(()) => stats.appended += 1,
@@ -173,7 +177,7 @@ impl Store {
     /// Returns how many were marked.
     pub fn mark_stale(&self, ids: impl IntoIterator<Item = u32>, t: i64) -> usize {
         let mut inner = self.write();
-        ids.into_iter().filter(|id| inner.series.get_mut(id).is_some_and(|s| s.mark_stale(t))).count()
+        ids.into_iter().filter(|id| inner.series.get_mut(*id).is_some_and(|s| s.mark_stale(t))).count()
     }
 
     /// Ids of the series matching every matcher, ascending.
@@ -184,7 +188,7 @@ impl Store {
     /// The labels of series `id`.
     pub fn labels(&self, id: u32) -> Option<Labels> {
         let inner = self.read();
-        inner.series.get(&id).map(|s| inner.labels_of(s))
+        inner.series.get(id).map(|s| inner.labels_of(s))
     }
 
     /// Calls `f` with the labels and the samples in `[start, end]` of every matching series,
@@ -256,7 +260,7 @@ impl Store {
             samples += s.truncate_before(cutoff);
             if s.last_t() < cutoff {
                 samples += s.sample_count();
-                dead.push(*id);
+                dead.push(id);
             }
         }
         for id in &dead {
@@ -319,7 +323,7 @@ impl Inner {
     }
 
     fn remove(&mut self, id: u32) {
-        if let Some(s) = self.series.remove(&id) {
+        if let Some(s) = self.series.remove(id) {
             self.postings.remove(id, &s.labels);
             if let Some(ids) = self.by_fp.get_mut(&s.fp) {
                 ids.retain(|&i| i != id);
@@ -342,11 +346,7 @@ impl Inner {
     fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
         let candidates = match self.postings.candidates(&self.interner, matchers) {
             Some(c) => c,
-            None => {
-                let mut all: Vec<u32> = self.series.keys().copied().collect();
-                all.sort_unstable();
-                all
-            }
+            None => self.series.ids().collect(),
         };
         let filters: Vec<&Matcher> = matchers.iter().filter(|m| m.matches("")).collect();
         if filters.is_empty() {

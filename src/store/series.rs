@@ -114,3 +114,62 @@ impl MemSeries {
         }
     }
 }
+
+/// Series by id: ids are dense (handed out in order), so a vector indexed by id beats a hash
+/// map on the append path; removed series leave an empty slot.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesTable {
+    slots: Vec<Option<MemSeries>>,
+    live: usize,
+}
+
+impl SeriesTable {
+    pub(crate) fn get(&self, id: u32) -> Option<&MemSeries> {
+        self.slots.get(id as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut MemSeries> {
+        self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    pub(crate) fn insert(&mut self, id: u32, s: MemSeries) {
+        let i = id as usize;
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || None);
+        }
+        if self.slots[i].replace(s).is_none() {
+            self.live += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: u32) -> Option<MemSeries> {
+        let s = self.slots.get_mut(id as usize)?.take();
+        if s.is_some() {
+            self.live -= 1;
+        }
+        s
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &MemSeries> {
+        self.slots.iter().flatten()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut MemSeries)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| s.as_mut().map(|s| (i as u32, s)))
+    }
+
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(i, _)| i as u32)
+    }
+}
+
+impl std::ops::Index<&u32> for SeriesTable {
+    type Output = MemSeries;
+    fn index(&self, id: &u32) -> &MemSeries {
+        self.get(*id).expect("series id from the index is live")
+    }
+}

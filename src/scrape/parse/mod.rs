@@ -284,5 +284,5 @@ impl<'a> Iterator for Parser<'a> {
 }
 
 fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
