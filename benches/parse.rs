@@ -20,7 +20,9 @@ fn bench(c: &mut Criterion) {
     if let Some(b) = common::conformance("alltypes.237mfs.prom.txt") {
         inputs.push(("alltypes.237mfs".into(), b));
     }
-    let snaps = common::snapshots(100_000, 2, 5);
+    // Under `cargo test` (no --bench) only the small conformance file is exercised.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let snaps = if benching { common::snapshots(100_000, 2, 5) } else { None };
     if let Some(paths) = &snaps {
         inputs.push(("snapshot-100k".into(), std::fs::read(&paths[0]).expect("snapshot")));
     }

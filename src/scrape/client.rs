@@ -87,7 +87,7 @@ pub(crate) async fn fetch(
         }
         let content_type =
             resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit) as usize);
         while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Transport(describe(e)))? {
             if body.len() as u64 + chunk.len() as u64 > limit {
                 return Err(FetchError::TooLarge(limit));

@@ -141,7 +141,9 @@ impl Chunk {
         let bits = v.to_bits();
         match self.count {
             0 => {
-                self.w.bytes.reserve(24);
+                if self.w.bytes.capacity() == 0 {
+                    self.w.bytes.reserve(64);
+                }
                 self.w.push_bits(t as u64, 64);
                 self.w.push_bits(bits, 64);
                 self.min_t = t;
@@ -234,6 +236,14 @@ impl Chunk {
     /// An empty chunk.
     pub(crate) fn new() -> Chunk {
         Chunk { leading: u8::MAX, ..Default::default() }
+    }
+
+    /// An empty chunk with room for `bytes` (the size of the series' previous chunk, so a
+    /// series' chunks grow by at most one reallocation each).
+    pub(crate) fn with_capacity(bytes: usize) -> Chunk {
+        let mut c = Chunk::new();
+        c.w.bytes.reserve_exact(bytes);
+        c
     }
 }
 

@@ -92,7 +92,10 @@ pub struct AppendStats {
 struct Inner {
     interner: Interner,
     series: SeriesTable,
-    by_fp: HashMap<u64, Vec<u32>, FastHash>,
+    /// Fingerprint → series id; the rare second series with the same fingerprint goes to
+    /// `fp_collisions` (one map entry per series, no allocation per entry).
+    by_fp: HashMap<u64, u32, FastHash>,
+    fp_collisions: HashMap<u64, Vec<u32>, FastHash>,
     postings: index::Postings,
     next_id: u32,
     /// Metric name → how far back rules look (ms), beyond the default.
@@ -281,7 +284,7 @@ impl Store {
             st.chunk_bytes += s.chunk_bytes();
             st.index_bytes += std::mem::size_of::<MemSeries>() + s.labels.len() * 8 + 16;
         }
-        st.index_bytes += inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 40;
+        st.index_bytes += inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 13;
         st
     }
 
@@ -298,15 +301,19 @@ impl Store {
 
 impl Inner {
     fn find(&self, fp: u64, sorted: &[(&str, &str)]) -> Option<u32> {
-        let ids = self.by_fp.get(&fp)?;
-        ids.iter().copied().find(|id| {
+        let same = |id: &u32| {
             let s = &self.series[id];
             s.labels.len() == sorted.len()
                 && s.labels
                     .iter()
                     .zip(sorted)
                     .all(|(&(k, v), &(ks, vs))| &**self.interner.get(k) == ks && &**self.interner.get(v) == vs)
-        })
+        };
+        let first = self.by_fp.get(&fp)?;
+        if same(first) {
+            return Some(*first);
+        }
+        self.fp_collisions.get(&fp)?.iter().copied().find(same)
     }
 
     fn create(&mut self, fp: u64, sorted: &[(&str, &str)]) -> u32 {
@@ -317,7 +324,11 @@ impl Inner {
         let id = self.next_id;
         self.next_id += 1;
         self.postings.add(id, &labels);
-        self.by_fp.entry(fp).or_default().push(id);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.by_fp.entry(fp) {
+            e.insert(id);
+        } else {
+            self.fp_collisions.entry(fp).or_default().push(id);
+        }
         self.series.insert(id, MemSeries::new(labels, name, fp));
         id
     }
@@ -325,11 +336,21 @@ impl Inner {
     fn remove(&mut self, id: u32) {
         if let Some(s) = self.series.remove(id) {
             self.postings.remove(id, &s.labels);
-            if let Some(ids) = self.by_fp.get_mut(&s.fp) {
-                ids.retain(|&i| i != id);
-                if ids.is_empty() {
-                    self.by_fp.remove(&s.fp);
+            if self.by_fp.get(&s.fp) == Some(&id) {
+                // Promote a colliding series, if any, to the main map.
+                match self.fp_collisions.get_mut(&s.fp).and_then(Vec::pop) {
+                    Some(next) => {
+                        self.by_fp.insert(s.fp, next);
+                    }
+                    None => {
+                        self.by_fp.remove(&s.fp);
+                    }
                 }
+            } else if let Some(ids) = self.fp_collisions.get_mut(&s.fp) {
+                ids.retain(|&i| i != id);
+            }
+            if self.fp_collisions.get(&s.fp).is_some_and(Vec::is_empty) {
+                self.fp_collisions.remove(&s.fp);
             }
         }
     }

@@ -48,7 +48,8 @@ impl MemSeries {
             return Err(AppendError::OutOfOrder);
         }
         if self.head.is_full() {
-            let mut full = std::mem::replace(&mut self.head, Chunk::new());
+            let used = self.head.raw().0.len();
+            let mut full = std::mem::replace(&mut self.head, Chunk::with_capacity(used + used / 8));
             full.seal();
             self.sealed.push(full);
         }

@@ -150,3 +150,20 @@ fn checkpoint_round_trip() {
     std::fs::write(&path, b"garbage").unwrap();
     assert!(Store::new(1, 1).restore_from(&path).is_err());
 }
+
+#[test]
+fn fingerprint_collisions_keep_series_apart() {
+    let s = Store::new(10, 1000);
+    let mut inner = s.write();
+    let a = inner.create(7, &[("__name__", "a")]);
+    let b = inner.create(7, &[("__name__", "b")]);
+    assert_ne!(a, b);
+    assert_eq!(inner.find(7, &[("__name__", "a")]), Some(a));
+    assert_eq!(inner.find(7, &[("__name__", "b")]), Some(b));
+    assert_eq!(inner.find(7, &[("__name__", "c")]), None);
+    inner.remove(a);
+    assert_eq!(inner.find(7, &[("__name__", "b")]), Some(b), "the colliding series is promoted");
+    assert_eq!(inner.find(7, &[("__name__", "a")]), None);
+    inner.remove(b);
+    assert!(inner.by_fp.is_empty() && inner.fp_collisions.is_empty());
+}

@@ -5,6 +5,8 @@
 mod metrics;
 mod process;
 
+pub use process::release_free_memory;
+
 pub use metrics::SelfMetrics;
 
 use crate::config::{LogConfig, LogFormat};

@@ -23,3 +23,13 @@ pub(super) fn cpu_seconds() -> Option<f64> {
 pub(super) fn open_fds() -> Option<f64> {
     Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as f64)
 }
+
+/// Hands memory the allocator holds but no longer uses back to the operating system (glibc's
+/// `malloc_trim`); called after one-off bulk work such as restoring the store checkpoint.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

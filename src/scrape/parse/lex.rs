@@ -216,7 +216,7 @@ impl<'a> Cursor<'a> {
     pub(super) fn float(&mut self) -> LexResult<f64> {
         let at = self.abs();
         let tok = self.token();
-        parse_float(tok).ok_or((at, format!("invalid value {tok:?}; expected a number, NaN, +Inf or -Inf")))
+        parse_float(tok).ok_or_else(|| (at, format!("invalid value {tok:?}; expected a number, NaN, +Inf or -Inf")))
     }
 
     /// Text format: integer milliseconds.

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Scrape-and-store comparison of sidewatch with Prometheus on the reference workload, both in
+# the same run, on loopback only. Prints CPU seconds per scrape, scrape duration and RSS for
+# each and their ratios.
+#
+#   bench/compare.sh                 # 100k series, scrape every 5 s, 120 s measured
+#   SERIES=10000 DURATION=60 bench/compare.sh
+#
+# sidewatch starts from a checkpoint holding 100k series x 1 h at 15 s (written just before by
+# `cargo bench --bench store_size`, with samples ending now), so it holds the hour while it
+# scrapes. Prometheus (Debian's package, installed if missing) starts empty, as in the figures
+# of ../shared/bench/README.md; BACKFILL=1 first loads the same hour into it with
+# `promtool tsdb create-blocks-from openmetrics` (slow: ~2.4 GB of OpenMetrics text).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERIES=${SERIES:-100000}
+DURATION=${DURATION:-120}
+INTERVAL=${INTERVAL:-5}
+WARMUP=${WARMUP:-20}
+BACKFILL=${BACKFILL:-0}
+DATA=${SIDEWATCH_BENCH_DATA:-$HOME/.cache/sw-bench}
+export SIDEWATCH_BENCH_DATA=$DATA
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
+GEN=../shared/bench/gen_metrics.py
+[ -f "$GEN" ] || { echo "needs ../shared/bench/gen_metrics.py beside this clone"; exit 1; }
+command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+pkill -x prometheus 2>/dev/null || true   # the package may have started one on :9090
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)
+SNAPS="$DATA/snaps-$((SERIES / 1000))k-32"
+[ -f "$SNAPS/snap_0031.prom" ] || python3 "$GEN" --series "$SERIES" --snapshots 32 --step "$INTERVAL" --outdir "$SNAPS"
+WORK=$(mktemp -d)
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+PIDS=()
+trap cleanup EXIT
+
+echo "== building sidewatch (release) and writing the 1h checkpoint"
+cargo build --release --quiet
+if [ "$SERIES" = 100000 ]; then
+  SIDEWATCH_BENCH_INSTANCE="127.0.0.1:$TPORT" cargo bench --quiet --bench store_size 2>/dev/null | tee "$WORK/store_size.txt"
+  cp "$DATA/store-100k-1h.store" "$WORK/sw.store"
+fi
+
+python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds $((DURATION + WARMUP + 120)) &
+PIDS+=($!)
+
+if [ "$BACKFILL" = 1 ]; then
+  echo "== backfilling Prometheus with the same hour (promtool tsdb create-blocks-from openmetrics)"
+  python3 - "$DATA/snaps-100k-240" "$TPORT" > "$WORK/hour.om" <<'PY'
+import glob, os, sys, time
+paths = sorted(glob.glob(os.path.join(sys.argv[1], "snap_*.prom")))
+end = int(time.time()) - 60
+out = sys.stdout
+for k, p in enumerate(paths):
+    ts = end - (len(paths) - 1 - k) * 15
+    for line in open(p):
+        if line.startswith("#") or not line.strip():
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        if "{" in name_labels:
+            name, rest = name_labels.split("{", 1)
+            name_labels = name + '{instance="127.0.0.1:%s",job="api",' % sys.argv[2] + rest
+        else:
+            name_labels += '{instance="127.0.0.1:%s",job="api"}' % sys.argv[2]
+        out.write("%s %s %d\n" % (name_labels, value.strip(), ts))
+out.write("# EOF\n")
+PY
+  promtool tsdb create-blocks-from openmetrics "$WORK/hour.om" "$WORK/prom" >/dev/null
+  rm -f "$WORK/hour.om"
+fi
+
+cat > "$WORK/prometheus.yml" <<YML
+global: { scrape_interval: ${INTERVAL}s, scrape_timeout: ${INTERVAL}s }
+scrape_configs:
+  - job_name: api
+    static_configs: [{ targets: ["127.0.0.1:$TPORT"] }]
+YML
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
+  --web.listen-address="127.0.0.1:$PPORT" --storage.tsdb.retention.time=2h >"$WORK/prom.log" 2>&1 &
+PPID_=$!; PIDS+=($PPID_)
+
+cat > "$WORK/sidewatch.toml" <<TOML
+[server]
+listen = "127.0.0.1:$SWPORT"
+[storage]
+url = "sqlite://sw.db"
+[log]
+level = "warn"
+[scrape]
+interval = "${INTERVAL}s"
+timeout = "${INTERVAL}s"
+[store]
+checkpoint_path = "sw.store"
+checkpoint_interval = "1h"
+[[targets]]
+name = "api"
+metrics_url = "http://127.0.0.1:$TPORT/metrics"
+TOML
+"$CARGO_TARGET_DIR/release/sidewatch" --config "$WORK/sidewatch.toml" run 2>"$WORK/sw.log" &
+SWPID=$!; PIDS+=($SWPID)
+
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }      # clock ticks (1/100 s)
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }   # KiB
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+echo "== warming up ${WARMUP}s, then measuring ${DURATION}s (scrape every ${INTERVAL}s)"
+sleep "$WARMUP"
+c0s=$(cpu $SWPID); c0p=$(cpu $PPID_)
+rs=(); rp=()
+for _ in $(seq 1 "$DURATION"); do
+  sleep 1
+  rs+=("$(rss $SWPID)"); rp+=("$(rss $PPID_)")
+done
+c1s=$(cpu $SWPID); c1p=$(cpu $PPID_)
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+sw_dur=$(curl -s "127.0.0.1:$SWPORT/api/v1/targets" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["activeTargets"][0]["lastScrapeDuration"])')
+sw_series=$(curl -s "127.0.0.1:$SWPORT/metrics" | awk '/^sidewatch_store_series / {print $2}')
+p_dur=$(curl -s "127.0.0.1:$PPORT/api/v1/query?query=scrape_duration_seconds" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "nan")')
+scrapes=$(( DURATION / INTERVAL ))
+python3 - "$c0s" "$c1s" "$c0p" "$c1p" "$scrapes" "$(median "${rs[@]}")" "$(hwm $SWPID)" "$(median "${rp[@]}")" "$(hwm $PPID_)" "$sw_dur" "$p_dur" "$SERIES" "$sw_series" <<'PY'
+import sys
+c0s, c1s, c0p, c1p, n, rs, hs, rp, hp = map(float, sys.argv[1:10])
+sd, pd, series, sws = sys.argv[10], sys.argv[11], sys.argv[12], sys.argv[13]
+sw_cpu = (c1s - c0s) / 100 / n
+p_cpu = (c1p - c0p) / 100 / n
+print(f"\nworkload: {series} series, {int(n)} scrapes measured; sidewatch store holds {sws} series")
+print(f"{'':28}{'sidewatch':>12}{'Prometheus':>12}{'ratio':>8}")
+print(f"{'CPU seconds per scrape':28}{sw_cpu:12.4f}{p_cpu:12.4f}{sw_cpu / p_cpu if p_cpu else float('nan'):8.3f}")
+print(f"{'last scrape duration (s)':28}{float(sd):12.4f}{float(pd):12.4f}{float(sd) / float(pd):8.3f}")
+print(f"{'RSS median (MiB)':28}{rs / 1024:12.1f}{rp / 1024:12.1f}{rs / rp:8.3f}")
+print(f"{'RSS peak (MiB)':28}{hs / 1024:12.1f}{hp / 1024:12.1f}{hs / hp:8.3f}")
+PY
