@@ -58,6 +58,7 @@ fn main() {
         println!("store_size: skipped (run it with `cargo bench --bench store_size`)");
         return;
     }
+    sidewatch::telemetry::tune_allocator(); // as `sidewatch run` does
     let Some(paths) = common::snapshots(100_000, 240, 15) else { return };
     let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
 

@@ -5,7 +5,7 @@
 mod metrics;
 mod process;
 
-pub use process::release_free_memory;
+pub use process::{release_free_memory, tune_allocator};
 
 pub use metrics::SelfMetrics;
 

@@ -33,3 +33,17 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Sets glibc's allocator up for a long-running process that handles large, short-lived
+/// buffers (scrape bodies of many MiB): buffers of 1 MiB and more are mapped and unmapped
+/// directly instead of being kept on the heap, and at most two arenas are used. Without this,
+/// glibc raises its mmap threshold after the first freed body and keeps every later one
+/// resident, and each runtime thread grows an arena of its own.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before other threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
