@@ -42,9 +42,6 @@ if [ "$SERIES" = 100000 ]; then
   cp "$DATA/store-100k-1h.store" "$WORK/sw.store"
 fi
 
-python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds $((DURATION + WARMUP + 120)) &
-PIDS+=($!)
-
 if [ "$BACKFILL" = 1 ]; then
   echo "== backfilling Prometheus with the same hour (promtool tsdb create-blocks-from openmetrics)"
   python3 - "$DATA/snaps-100k-240" "$TPORT" > "$WORK/hour.om" <<'PY'
@@ -69,6 +66,9 @@ PY
   promtool tsdb create-blocks-from openmetrics "$WORK/hour.om" "$WORK/prom" >/dev/null
   rm -f "$WORK/hour.om"
 fi
+
+python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds $((DURATION + WARMUP + 120)) &
+PIDS+=($!)
 
 cat > "$WORK/prometheus.yml" <<YML
 global: { scrape_interval: ${INTERVAL}s, scrape_timeout: ${INTERVAL}s }
