@@ -56,6 +56,8 @@ pub struct MetricsScraper {
     /// two independent 64-bit hashes make a collision (2^-128 per pair) a non-event.
     cache: HashMap<u128, Option<u32>, BuildHasherDefault<KeyIsHash>>,
     cache_generation: u64,
+    /// (key, id) of each sample of the last scrape, in body order.
+    order: Vec<(u128, Option<u32>)>,
     /// Ids written by the last successful scrape (sorted), for staleness.
     prev: Vec<u32>,
     batch: Vec<(u32, i64, f64)>,
@@ -76,6 +78,7 @@ impl MetricsScraper {
             rules,
             cache: HashMap::default(),
             cache_generation: 0,
+            order: Vec::new(),
             prev: Vec::new(),
             batch: Vec::new(),
             current: Vec::new(),
@@ -128,6 +131,7 @@ impl MetricsScraper {
         if store.generation() != self.cache_generation {
             // Series were garbage-collected: cached ids may be gone.
             self.cache.clear();
+            self.order.clear();
             self.cache_generation = store.generation();
         }
         let mut report = IngestReport::default();
@@ -136,8 +140,12 @@ impl MetricsScraper {
             let Entry::Sample(s) = entry? else { continue };
             report.scraped += 1;
             let key = series_key(s.series);
-            let id = match self.cache.get(&key) {
-                Some(id) => *id,
+            // Expositions list series in the same order every scrape: try the entry at the
+            // same position last time before probing the map (sequential, cache-friendly).
+            let pos = report.scraped - 1;
+            let predicted = self.order.get(pos).filter(|(k, _)| *k == key).map(|(_, id)| *id);
+            let id = match predicted.or_else(|| self.cache.get(&key).copied()) {
+                Some(id) => id,
                 None => {
                     let id = self.resolve(store, s.name, s.labels())?;
                     self.cache.insert(key, id);
@@ -145,10 +153,16 @@ impl MetricsScraper {
                     id
                 }
             };
+            if pos < self.order.len() {
+                self.order[pos] = (key, id);
+            } else {
+                self.order.push((key, id));
+            }
             if let Some(id) = id {
                 self.batch.push((id, s.timestamp_ms.unwrap_or(t), s.value));
             }
         }
+        self.order.truncate(report.scraped);
         report.post_relabel = self.batch.len();
         if self.sample_limit > 0 && self.batch.len() > self.sample_limit {
             return Err(ScrapeError::SampleLimit { got: self.batch.len(), limit: self.sample_limit });
@@ -277,6 +291,18 @@ mod tests {
         let mut honor = MetricsScraper::new(vec![("job".into(), "api".into())], true, 0, vec![]);
         honor.ingest(&store, b"n{job=\"inner\"} 1\n", Format::Text, 1000).unwrap();
         assert_eq!(series(&store, "n")[0].0, "n{job=\"inner\"}");
+    }
+
+    #[test]
+    fn a_reordered_body_still_finds_each_series() {
+        let store = Store::new(100, 3_600_000);
+        let mut s = scraper();
+        s.ingest(&store, b"a 1\nb 2\n", Format::Text, 1000).unwrap();
+        let r = s.ingest(&store, b"b 20\nc 30\na 10\n", Format::Text, 2000).unwrap();
+        assert_eq!((r.added, r.stale), (1, 0));
+        assert_eq!(series(&store, "a")[0].1, vec![(1000, 1.0), (2000, 10.0)]);
+        assert_eq!(series(&store, "b")[0].1, vec![(1000, 2.0), (2000, 20.0)]);
+        assert_eq!(series(&store, "c")[0].1, vec![(2000, 30.0)]);
     }
 
     #[test]
