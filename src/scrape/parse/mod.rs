@@ -168,7 +168,6 @@ impl<'a> Parser<'a> {
         if line.starts_with('#') {
             return self.parse_comment(&mut c);
         }
-        let name_at = c.abs();
         let sample = c.sample_head().map_err(|(at, m)| self.error(start, at, m))?;
         let (name, label_text, series) = sample;
         c.require_space().map_err(|(at, m)| self.error(start, at, m))?;
@@ -199,7 +198,6 @@ impl<'a> Parser<'a> {
                 return Ok(None);
             }
         }
-        let _ = name_at;
         Ok(Some(Entry::Sample(Sample { series, name, label_text, value, timestamp_ms })))
     }
 
