@@ -136,6 +136,8 @@ impl MetricsScraper {
         }
         let mut report = IngestReport::default();
         self.batch.clear();
+        // Series that carry their own timestamps get no staleness markers (as in Prometheus).
+        self.current.clear();
         for entry in Parser::new(text, format) {
             let Entry::Sample(s) = entry? else { continue };
             report.scraped += 1;
@@ -160,6 +162,9 @@ impl MetricsScraper {
             }
             if let Some(id) = id {
                 self.batch.push((id, s.timestamp_ms.unwrap_or(t), s.value));
+                if s.timestamp_ms.is_none() {
+                    self.current.push(id);
+                }
             }
         }
         self.order.truncate(report.scraped);
@@ -168,8 +173,6 @@ impl MetricsScraper {
             return Err(ScrapeError::SampleLimit { got: self.batch.len(), limit: self.sample_limit });
         }
         report.rejected = store.append_batch(&self.batch).rejected;
-        self.current.clear();
-        self.current.extend(self.batch.iter().map(|s| s.0));
         self.current.sort_unstable();
         self.current.dedup();
         let vanished = difference(&self.prev, &self.current);
@@ -291,6 +294,16 @@ mod tests {
         let mut honor = MetricsScraper::new(vec![("job".into(), "api".into())], true, 0, vec![]);
         honor.ingest(&store, b"n{job=\"inner\"} 1\n", Format::Text, 1000).unwrap();
         assert_eq!(series(&store, "n")[0].0, "n{job=\"inner\"}");
+    }
+
+    #[test]
+    fn series_with_their_own_timestamps_are_not_marked_stale() {
+        let store = Store::new(100, 3_600_000);
+        let mut s = scraper();
+        s.ingest(&store, b"a 1\nt 5 900\n", Format::Text, 1000).unwrap();
+        let r = s.ingest(&store, b"a 2\n", Format::Text, 2000).unwrap();
+        assert_eq!(r.stale, 0);
+        assert_eq!(series(&store, "t")[0].1, vec![(900, 5.0)]);
     }
 
     #[test]
