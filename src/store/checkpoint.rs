@@ -78,7 +78,7 @@ impl Store {
                     put_bytes(&mut buf, inner.interner.get(k).as_bytes());
                     put_bytes(&mut buf, inner.interner.get(v).as_bytes());
                 }
-                let chunks: Vec<&Chunk> = s.chunks().collect();
+                let chunks: Vec<_> = s.chunks().collect();
                 buf.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
                 for c in chunks {
                     let (bytes, count) = c.raw();

@@ -111,16 +111,6 @@ impl Chunk {
         self.count as usize
     }
 
-    /// Time of the first sample (ms).
-    pub(crate) fn min_t(&self) -> i64 {
-        self.min_t
-    }
-
-    /// Time of the last sample (ms).
-    pub(crate) fn max_t(&self) -> i64 {
-        self.max_t
-    }
-
     /// True when no more samples fit.
     pub(crate) fn is_full(&self) -> bool {
         self.count >= CHUNK_SAMPLES
@@ -131,9 +121,20 @@ impl Chunk {
         self.w.bytes.capacity()
     }
 
-    /// Releases spare capacity once the chunk is full.
-    pub(crate) fn seal(&mut self) {
-        self.w.bytes.shrink_to_fit();
+    /// Turns a full chunk into a [`Sealed`] one: exact-size bytes, no append state.
+    pub(crate) fn into_sealed(self) -> Sealed {
+        Sealed { data: self.w.bytes.into_boxed_slice(), min_t: self.min_t, max_t: self.max_t, count: self.count }
+    }
+
+    /// A read-only view.
+    pub(crate) fn view(&self) -> ChunkView<'_> {
+        ChunkView {
+            data: &self.w.bytes,
+            count: self.count,
+            min_t: self.min_t,
+            max_t: self.max_t,
+            bytes: self.byte_len(),
+        }
     }
 
     /// Appends a sample; the caller guarantees `t` is after the last sample.
@@ -203,16 +204,7 @@ impl Chunk {
 
     /// Decodes every sample in order.
     pub(crate) fn iter(&self) -> ChunkIter<'_> {
-        ChunkIter {
-            r: BitReader { bytes: &self.w.bytes, pos: 0 },
-            left: self.count,
-            n: 0,
-            t: 0,
-            delta: 0,
-            v: 0,
-            leading: 0,
-            trailing: 0,
-        }
+        self.view().iter()
     }
 
     /// The raw bytes and sample count, for the checkpoint.
@@ -244,6 +236,73 @@ impl Chunk {
         let mut c = Chunk::new();
         c.w.bytes.reserve_exact(bytes);
         c
+    }
+}
+
+/// A full chunk kept for reading only: 40 bytes of header instead of the 72 of an appendable one.
+#[derive(Clone, Debug)]
+pub(crate) struct Sealed {
+    data: Box<[u8]>,
+    min_t: i64,
+    max_t: i64,
+    count: u16,
+}
+
+impl Sealed {
+    /// A read-only view.
+    pub(crate) fn view(&self) -> ChunkView<'_> {
+        ChunkView { data: &self.data, count: self.count, min_t: self.min_t, max_t: self.max_t, bytes: self.data.len() }
+    }
+}
+
+/// What readers need of a chunk, sealed or not.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChunkView<'a> {
+    data: &'a [u8],
+    count: u16,
+    min_t: i64,
+    max_t: i64,
+    bytes: usize,
+}
+
+impl<'a> ChunkView<'a> {
+    /// Number of samples.
+    pub(crate) fn len(self) -> usize {
+        self.count as usize
+    }
+
+    /// Time of the first sample (ms).
+    pub(crate) fn min_t(self) -> i64 {
+        self.min_t
+    }
+
+    /// Time of the last sample (ms).
+    pub(crate) fn max_t(self) -> i64 {
+        self.max_t
+    }
+
+    /// Bytes held (allocated) for the data.
+    pub(crate) fn byte_len(self) -> usize {
+        self.bytes
+    }
+
+    /// The raw bytes and sample count, for the checkpoint.
+    pub(crate) fn raw(self) -> (&'a [u8], u16) {
+        (self.data, self.count)
+    }
+
+    /// Decodes every sample in order.
+    pub(crate) fn iter(self) -> ChunkIter<'a> {
+        ChunkIter {
+            r: BitReader { bytes: self.data, pos: 0 },
+            left: self.count,
+            n: 0,
+            t: 0,
+            delta: 0,
+            v: 0,
+            leading: 0,
+            trailing: 0,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! A *memory series*: one label set's samples — sealed chunks plus the head chunk being
 //! appended to — and the rules for appending (in order only, duplicates ignored).
 
-use super::chunk::{Chunk, STALE_NAN_BITS};
+use super::chunk::{Chunk, ChunkView, STALE_NAN_BITS, Sealed};
 use super::labels::Sym;
 
 /// Why an append was refused.
@@ -18,7 +18,7 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Box<[(Sym, Sym)]>,
     pub(crate) name: Sym,
     pub(crate) fp: u64,
-    pub(crate) sealed: Vec<Chunk>,
+    pub(crate) sealed: Vec<Sealed>,
     pub(crate) head: Chunk,
     last_t: i64,
     last_bits: u64,
@@ -49,9 +49,8 @@ impl MemSeries {
         }
         if self.head.is_full() {
             let used = self.head.raw().0.len();
-            let mut full = std::mem::replace(&mut self.head, Chunk::with_capacity(used + used / 8));
-            full.seal();
-            self.sealed.push(full);
+            let full = std::mem::replace(&mut self.head, Chunk::with_capacity(used + used / 8));
+            self.sealed.push(full.into_sealed());
         }
         self.head.append(t, v);
         self.last_t = t;
@@ -69,8 +68,8 @@ impl MemSeries {
     }
 
     /// Every chunk, oldest first.
-    pub(crate) fn chunks(&self) -> impl Iterator<Item = &Chunk> {
-        self.sealed.iter().chain(std::iter::once(&self.head)).filter(|c| c.len() > 0)
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = ChunkView<'_>> {
+        self.sealed.iter().map(Sealed::view).chain(std::iter::once(self.head.view())).filter(|c| c.len() > 0)
     }
 
     /// Samples with `start <= t <= end`, oldest first; staleness markers included (the
@@ -85,29 +84,28 @@ impl MemSeries {
 
     /// Drops sealed chunks that end before `cutoff`; returns how many samples went.
     pub(crate) fn truncate_before(&mut self, cutoff: i64) -> usize {
-        let keep_from = self.sealed.iter().position(|c| c.max_t() >= cutoff).unwrap_or(self.sealed.len());
-        let dropped = self.sealed[..keep_from].iter().map(Chunk::len).sum();
+        let keep_from = self.sealed.iter().position(|c| c.view().max_t() >= cutoff).unwrap_or(self.sealed.len());
+        let dropped = self.sealed[..keep_from].iter().map(|c| c.view().len()).sum();
         self.sealed.drain(..keep_from);
         dropped
     }
 
     /// Number of samples held.
     pub(crate) fn sample_count(&self) -> usize {
-        self.chunks().map(Chunk::len).sum()
+        self.chunks().map(ChunkView::len).sum()
     }
 
     /// Bytes held by chunk data.
     pub(crate) fn chunk_bytes(&self) -> usize {
-        self.chunks().map(Chunk::byte_len).sum()
+        self.chunks().map(ChunkView::byte_len).sum()
     }
 
     /// Restores a chunk from a checkpoint (appended after the existing ones).
     pub(crate) fn push_restored(&mut self, chunk: Chunk) {
         if let Some(last) = chunk.iter().last() {
             if self.head.len() > 0 {
-                let mut h = std::mem::replace(&mut self.head, Chunk::new());
-                h.seal();
-                self.sealed.push(h);
+                let h = std::mem::replace(&mut self.head, Chunk::new());
+                self.sealed.push(h.into_sealed());
             }
             self.head = chunk;
             self.last_t = last.0;
