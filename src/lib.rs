@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod scrape;
+pub mod shutdown;
 pub mod startup;
 pub mod storage;
 pub mod store;

@@ -35,8 +35,9 @@ fn checkpoint_path(loaded: &LoadedConfig) -> PathBuf {
     if !cfg.store.checkpoint_path.is_empty() {
         return loaded.resolve(&cfg.store.checkpoint_path);
     }
-    match crate::storage::sqlite_file(cfg.storage.url.expose(), &loaded.base_dir) {
-        Ok(db) if cfg.storage.url.expose().starts_with("sqlite:") => db.with_extension("store"),
+    let url = cfg.storage.url.expose();
+    match url.starts_with("sqlite:").then(|| crate::storage::sqlite_file(url, &loaded.base_dir)) {
+        Some(Ok(db)) => db.with_extension("store"),
         _ => loaded.resolve("data/sidewatch.store"),
     }
 }

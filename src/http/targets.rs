@@ -19,7 +19,7 @@ fn target_json(t: &TargetState, url: &str) -> Value {
     let s = t.scrape_status();
     let labels: Map<String, Value> = t.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     let mut discovered = labels.clone();
-    discovered.insert("__address__".into(), Value::String(crate::scrape::instance(url)));
+    discovered.insert("__address__".into(), Value::String(crate::scrape::instance_of(url)));
     discovered.insert(
         "__metrics_path__".into(),
         Value::String(reqwest::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_default()),

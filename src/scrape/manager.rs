@@ -100,9 +100,9 @@ impl ScrapeManager {
                 let job = ProbeJob {
                     state: state.clone(),
                     index: i,
+                    labels: probe_labels(cfg, check),
                     check: check.clone(),
                     timeout,
-                    extra: cfg.labels.clone(),
                 };
                 let offset = spread(&format!("{}/{}", cfg.name, check.name), interval);
                 tasks.push(tokio::spawn(run_every(
@@ -130,6 +130,22 @@ fn target_labels(t: &TargetConfig) -> Vec<(String, String)> {
     labels
 }
 
+/// Labels of a check's `probe_*` series: `job`, `instance` (of the check URL), `target`,
+/// `check`, then the target's extra labels (which win on a clash).
+fn probe_labels(t: &TargetConfig, check: &HealthCheckConfig) -> Vec<(String, String)> {
+    let mut labels = vec![
+        ("job".to_string(), t.name.clone()),
+        ("instance".to_string(), instance_of(&check.url)),
+        ("target".to_string(), t.name.clone()),
+        ("check".to_string(), check.name.clone()),
+    ];
+    for (k, v) in &t.labels {
+        labels.retain(|(n, _)| n != k);
+        labels.push((k.clone(), v.clone()));
+    }
+    labels
+}
+
 type Ctx = (reqwest::Client, Arc<Store>, ScrapeMetrics);
 
 trait Job: Send + 'static {
@@ -148,11 +164,11 @@ async fn run_every(
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            () = crate::store::maintenance::stopped(&mut shutdown) => break,
+            () = crate::shutdown::stopped(&mut shutdown) => break,
         }
         tokio::select! {
             () = job.run(&ctx) => {}
-            () = crate::store::maintenance::stopped(&mut shutdown) => break,
+            () = crate::shutdown::stopped(&mut shutdown) => break,
         }
     }
 }
@@ -201,7 +217,8 @@ struct ProbeJob {
     index: usize,
     check: HealthCheckConfig,
     timeout: Duration,
-    extra: std::collections::BTreeMap<String, String>,
+    /// See [`probe_labels`].
+    labels: Vec<(String, String)>,
 }
 
 impl Job for ProbeJob {
@@ -214,27 +231,13 @@ impl Job for ProbeJob {
             m.probe_failures.with_label_values(&[target, check]).inc();
             tracing::warn!(target_name = target, check, error = %out.error, "health check failed");
         }
-        let instance = instance_of(&self.check.url);
-        let mut labels: Vec<(&str, &str)> =
-            vec![("job", target), ("instance", &instance), ("target", target), ("check", check)];
-        for (k, v) in &self.extra {
-            labels.retain(|(n, _)| n != k);
-            labels.push((k, v));
-        }
+        let labels: Vec<(&str, &str)> = self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let values = [
             ("probe_success", if out.success { 1.0 } else { 0.0 }),
             ("probe_http_status_code", f64::from(out.status.unwrap_or(0))),
             ("probe_duration_seconds", out.duration),
         ];
-        let t_ms = t.timestamp_millis();
-        let batch: Vec<(u32, i64, f64)> = values
-            .iter()
-            .filter_map(|(name, v)| {
-                let all = std::iter::once(("__name__", *name)).chain(labels.iter().copied());
-                store.get_or_create(all).ok().map(|id| (id, t_ms, *v))
-            })
-            .collect();
-        store.append_batch(&batch);
+        store.append_named(&labels, t.timestamp_millis(), &values);
         let mut s = self.state.checks[self.index].lock().unwrap_or_else(|e| e.into_inner());
         s.health = if out.success { Health::Up } else { Health::Down };
         s.last_status = out.status;

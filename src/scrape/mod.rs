@@ -14,4 +14,4 @@ pub mod target;
 
 pub use manager::ScrapeManager;
 pub use metrics::ScrapeMetrics;
-pub use state::{CheckStatus, Health, ScrapeStatus, TargetState, instance_of as instance};
+pub use state::{CheckStatus, Health, ScrapeStatus, TargetState, instance_of};

@@ -197,15 +197,8 @@ impl MetricsScraper {
             ("scrape_samples_post_metric_relabeling", r.post_relabel as f64),
             ("scrape_series_added", r.added as f64),
         ];
-        let mut batch = Vec::with_capacity(values.len());
-        for (name, v) in values {
-            let labels = std::iter::once(("__name__", name))
-                .chain(self.target_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            if let Ok(id) = store.get_or_create(labels) {
-                batch.push((id, t, v));
-            }
-        }
-        store.append_batch(&batch);
+        let labels: Vec<(&str, &str)> = self.target_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        store.append_named(&labels, t, &values);
     }
 }
 
@@ -225,12 +218,9 @@ impl std::hash::Hasher for KeyIsHash {
     fn finish(&self) -> u64 {
         self.0
     }
+    /// Only `u128` keys are hashed here; other input is folded in byte by byte.
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(b);
-        }
+        self.0 = bytes.iter().fold(self.0, |h, b| h.rotate_left(8) ^ u64::from(*b));
     }
     fn write_u128(&mut self, v: u128) {
         self.0 = v as u64;

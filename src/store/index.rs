@@ -100,13 +100,11 @@ impl Postings {
     /// Ids of series that carry label `name` with a value accepted by `pred`, sorted.
     fn union(&self, interner: &Interner, name: Sym, pred: impl Fn(&str) -> bool) -> Vec<u32> {
         let Some(values) = self.map.get(&name) else { return Vec::new() };
-        let mut lists: Vec<&Vec<u32>> =
-            values.iter().filter(|(v, _)| pred(interner.get(**v))).map(|(_, l)| l).collect();
+        let lists: Vec<&Vec<u32>> = values.iter().filter(|(v, _)| pred(interner.get(**v))).map(|(_, l)| l).collect();
         match lists.len() {
             0 => Vec::new(),
             1 => lists[0].clone(),
             _ => {
-                lists.sort_by_key(|l| std::cmp::Reverse(l.len()));
                 let mut out: Vec<u32> = lists.iter().flat_map(|l| l.iter().copied()).collect();
                 out.sort_unstable();
                 out.dedup();

@@ -23,7 +23,7 @@ pub async fn run(store: Arc<Store>, path: PathBuf, checkpoint_every: Duration, m
                 }
             }
             _ = ck_tick.tick() => checkpoint(&store, &path).await,
-            () = stopped(&mut shutdown) => break,
+            () = crate::shutdown::stopped(&mut shutdown) => break,
         }
     }
     checkpoint(&store, &path).await;
@@ -39,9 +39,4 @@ pub async fn checkpoint(store: &Arc<Store>, path: &std::path::Path) {
         Ok(Err(e)) => tracing::warn!(error = %e, path = %path.display(), "cannot write the store checkpoint"),
         Err(e) => tracing::warn!(error = %e, "store checkpoint task failed"),
     }
-}
-
-/// Completes once `rx` holds `true` or its sender is gone (the guard is not held across awaits).
-pub async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
 }

@@ -176,6 +176,19 @@ impl Store {
         stats
     }
 
+    /// Appends one sample at `t` to each series `name{labels}` named in `values`, creating the
+    /// series as needed (synthetic series such as `up` or `probe_success`).
+    pub fn append_named(&self, labels: &[(&str, &str)], t: i64, values: &[(&str, f64)]) -> AppendStats {
+        let batch: Vec<(u32, i64, f64)> = values
+            .iter()
+            .filter_map(|&(name, v)| {
+                let all = std::iter::once((labels::NAME, name)).chain(labels.iter().copied());
+                self.get_or_create(all).ok().map(|id| (id, t, v))
+            })
+            .collect();
+        self.append_batch(&batch)
+    }
+
     /// Writes a staleness marker at `t` into each series of `ids` that is not already stale.
     /// Returns how many were marked.
     pub fn mark_stale(&self, ids: impl IntoIterator<Item = u32>, t: i64) -> usize {
