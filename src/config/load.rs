@@ -279,13 +279,15 @@ fn expand_vars(s: &str, env: &HashMap<&str, &str>) -> Result<String, String> {
 
 fn typed_env_value(raw: &str, default: Option<&Value>) -> Value {
     let literal = || format!("v = {raw}").parse::<Table>().ok().and_then(|mut t| t.remove("v"));
-    match default {
-        Some(Value::String(_)) => Value::String(raw.to_string()),
-        Some(Value::Integer(_)) => raw.trim().parse().map(Value::Integer).unwrap_or_else(|_| Value::String(raw.into())),
-        Some(Value::Float(_)) => raw.trim().parse().map(Value::Float).unwrap_or_else(|_| Value::String(raw.into())),
-        Some(Value::Boolean(_)) => raw.trim().parse().map(Value::Boolean).unwrap_or_else(|_| Value::String(raw.into())),
-        _ => literal().unwrap_or_else(|| Value::String(raw.to_string())),
-    }
+    // A value that does not parse as the key's type stays a string, so the type error names it.
+    let typed = match default {
+        Some(Value::String(_)) => None,
+        Some(Value::Integer(_)) => raw.trim().parse().ok().map(Value::Integer),
+        Some(Value::Float(_)) => raw.trim().parse().ok().map(Value::Float),
+        Some(Value::Boolean(_)) => raw.trim().parse().ok().map(Value::Boolean),
+        _ => literal(),
+    };
+    typed.unwrap_or_else(|| Value::String(raw.to_string()))
 }
 
 fn set_path(table: &mut Table, segs: &[String], value: Value) -> Result<(), String> {
