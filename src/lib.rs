@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod promql;
 pub mod scrape;
 pub mod shutdown;
 pub mod startup;

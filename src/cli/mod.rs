@@ -27,6 +27,13 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run PromQL test scripts (Prometheus' promqltest format) against the engine; prints per
+    /// file the evals passed, failed and skipped, and exits 1 when any failed.
+    Promqltest {
+        /// Script files (`*.test`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `sidewatch config …`
@@ -71,6 +78,10 @@ fn load(cli: &Cli) -> Result<LoadedConfig, ExitCode> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Promqltest { files } = &cli.command {
+        let (_, failed, _) = crate::promql::promqltest::run_files(files, &mut std::io::stdout().lock())?;
+        return Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
+    }
     let loaded = match load(&cli) {
         Ok(l) => l,
         Err(code) => return Ok(code),
@@ -89,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Promqltest { .. } => unreachable!("handled before loading the configuration"),
         Command::Run => {
             crate::telemetry::tune_allocator();
             crate::telemetry::init_logging(&loaded.config.log);

@@ -1,0 +1,194 @@
+//! *Aggregations*: `sum avg min max count group stddev stdvar topk bottomk quantile
+//! count_values limitk limit_ratio`, each over groups of an instant vector — the samples that
+//! share the `by(…)` labels, or all labels but the `without(…)` ones and the metric name.
+//! Sums and means are compensated (Neumaier) as Prometheus computes them.
+
+use super::QueryError;
+use super::eval::{Ctx, R};
+use super::value::{LabelOps, Mean, Sample, Value, Variance, kahan_inc, quantile};
+use crate::store::Labels;
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use std::collections::HashMap;
+
+/// Accumulated state of one group.
+struct Group {
+    labels: Labels,
+    count: f64,
+    sum: (f64, f64),
+    mean: Mean,
+    var: Variance,
+    extreme: f64,
+    members: Vec<Sample>,
+}
+
+pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
+    let op = a.op.to_string().to_lowercase();
+    let input = ctx.eval_vector(&a.expr, t)?;
+    let (by, names) = match &a.modifier {
+        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+        None => (true, Vec::new()),
+    };
+    let group_of = |l: &Labels| if by { l.keep(&names) } else { l.remove(&names, true) };
+
+    let mut param_scalar = None;
+    let mut label_param = None;
+    if let Some(p) = &a.param {
+        match ctx.eval(p, t)? {
+            Value::Scalar(v) => param_scalar = Some(v),
+            Value::String(s) => label_param = Some(s),
+            other => return Err(QueryError::bad(format!("unexpected {} parameter", other.type_name()))),
+        }
+    }
+    let k = |v: Option<f64>| -> R<i64> {
+        let v = v.unwrap_or(0.0);
+        if v.is_nan() || v >= 9.223372036854776e18 || v < -9.223372036854776e18 {
+            return Err(QueryError::exec(format!("Scalar value {} overflows int64", super::value::format_float(v))));
+        }
+        Ok(v as i64)
+    };
+
+    match op.as_str() {
+        "topk" | "bottomk" | "limitk" => {
+            let k = k(param_scalar)?;
+            if k < 1 {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            let mut groups: Vec<Vec<Sample>> = Vec::new();
+            let mut index: HashMap<Labels, usize> = HashMap::new();
+            for s in input {
+                let g = group_of(&s.labels);
+                let i = *index.entry(g).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[i].push(s);
+            }
+            let mut out = Vec::new();
+            for mut members in groups {
+                if op == "topk" {
+                    members.sort_by(|x, y| desc_nan_last(x.v, y.v));
+                } else if op == "bottomk" {
+                    members.sort_by(|x, y| nan_last(x.v, y.v).then_with(|| x.v.partial_cmp(&y.v).unwrap_or(std::cmp::Ordering::Equal)));
+                }
+                members.truncate(k as usize);
+                out.extend(members.into_iter().map(|s| Sample { t, ..s }));
+            }
+            return Ok(Value::Vector(out));
+        }
+        "limit_ratio" => return Err(QueryError::bad("limit_ratio is an experimental feature and not enabled")),
+        "count_values" => {
+            let label = label_param.unwrap_or_default();
+            if !valid_label_name(&label) {
+                return Err(QueryError::exec(format!("invalid label name {label:?}")));
+            }
+            let mut counts: Vec<(Labels, f64)> = Vec::new();
+            let mut index: HashMap<Labels, usize> = HashMap::new();
+            for s in input {
+                let g = group_of(&s.labels).with(&label, &super::value::format_float(s.v));
+                let i = *index.entry(g.clone()).or_insert_with(|| {
+                    counts.push((g, 0.0));
+                    counts.len() - 1
+                });
+                counts[i].1 += 1.0;
+            }
+            return Ok(Value::Vector(counts.into_iter().map(|(labels, v)| Sample { labels, t, v }).collect()));
+        }
+        _ => {}
+    }
+
+    if op == "quantile"
+        && let Some(q) = param_scalar
+        && !(0.0..=1.0).contains(&q)
+    {
+        ctx.warn(format!("quantile value should be between 0 and 1, got {}", super::value::format_float(q)));
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in input {
+        let g = group_of(&s.labels);
+        let i = match index.get(&g) {
+            Some(&i) => i,
+            None => {
+                index.insert(g.clone(), groups.len());
+                groups.push(Group {
+                    labels: g,
+                    count: 0.0,
+                    sum: (0.0, 0.0),
+                    mean: Mean::default(),
+                    var: Variance::default(),
+                    extreme: s.v,
+                    members: Vec::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[i];
+        g.count += 1.0;
+        let f = s.v;
+        match op.as_str() {
+            "sum" => g.sum = kahan_inc(f, g.sum.0, g.sum.1),
+            "avg" => g.mean.add(f),
+            "stddev" | "stdvar" => g.var.add(f),
+            "min" => {
+                if f < g.extreme || g.extreme.is_nan() {
+                    g.extreme = f
+                }
+            }
+            "max" => {
+                if f > g.extreme || g.extreme.is_nan() {
+                    g.extreme = f
+                }
+            }
+            "quantile" => g.members.push(s),
+            "count" | "group" => {}
+            other => return Err(QueryError::bad(format!("unknown aggregation {other:?}"))),
+        }
+    }
+    let out = groups
+        .into_iter()
+        .map(|g| {
+            let v = match op.as_str() {
+                "sum" => {
+                    if g.sum.0.is_infinite() {
+                        g.sum.0
+                    } else {
+                        g.sum.0 + g.sum.1
+                    }
+                }
+                "avg" => g.mean.value(),
+                "stddev" => g.var.value().sqrt(),
+                "stdvar" => g.var.value(),
+                "min" | "max" => g.extreme,
+                "count" => g.count,
+                "group" => 1.0,
+                _ => {
+                    let mut vals: Vec<f64> = g.members.iter().map(|s| s.v).collect();
+                    quantile(param_scalar.unwrap_or(f64::NAN), &mut vals)
+                }
+            };
+            Sample { labels: g.labels, t, v }
+        })
+        .collect();
+    Ok(Value::Vector(out))
+}
+
+/// Descending by value, NaN last.
+fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+fn nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    a.is_nan().cmp(&b.is_nan())
+}
+
+/// Whether `s` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`; UTF-8 names are allowed in
+/// Prometheus 3, so only the empty name is refused).
+pub(crate) fn valid_label_name(s: &str) -> bool {
+    !s.is_empty()
+}

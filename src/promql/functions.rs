@@ -1,0 +1,272 @@
+//! *Functions*: the call dispatcher. Range-vector functions stream each series' window into
+//! [`super::range_fns`]; the rest map an instant vector (math, clamping, date parts), build one
+//! (`vector`, `absent`), read scalars (`time`, `scalar`) or rewrite labels and order
+//! ([`super::label_fns`]). Every function but `last_over_time`, `first_over_time`, the sorts
+//! and the label rewrites drops the metric name, as Prometheus does.
+
+use super::QueryError;
+use super::eval::{Ctx, R, check_unique};
+use super::range_fns::{self, Window};
+use super::value::{LabelOps, Sample, Value};
+use crate::store::Labels;
+use chrono::{Datelike, TimeZone, Timelike};
+use promql_parser::parser::{Call, Expr, VectorSelector};
+
+/// Functions Prometheus runs only behind `--enable-feature=promql-experimental-functions`
+/// that sidewatch does not implement.
+const EXPERIMENTAL: &[&str] = &[
+    "double_exponential_smoothing",
+    "ts_of_min_over_time",
+    "ts_of_max_over_time",
+    "ts_of_last_over_time",
+    "ts_of_first_over_time",
+    "info",
+];
+
+pub(crate) fn call(ctx: &Ctx, c: &Call, t: i64) -> R<Value> {
+    let name = c.func.name;
+    let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+    if EXPERIMENTAL.contains(&name) {
+        return Err(QueryError::bad(format!(
+            "function {name:?} is experimental and not supported by sidewatch"
+        )));
+    }
+    if name == "absent_over_time" {
+        return absent_over_time(ctx, args[0], t);
+    }
+    if range_fns::is_range_fn(name) {
+        return range_call(ctx, name, &args, t);
+    }
+    let out = match name {
+        "time" => return Ok(Value::Scalar(t as f64 / 1000.0)),
+        "pi" => return Ok(Value::Scalar(std::f64::consts::PI)),
+        "vector" => vec![Sample { labels: Labels::default(), t, v: ctx.eval_scalar(args[0], t)? }],
+        "scalar" => {
+            let v = ctx.eval_vector(args[0], t)?;
+            return Ok(Value::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }));
+        }
+        "absent" => {
+            if !ctx.eval_vector(args[0], t)?.is_empty() {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            vec![Sample { labels: absent_labels(selector_of(args[0])), t, v: 1.0 }]
+        }
+        "timestamp" => {
+            let own = selector_of(args[0]).is_some();
+            let v = ctx.eval_vector(args[0], t)?;
+            v.into_iter()
+                .map(|s| Sample { labels: s.labels.without_name(), t, v: (if own { s.t } else { t }) as f64 / 1000.0 })
+                .collect()
+        }
+        "histogram_quantile" => {
+            let q = ctx.eval_scalar(args[0], t)?;
+            super::histogram::histogram_quantile(ctx, q, ctx.eval_vector(args[1], t)?, t)?
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_fraction" | "histogram_stddev"
+        | "histogram_stdvar" => Vec::new(),
+        "label_replace" | "label_join" | "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
+            return super::label_fns::call(ctx, name, &args, t);
+        }
+        "clamp" | "clamp_min" | "clamp_max" | "round" => {
+            let v = ctx.eval_vector(args[0], t)?;
+            let p1 = match args.get(1) {
+                Some(a) => ctx.eval_scalar(a, t)?,
+                None => 1.0,
+            };
+            let p2 = match args.get(2) {
+                Some(a) => ctx.eval_scalar(a, t)?,
+                None => 0.0,
+            };
+            if name == "clamp" && p2 < p1 {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            let f = |x: f64| match name {
+                "clamp" => go_max(p1, go_min(p2, x)),
+                "clamp_min" => go_max(p1, x),
+                "clamp_max" => go_min(p1, x),
+                _ => {
+                    let inv = 1.0 / p1;
+                    (x * inv + 0.5).floor() / inv
+                }
+            };
+            map(v, t, f)
+        }
+        "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute" | "month" | "year" => {
+            let v = match args.first() {
+                Some(a) => ctx.eval_vector(a, t)?,
+                None => vec![Sample { labels: Labels::default(), t, v: t as f64 / 1000.0 }],
+            };
+            map(v, t, |x| date_part(name, x))
+        }
+        _ => {
+            let f = math_fn(name).ok_or_else(|| QueryError::bad(format!("unknown function {name:?}")))?;
+            map(ctx.eval_vector(args[0], t)?, t, f)
+        }
+    };
+    Ok(Value::Vector(check_unique(out)?))
+}
+
+/// Applies `f` to every value, dropping the metric name.
+fn map(v: Vec<Sample>, t: i64, f: impl Fn(f64) -> f64) -> Vec<Sample> {
+    v.into_iter().map(|s| Sample { labels: s.labels.without_name(), t, v: f(s.v) }).collect()
+}
+
+/// Go's `math.Max`: NaN wins.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+}
+
+/// Go's `math.Min`: NaN wins.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+}
+
+fn math_fn(name: &str) -> Option<fn(f64) -> f64> {
+    Some(match name {
+        "abs" => f64::abs,
+        "ceil" => f64::ceil,
+        "floor" => f64::floor,
+        "exp" => f64::exp,
+        "ln" => f64::ln,
+        "log2" => f64::log2,
+        "log10" => f64::log10,
+        "sqrt" => f64::sqrt,
+        "sgn" => |x| if x < 0.0 { -1.0 } else if x > 0.0 { 1.0 } else { x },
+        "sin" => f64::sin,
+        "cos" => f64::cos,
+        "tan" => f64::tan,
+        "asin" => f64::asin,
+        "acos" => f64::acos,
+        "atan" => f64::atan,
+        "sinh" => f64::sinh,
+        "cosh" => f64::cosh,
+        "tanh" => f64::tanh,
+        "asinh" => f64::asinh,
+        "acosh" => f64::acosh,
+        "atanh" => f64::atanh,
+        "deg" => |x| x * 180.0 / std::f64::consts::PI,
+        "rad" => |x| x * std::f64::consts::PI / 180.0,
+        _ => return None,
+    })
+}
+
+/// A date part of a Unix time in seconds, in UTC.
+fn date_part(name: &str, secs: f64) -> f64 {
+    if !secs.is_finite() {
+        return f64::NAN;
+    }
+    let Some(d) = chrono::Utc.timestamp_opt(secs.floor() as i64, 0).single() else {
+        return f64::NAN;
+    };
+    (match name {
+        "day_of_month" => d.day(),
+        "day_of_week" => d.weekday().num_days_from_sunday(),
+        "day_of_year" => d.ordinal(),
+        "hour" => d.hour(),
+        "minute" => d.minute(),
+        "month" => d.month(),
+        "year" => return d.year() as f64,
+        _ => {
+            let (y, m) = (d.year(), d.month());
+            let next = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            let first = chrono::NaiveDate::from_ymd_opt(y, m, 1);
+            let after = chrono::NaiveDate::from_ymd_opt(next.0, next.1, 1);
+            match (first, after) {
+                (Some(a), Some(b)) => (b - a).num_days() as u32,
+                _ => return f64::NAN,
+            }
+        }
+    }) as f64
+}
+
+/// The vector selector an argument is (through parentheses), if it is one.
+pub(crate) fn selector_of(e: &Expr) -> Option<&VectorSelector> {
+    match e {
+        Expr::VectorSelector(vs) => Some(vs),
+        Expr::Paren(p) => selector_of(&p.expr),
+        _ => None,
+    }
+}
+
+/// The labels `absent` reports: the selector's equality matchers, except names matched more
+/// than once or by another operator.
+fn absent_labels(vs: Option<&VectorSelector>) -> Labels {
+    let Some(vs) = vs else { return Labels::default() };
+    let ms = &vs.matchers.matchers;
+    let mut pairs = Vec::new();
+    for m in ms {
+        if m.name == super::value::NAME {
+            continue;
+        }
+        let repeated = ms.iter().filter(|o| o.name == m.name).count() > 1;
+        if !repeated && matches!(m.op, promql_parser::label::MatchOp::Equal) {
+            pairs.push((m.name.as_str(), m.value.as_str()));
+        }
+    }
+    Labels::from_pairs(pairs.into_iter().filter(|(_, v)| !v.is_empty()))
+}
+
+/// A range-vector function call.
+fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
+    let (matrix_arg, scalar_args): (&Expr, Vec<&Expr>) = if name == "quantile_over_time" {
+        (args[1], vec![args[0]])
+    } else {
+        (args[0], args[1..].to_vec())
+    };
+    let params = scalar_args.iter().map(|a| ctx.eval_scalar(a, t)).collect::<R<Vec<f64>>>()?;
+    if name == "quantile_over_time"
+        && let Some(&q) = params.first()
+        && !(0.0..=1.0).contains(&q)
+    {
+        ctx.warn(format!("quantile value should be between 0 and 1, got {}", super::value::format_float(q)));
+    }
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    let mut emit = |labels: &Labels, w: &Window, it: &mut dyn Iterator<Item = (i64, f64)>| {
+        if let Some(v) = range_fns::apply(name, &params, w, it, &mut buf) {
+            let labels = if keep_name { labels.clone() } else { labels.without_name() };
+            out.push(Sample { labels, t, v });
+        }
+    };
+    let mut inner = matrix_arg;
+    while let Expr::Paren(p) = inner {
+        inner = &p.expr;
+    }
+    match inner {
+        Expr::MatrixSelector(ms) => ctx.visit_range(ms, t, |labels, start, end, it| {
+            emit(labels, &Window { start, end, eval_t: t }, it);
+            Ok(())
+        })?,
+        Expr::Subquery(sq) => {
+            let end = ctx.ref_time(&sq.at, &sq.offset, t);
+            let w = Window { start: end - sq.range.as_millis() as i64, end, eval_t: t };
+            for s in ctx.subquery(sq, t)? {
+                emit(&s.labels, &w, &mut s.points.iter().copied());
+            }
+        }
+        _ => return Err(QueryError::bad(format!("expected type range vector in call to function {name:?}"))),
+    }
+    Ok(Value::Vector(check_unique(out)?))
+}
+
+/// `absent_over_time(m)`: 1 with the selector's labels when no series has a sample.
+pub(crate) fn absent_over_time(ctx: &Ctx, arg: &Expr, t: i64) -> R<Value> {
+    let mut inner = arg;
+    while let Expr::Paren(p) = inner {
+        inner = &p.expr;
+    }
+    let (present, vs) = match inner {
+        Expr::MatrixSelector(ms) => {
+            let mut any = false;
+            ctx.visit_range(ms, t, |_, _, _, it| {
+                any |= it.next().is_some();
+                Ok(())
+            })?;
+            (any, Some(&ms.vs))
+        }
+        Expr::Subquery(sq) => (ctx.subquery(sq, t)?.iter().any(|s| !s.points.is_empty()), selector_of(&sq.expr)),
+        _ => return Err(QueryError::bad("expected type range vector in call to function \"absent_over_time\"")),
+    };
+    Ok(Value::Vector(if present { Vec::new() } else { vec![Sample { labels: absent_labels(vs), t, v: 1.0 }] }))
+}

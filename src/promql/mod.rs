@@ -1,0 +1,169 @@
+//! The *PromQL engine*: evaluates a PromQL expression over the [`Store`] at one instant or
+//! over a range of steps, with Prometheus' semantics (lookback delta and staleness, range
+//! selectors open on the left, `offset`, `@`, subqueries, vector matching, aggregations and the
+//! float functions). Parsing is done by the `promql-parser` crate; evaluation is ours — see
+//! `docs/ARCHITECTURE.md` for why. Range-vector functions read samples straight from the
+//! compressed chunks through [`Store::visit`]; series are selected through the postings index.
+//!
+//! An *instant query* evaluates at one time; a *range query* evaluates at `start`,
+//! `start+step`, … `end` and joins the steps into series.
+
+mod aggregate;
+mod binary;
+mod eval;
+mod functions;
+mod histogram;
+mod label_fns;
+pub mod promqltest;
+mod range_fns;
+mod value;
+
+pub use value::{Sample, Series, Value};
+
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The kind of a query error, as Prometheus' API names it in `errorType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The query does not parse or is invalid (`bad_data`, HTTP 400).
+    BadData,
+    /// Evaluation failed (`execution`, HTTP 422).
+    Execution,
+    /// The query ran past its timeout (`timeout`, HTTP 503).
+    Timeout,
+}
+
+impl ErrorKind {
+    /// The API's `errorType` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::BadData => "bad_data",
+            ErrorKind::Execution => "execution",
+            ErrorKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// A query that could not be answered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{msg}")]
+pub struct QueryError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// Prometheus-style message.
+    pub msg: String,
+}
+
+impl QueryError {
+    pub(crate) fn bad(msg: impl Into<String>) -> QueryError {
+        QueryError { kind: ErrorKind::BadData, msg: msg.into() }
+    }
+    pub(crate) fn exec(msg: impl Into<String>) -> QueryError {
+        QueryError { kind: ErrorKind::Execution, msg: msg.into() }
+    }
+}
+
+/// Engine limits and defaults.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus: 5m).
+    pub lookback_ms: i64,
+    /// The most samples one query may read before it fails.
+    pub max_samples: usize,
+    /// The longest one query may run.
+    pub timeout: Duration,
+    /// Step of a subquery written without one (Prometheus: the global evaluation interval).
+    pub default_subquery_step_ms: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_ms: 5 * 60_000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step_ms: 60_000,
+        }
+    }
+}
+
+/// What a query returned, with what it cost.
+#[derive(Clone, Debug)]
+pub struct QueryOutput {
+    /// The result: for a range query always a matrix (or a string/scalar is refused).
+    pub value: Value,
+    /// Samples read from the store.
+    pub samples: usize,
+    /// Warnings and infos Prometheus would attach (`PromQL warning: …`, `PromQL info: …`).
+    pub annotations: Vec<String>,
+}
+
+/// Evaluates PromQL over a store.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<Store>,
+    opts: EngineOptions,
+}
+
+impl Engine {
+    /// An engine over `store`.
+    pub fn new(store: Arc<Store>, opts: EngineOptions) -> Engine {
+        Engine { store, opts }
+    }
+
+    /// The store queried.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Parses `query`, with Prometheus' `bad_data` error when it does not.
+    pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
+        promql_parser::parser::parse(query).map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+    }
+
+    /// Evaluates `query` at `t` (ms).
+    pub fn instant(&self, query: &str, t: i64) -> Result<QueryOutput, QueryError> {
+        let expr = Self::parse(query)?;
+        self.instant_expr(&expr, t)
+    }
+
+    /// Evaluates a parsed expression at `t` (ms).
+    pub fn instant_expr(&self, expr: &promql_parser::parser::Expr, t: i64) -> Result<QueryOutput, QueryError> {
+        let ctx = eval::Ctx::new(&self.store, &self.opts, t, t, 0);
+        let value = ctx.eval(expr, t)?;
+        let value = match value {
+            Value::Vector(v) => Value::Vector(eval::check_unique(v)?),
+            other => other,
+        };
+        Ok(ctx.finish(value))
+    }
+
+    /// Evaluates `query` at every step from `start` to `end` (ms) and joins the results.
+    pub fn range(&self, query: &str, start: i64, end: i64, step: i64) -> Result<QueryOutput, QueryError> {
+        let expr = Self::parse(query)?;
+        self.range_expr(&expr, start, end, step)
+    }
+
+    /// Range evaluation of a parsed expression.
+    pub fn range_expr(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryOutput, QueryError> {
+        if step <= 0 {
+            return Err(QueryError::bad(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if end < start {
+            return Err(QueryError::bad("invalid parameter \"end\": end timestamp must not be before start time"));
+        }
+        let ctx = eval::Ctx::new(&self.store, &self.opts, start, end, step);
+        let value = ctx.eval_range(expr, start, end, step)?;
+        Ok(ctx.finish(value))
+    }
+}
