@@ -42,7 +42,10 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
     }
     let k = |v: Option<f64>| -> R<i64> {
         let v = v.unwrap_or(0.0);
-        if v.is_nan() || v >= 9.223372036854776e18 || v < -9.223372036854776e18 {
+        if v.is_nan() {
+            return Err(QueryError::exec("Parameter value is NaN"));
+        }
+        if v >= 9.223372036854776e18 || v < -9.223372036854776e18 {
             return Err(QueryError::exec(format!("Scalar value {} overflows int64", super::value::format_float(v))));
         }
         Ok(v as i64)

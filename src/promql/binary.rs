@@ -5,7 +5,7 @@
 //! copy the listed labels from the "one" side. Errors are Prometheus' own.
 
 use super::eval::{Ctx, R, check_unique};
-use super::value::{LabelOps, Sample, Value, signature};
+use super::value::{LabelOps, Sample, Value, raw_labels, signature};
 use super::QueryError;
 use crate::store::Labels;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
@@ -144,8 +144,10 @@ fn vector_op(op: &str, b: &BinaryExpr, lhs: Vec<Sample>, rhs: Vec<Sample>, retur
             let side = if one_to_many { "left" } else { "right" };
             let group = if on { s.labels.keep(&names) } else { s.labels.remove(&names, true) };
             return Err(QueryError::exec(format!(
-                "found duplicate series for the match group {group} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                s.labels, prev.labels
+                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                raw_labels(&group),
+                raw_labels(&prev.labels),
+                raw_labels(&s.labels)
             )));
         }
     }
@@ -156,11 +158,6 @@ fn vector_op(op: &str, b: &BinaryExpr, lhs: Vec<Sample>, rhs: Vec<Sample>, retur
         let Some(rs) = right.get(&sig) else { continue };
         let (vl, vr) = if one_to_many { (rs.v, ls.v) } else { (ls.v, rs.v) };
         let (mut v, keep) = apply(op, vl, vr)?;
-        if return_bool {
-            v = if keep { 1.0 } else { 0.0 };
-        } else if !keep {
-            continue;
-        }
         let mut metric = if drop_name { ls.labels.without_name() } else { ls.labels.clone() };
         if one_to_one {
             metric = if on { metric.keep(&names) } else { metric.remove(&names, false) };
@@ -168,6 +165,7 @@ fn vector_op(op: &str, b: &BinaryExpr, lhs: Vec<Sample>, rhs: Vec<Sample>, retur
         for name in &include {
             metric = metric.with(name, rs.labels.get(name).unwrap_or(""));
         }
+        // Matches are checked before comparisons filter, as Prometheus does.
         let seen = matched.entry(sig).or_default();
         if one_to_one {
             if !seen.is_empty() {
@@ -178,6 +176,11 @@ fn vector_op(op: &str, b: &BinaryExpr, lhs: Vec<Sample>, rhs: Vec<Sample>, retur
             seen.insert(Labels::default());
         } else if !seen.insert(metric.clone()) {
             return Err(QueryError::exec("multiple matches for labels: grouping labels must ensure unique matches"));
+        }
+        if return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
         }
         out.push(Sample { labels: metric, t, v });
     }

@@ -39,6 +39,14 @@ pub(crate) fn call(ctx: &Ctx, c: &Call, t: i64) -> R<Value> {
     }
     let out = match name {
         "time" => return Ok(Value::Scalar(t as f64 / 1000.0)),
+        "start" => return Ok(Value::Scalar(ctx.start as f64 / 1000.0)),
+        "end" => return Ok(Value::Scalar(ctx.end as f64 / 1000.0)),
+        "step" => return Ok(Value::Scalar(ctx.step as f64 / 1000.0)),
+        "range" => return Ok(Value::Scalar((ctx.end - ctx.start) as f64 / 1000.0)),
+        "min_of" | "max_of" => {
+            let (a, b) = (ctx.eval_scalar(args[0], t)?, ctx.eval_scalar(args[1], t)?);
+            return Ok(Value::Scalar(if name == "min_of" { go_min(a, b) } else { go_max(a, b) }));
+        }
         "pi" => return Ok(Value::Scalar(std::f64::consts::PI)),
         "vector" => vec![Sample { labels: Labels::default(), t, v: ctx.eval_scalar(args[0], t)? }],
         "scalar" => {
@@ -61,6 +69,25 @@ pub(crate) fn call(ctx: &Ctx, c: &Call, t: i64) -> R<Value> {
         "histogram_quantile" => {
             let q = ctx.eval_scalar(args[0], t)?;
             super::histogram::histogram_quantile(ctx, q, ctx.eval_vector(args[1], t)?, t)?
+        }
+        "histogram_quantiles" => {
+            let input = ctx.eval_vector(args[0], t)?;
+            let label = match ctx.eval(args[1], t)? {
+                Value::String(s) => s,
+                other => return Err(QueryError::bad(format!("expected string, got {}", other.type_name()))),
+            };
+            let mut out = Vec::new();
+            for a in &args[2..] {
+                let q = ctx.eval_scalar(a, t)?;
+                let mut qs = super::value::format_float(q);
+                if q.is_finite() && !qs.contains(['.', 'e']) {
+                    qs.push_str(".0");
+                }
+                for s in super::histogram::histogram_quantile(ctx, q, input.clone(), t)? {
+                    out.push(Sample { labels: s.labels.with(&label, &qs), ..s });
+                }
+            }
+            out
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_fraction" | "histogram_stddev"
         | "histogram_stdvar" => Vec::new(),
@@ -265,7 +292,7 @@ pub(crate) fn absent_over_time(ctx: &Ctx, arg: &Expr, t: i64) -> R<Value> {
             })?;
             (any, Some(&ms.vs))
         }
-        Expr::Subquery(sq) => (ctx.subquery(sq, t)?.iter().any(|s| !s.points.is_empty()), selector_of(&sq.expr)),
+        Expr::Subquery(sq) => (ctx.subquery(sq, t)?.iter().any(|s| !s.points.is_empty()), None),
         _ => return Err(QueryError::bad("expected type range vector in call to function \"absent_over_time\"")),
     };
     Ok(Value::Vector(if present { Vec::new() } else { vec![Sample { labels: absent_labels(vs), t, v: 1.0 }] }))

@@ -117,6 +117,12 @@ pub(crate) fn signature(labels: &Labels, on: bool, names: &[String]) -> Vec<u8> 
     key
 }
 
+/// A label set as Prometheus prints it in errors: `{__name__="x", a="b"}`.
+pub(crate) fn raw_labels(l: &Labels) -> String {
+    let inner: Vec<String> = l.0.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
 /// Formats a float as Prometheus does in label values and results (`strconv 'f', -1`).
 pub(crate) fn format_float(v: f64) -> String {
     if v.is_nan() {

@@ -10,7 +10,8 @@ use super::histogram::almost_equal;
 use super::{Engine, EngineOptions, QueryError, QueryOutput, Value};
 use crate::store::{STALE_NAN_BITS, Store};
 use parse::{Command, Eval, Expect, Match, Point};
-use std::collections::HashSet;
+use crate::store::Labels;
+use promql_parser::parser::{Expr, VectorSelector};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -73,7 +74,7 @@ pub fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
     let cmds = parse::parse_script(text).map_err(|e| format!("{name}: {e}"))?;
     let mut report = FileReport { name: name.to_string(), ..Default::default() };
     let mut store = Arc::new(Store::new(10_000_000, i64::MAX / 4));
-    let mut native: HashSet<String> = HashSet::new();
+    let mut native: Vec<Labels> = Vec::new();
     for cmd in cmds {
         match cmd {
             Command::Clear => {
@@ -81,13 +82,13 @@ pub fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
                 native.clear();
             }
             Command::Load { interval, series, nhcb } => {
-                for s in series {
-                    let metric = s.labels.metric_name().to_string();
-                    if nhcb && let Some(base) = metric.strip_suffix("_bucket") {
-                        native.insert(base.to_string());
+                for s in merge_repeated(series) {
+                    if nhcb && let Some(base) = s.labels.metric_name().strip_suffix("_bucket") {
+                        let pairs = s.labels.0.iter().filter(|(k, _)| &**k != "le");
+                        native.push(Labels::from_pairs(pairs.map(|(k, v)| if &**k == "__name__" { (k.clone(), base.into()) } else { (k.clone(), v.clone()) })));
                     }
                     if s.native {
-                        native.insert(metric);
+                        native.push(s.labels);
                         continue;
                     }
                     let pairs: Vec<(&str, &str)> = s.labels.0.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -112,7 +113,7 @@ pub fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
                 let result = run_eval(&engine, &ev);
                 match check(&ev, result) {
                     Ok(()) => report.passed += 1,
-                    Err(why) => match experimental(&ev.query) {
+                    Err(why) => match experimental(&ev.query).or_else(|| delayed_name_removal(&ev, &why)) {
                         Some(feature) => {
                             report.skips.push(format!("line {}: {} — needs experimental {feature}", ev.line, ev.query))
                         }
@@ -125,21 +126,88 @@ pub fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
     Ok(report)
 }
 
-fn needs_native(ev: &Eval, native: &HashSet<String>) -> Option<String> {
+/// Why an eval needs native histograms: it expects one, calls a native-only function, or
+/// one of its selectors matches a series loaded as native histograms.
+fn needs_native(ev: &Eval, native: &[Labels]) -> Option<String> {
     if ev.series.iter().any(|s| s.native) {
         return Some("expects a histogram sample".into());
     }
     if let Some(f) = NATIVE_FUNCS.iter().find(|f| ev.query.contains(*f)) {
-        return Some(format!("{f}"));
+        return Some((*f).to_string());
     }
-    let words = regex::Regex::new(r"[a-zA-Z_:][a-zA-Z0-9_:]*").ok()?;
-    if let Some(w) = words.find_iter(&ev.query).find(|w| native.contains(w.as_str())) {
-        return Some(format!("reads histogram series {}", w.as_str()));
+    if native.is_empty() {
+        return None;
     }
-    if ev.query.contains("__name__") && !native.is_empty() {
-        return Some("selects by __name__ where histogram series exist".into());
+    let expr = Engine::parse(&ev.query).ok()?;
+    let mut selectors = Vec::new();
+    collect_selectors(&expr, &mut selectors);
+    for vs in selectors {
+        let name = vs.name.as_deref();
+        let hit = native.iter().find(|l| {
+            name.is_none_or(|n| l.metric_name() == n)
+                && vs.matchers.matchers.iter().all(|m| m.is_match(l.get(&m.name).unwrap_or("")))
+        });
+        if let Some(l) = hit {
+            return Some(format!("selects histogram series {l}"));
+        }
     }
     None
+}
+
+fn collect_selectors<'a>(e: &'a Expr, out: &mut Vec<&'a VectorSelector>) {
+    match e {
+        Expr::VectorSelector(vs) => out.push(vs),
+        Expr::MatrixSelector(ms) => out.push(&ms.vs),
+        Expr::Aggregate(a) => {
+            collect_selectors(&a.expr, out);
+            if let Some(p) = &a.param {
+                collect_selectors(p, out);
+            }
+        }
+        Expr::Unary(u) => collect_selectors(&u.expr, out),
+        Expr::Binary(b) => {
+            collect_selectors(&b.lhs, out);
+            collect_selectors(&b.rhs, out);
+        }
+        Expr::Paren(p) => collect_selectors(&p.expr, out),
+        Expr::Subquery(s) => collect_selectors(&s.expr, out),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_selectors(a, out)),
+        _ => {}
+    }
+}
+
+/// Under Prometheus' default immediate name removal, an eval written for delayed name removal
+/// (`promql-delayed-name-removal`) either fails on a duplicate label set or reads `__name__`
+/// after a function dropped it.
+fn delayed_name_removal(ev: &Eval, why: &str) -> Option<String> {
+    let reads_name = ev.query.contains("\"__name__\"") || ev.query.contains("by (__name__)");
+    (why.contains("vector cannot contain metrics with the same labelset") && !ev.expects.iter().any(|e| matches!(e, Expect::Fail(_)))
+        || reads_name)
+        .then(|| "delayed name removal (promql-delayed-name-removal)".to_string())
+}
+
+/// Repeated series lines of one `load` are one series; a later value at the same step wins.
+fn merge_repeated(series: Vec<parse::SeriesLine>) -> Vec<parse::SeriesLine> {
+    let mut out: Vec<parse::SeriesLine> = Vec::new();
+    for s in series {
+        match out.iter_mut().find(|o| o.labels == s.labels && !o.native && !s.native) {
+            Some(o) => {
+                for (i, p) in s.points.into_iter().enumerate() {
+                    if p == Point::Missing {
+                        continue;
+                    }
+                    if i < o.points.len() {
+                        o.points[i] = p;
+                    } else {
+                        o.points.resize(i, Point::Missing);
+                        o.points.push(p);
+                    }
+                }
+            }
+            None => out.push(s),
+        }
+    }
+    out
 }
 
 fn run_eval(engine: &Engine, ev: &Eval) -> Result<QueryOutput, QueryError> {
