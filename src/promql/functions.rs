@@ -89,7 +89,11 @@ pub(crate) fn call(ctx: &Ctx, c: &Call, t: i64) -> R<Value> {
             }
             out
         }
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_fraction" | "histogram_stddev"
+        "histogram_fraction" => {
+            let (lo, hi) = (ctx.eval_scalar(args[0], t)?, ctx.eval_scalar(args[1], t)?);
+            super::histogram::histogram_fraction(ctx, lo, hi, ctx.eval_vector(args[2], t)?, t)?
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => Vec::new(),
         "label_replace" | "label_join" | "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
             return super::label_fns::call(ctx, name, &args, t);

@@ -39,6 +39,148 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bo
     if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
         return (f64::NAN, false);
     }
+    let forced = coalesce_and_fix(buckets);
+    if buckets.len() < 2 {
+        return (f64::NAN, forced);
+    }
+    let observations = buckets[buckets.len() - 1].1;
+    if observations == 0.0 {
+        return (f64::NAN, forced);
+    }
+    let mut rank = q * observations;
+    let last = buckets.len() - 1;
+    let b = buckets[..last].partition_point(|x| x.1 < rank);
+    if b == last {
+        return (buckets[last - 1].0, forced);
+    }
+    if b == 0 && buckets[0].0 <= 0.0 {
+        return (buckets[0].0, forced);
+    }
+    let (mut start, end, mut count) = (0.0, buckets[b].0, buckets[b].1);
+    if b > 0 {
+        start = buckets[b - 1].0;
+        count -= buckets[b - 1].1;
+        rank -= buckets[b - 1].1;
+    }
+    (start + (end - start) * (rank / count), forced)
+}
+
+/// Groups bucket samples into histograms: labels without `le` and the name → buckets. Fails
+/// when two metrics fall into one group, as Prometheus does.
+fn group_buckets(ctx: &Ctx, input: Vec<Sample>) -> R<Vec<(Labels, String, Vec<(f64, f64)>)>> {
+    let mut groups: Vec<(Labels, String, Vec<(f64, f64)>)> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in input {
+        let le = s.labels.get("le").unwrap_or("");
+        let Some(bound) = parse_le(le) else {
+            ctx.warn(format!(
+                "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {:?}",
+                s.labels.metric_name()
+            ));
+            continue;
+        };
+        let key = s.labels.remove(&["le".to_string()], true);
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, s.labels.metric_name().to_string(), Vec::new()));
+            groups.len() - 1
+        });
+        if groups[i].1 != s.labels.metric_name() {
+            return Err(super::QueryError::exec("vector cannot contain metrics with the same labelset"));
+        }
+        groups[i].2.push((bound, s.v));
+    }
+    Ok(groups)
+}
+
+/// `histogram_quantile(q, buckets)` at `t`.
+pub(crate) fn histogram_quantile(ctx: &Ctx, q: f64, input: Vec<Sample>, t: i64) -> R<Vec<Sample>> {
+    if !(0.0..=1.0).contains(&q) {
+        ctx.warn(format!("quantile value should be between 0 and 1, got {}", super::value::format_float(q)));
+    }
+    let mut out = Vec::new();
+    for (labels, name, mut buckets) in group_buckets(ctx, input)? {
+        let (v, forced) = bucket_quantile(q, &mut buckets);
+        if forced {
+            ctx.info(format!(
+                "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+            ));
+        }
+        out.push(Sample { labels, t, v });
+    }
+    Ok(out)
+}
+
+/// `histogram_fraction(lower, upper, buckets)` at `t`: the share of observations between the
+/// bounds, interpolating linearly inside finite buckets; observations in the `+Inf` bucket count
+/// as +Inf and those in a first bucket open to -Inf as -Inf.
+pub(crate) fn histogram_fraction(ctx: &Ctx, lower: f64, upper: f64, input: Vec<Sample>, t: i64) -> R<Vec<Sample>> {
+    let mut out = Vec::new();
+    for (labels, _, mut buckets) in group_buckets(ctx, input)? {
+        out.push(Sample { labels, t, v: bucket_fraction(lower, upper, &mut buckets) });
+    }
+    Ok(out)
+}
+
+fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    coalesce_and_fix(buckets);
+    let count = buckets[buckets.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    for i in 0..buckets.len() {
+        let (ub, c) = buckets[i];
+        let lb = if i > 0 {
+            buckets[i - 1].0
+        } else if ub > 0.0 {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        let interp = |v: f64| rank + (c - rank) * (v - lb) / (ub - lb);
+        if !lower_set && lb >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lb >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lb < lower && ub > lower {
+            lower_rank = if ub.is_infinite() { rank } else if lb.is_infinite() { c } else { interp(lower) };
+            lower_set = true;
+        }
+        if !upper_set && lb < upper && ub > upper {
+            upper_rank = if ub.is_infinite() { rank } else if lb.is_infinite() { c } else { interp(upper) };
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = c;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
+/// Merges buckets with equal bounds and forces counts monotonic; true when it had to.
+fn coalesce_and_fix(buckets: &mut Vec<(f64, f64)>) -> bool {
     buckets.dedup_by(|later, earlier| {
         if later.0 == earlier.0 {
             earlier.1 += later.1;
@@ -65,68 +207,7 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bo
         }
         prev = cur;
     }
-    if buckets.len() < 2 {
-        return (f64::NAN, forced);
-    }
-    let observations = buckets[buckets.len() - 1].1;
-    if observations == 0.0 {
-        return (f64::NAN, forced);
-    }
-    let mut rank = q * observations;
-    let last = buckets.len() - 1;
-    let b = buckets[..last].partition_point(|x| x.1 < rank);
-    if b == last {
-        return (buckets[last - 1].0, forced);
-    }
-    if b == 0 && buckets[0].0 <= 0.0 {
-        return (buckets[0].0, forced);
-    }
-    let (mut start, end, mut count) = (0.0, buckets[b].0, buckets[b].1);
-    if b > 0 {
-        start = buckets[b - 1].0;
-        count -= buckets[b - 1].1;
-        rank -= buckets[b - 1].1;
-    }
-    (start + (end - start) * (rank / count), forced)
-}
-
-/// `histogram_quantile(q, buckets)` at `t`.
-pub(crate) fn histogram_quantile(ctx: &Ctx, q: f64, input: Vec<Sample>, t: i64) -> R<Vec<Sample>> {
-    if !(0.0..=1.0).contains(&q) {
-        ctx.warn(format!("quantile value should be between 0 and 1, got {}", super::value::format_float(q)));
-    }
-    let mut groups: Vec<(Labels, String, Vec<(f64, f64)>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    for s in input {
-        let Some(le) = s.labels.get("le") else {
-            ctx.warn(format!("bucket label \"le\" is missing or has a malformed value of \"\" for metric name {:?}", s.labels.metric_name()));
-            continue;
-        };
-        let Some(bound) = parse_le(le) else {
-            ctx.warn(format!(
-                "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {:?}",
-                s.labels.metric_name()
-            ));
-            continue;
-        };
-        let key = s.labels.remove(&["le".to_string()], true);
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, s.labels.metric_name().to_string(), Vec::new()));
-            groups.len() - 1
-        });
-        groups[i].2.push((bound, s.v));
-    }
-    let mut out = Vec::with_capacity(groups.len());
-    for (labels, name, mut buckets) in groups {
-        let (v, forced) = bucket_quantile(q, &mut buckets);
-        if forced {
-            ctx.info(format!(
-                "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
-            ));
-        }
-        out.push(Sample { labels, t, v });
-    }
-    Ok(out)
+    forced
 }
 
 /// Parses an `le` bound (`+Inf`, `0.5`, `1e3`).

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod health;
 mod pg_outage;
+mod promql_conformance;
 mod scrape;
 mod scrape_faults;
 mod storage_suite;

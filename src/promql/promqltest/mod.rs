@@ -37,7 +37,7 @@ impl FileReport {
 
 /// Functions that only make sense on native histograms.
 const NATIVE_FUNCS: &[&str] =
-    &["histogram_count", "histogram_sum", "histogram_avg", "histogram_fraction", "histogram_stddev", "histogram_stdvar"];
+    &["histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar"];
 
 /// Features Prometheus gates behind `--enable-feature` (functions, syntax), by the text that
 /// shows them in a query.
