@@ -6,6 +6,7 @@
 
 mod error;
 mod load;
+pub mod query;
 pub mod scrape;
 pub mod types;
 mod validate;
@@ -33,6 +34,8 @@ pub struct Config {
     pub scrape: ScrapeConfig,
     /// The in-memory time-series store.
     pub store: scrape::StoreConfig,
+    /// PromQL evaluation limits.
+    pub query: query::QueryConfig,
     /// Services to scrape and probe. None: sidewatch scrapes and probes itself.
     pub targets: Vec<TargetConfig>,
 }

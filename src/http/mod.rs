@@ -4,6 +4,7 @@
 
 mod health;
 mod middleware;
+mod query;
 mod targets;
 
 use crate::config::LoadedConfig;
@@ -41,6 +42,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/health", get(targets::health))
+        .route("/api/v1/query", get(query::query).post(query::query))
+        .route("/api/v1/query_range", get(query::query_range).post(query::query_range))
+        .route("/api/v1/series", get(query::series).post(query::series))
+        .route("/api/v1/labels", get(query::labels).post(query::labels))
+        .route("/api/v1/label/{name}/values", get(query::label_values))
+        .route("/api/v1/status/buildinfo", get(query::buildinfo))
         .route_layer(axum::middleware::from_fn(middleware::tag_route))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -45,7 +45,7 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
         if v.is_nan() {
             return Err(QueryError::exec("Parameter value is NaN"));
         }
-        if v >= 9.223372036854776e18 || v < -9.223372036854776e18 {
+        if !(-9.223372036854776e18..9.223372036854776e18).contains(&v) {
             return Err(QueryError::exec(format!("Scalar value {} overflows int64", super::value::format_float(v))));
         }
         Ok(v as i64)
@@ -72,7 +72,9 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
                 if op == "topk" {
                     members.sort_by(|x, y| desc_nan_last(x.v, y.v));
                 } else if op == "bottomk" {
-                    members.sort_by(|x, y| nan_last(x.v, y.v).then_with(|| x.v.partial_cmp(&y.v).unwrap_or(std::cmp::Ordering::Equal)));
+                    members.sort_by(|x, y| {
+                        nan_last(x.v, y.v).then_with(|| x.v.partial_cmp(&y.v).unwrap_or(std::cmp::Ordering::Equal))
+                    });
                 }
                 members.truncate(k as usize);
                 out.extend(members.into_iter().map(|s| Sample { t, ..s }));

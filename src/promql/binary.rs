@@ -4,9 +4,9 @@
 //! `ignoring(…)` ones and the name; `group_left`/`group_right` allow many-to-one matches and
 //! copy the listed labels from the "one" side. Errors are Prometheus' own.
 
+use super::QueryError;
 use super::eval::{Ctx, R, check_unique};
 use super::value::{LabelOps, Sample, Value, raw_labels, signature};
-use super::QueryError;
 use crate::store::Labels;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use std::collections::HashMap;
@@ -107,15 +107,18 @@ fn set_op(op: &str, b: &BinaryExpr, lhs: Vec<Sample>, rhs: Vec<Sample>) -> Vec<S
     let (on, names) = matching(b);
     match op {
         "and" => {
-            let right: std::collections::HashSet<Vec<u8>> = rhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
+            let right: std::collections::HashSet<Vec<u8>> =
+                rhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
             lhs.into_iter().filter(|s| right.contains(&signature(&s.labels, on, &names))).collect()
         }
         "unless" => {
-            let right: std::collections::HashSet<Vec<u8>> = rhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
+            let right: std::collections::HashSet<Vec<u8>> =
+                rhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
             lhs.into_iter().filter(|s| !right.contains(&signature(&s.labels, on, &names))).collect()
         }
         _ => {
-            let left: std::collections::HashSet<Vec<u8>> = lhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
+            let left: std::collections::HashSet<Vec<u8>> =
+                lhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
             let mut out = lhs;
             out.extend(rhs.into_iter().filter(|s| !left.contains(&signature(&s.labels, on, &names))));
             out
@@ -123,7 +126,14 @@ fn set_op(op: &str, b: &BinaryExpr, lhs: Vec<Sample>, rhs: Vec<Sample>) -> Vec<S
     }
 }
 
-fn vector_op(op: &str, b: &BinaryExpr, lhs: Vec<Sample>, rhs: Vec<Sample>, return_bool: bool, t: i64) -> R<Vec<Sample>> {
+fn vector_op(
+    op: &str,
+    b: &BinaryExpr,
+    lhs: Vec<Sample>,
+    rhs: Vec<Sample>,
+    return_bool: bool,
+    t: i64,
+) -> R<Vec<Sample>> {
     let (on, names) = matching(b);
     let card = b.modifier.as_ref().map(|m| m.card.clone()).unwrap_or(VectorMatchCardinality::OneToOne);
     let include: Vec<String> = match &card {

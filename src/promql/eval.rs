@@ -73,7 +73,9 @@ impl<'a> Ctx<'a> {
         let total = self.samples.get() + n;
         self.samples.set(total);
         if total > self.opts.max_samples {
-            return Err(QueryError::exec("query processing would load too many samples into memory in query execution"));
+            return Err(QueryError::exec(
+                "query processing would load too many samples into memory in query execution",
+            ));
         }
         Ok(())
     }
@@ -218,7 +220,7 @@ impl<'a> Ctx<'a> {
                     return;
                 }
                 n += 1;
-                if n % 4096 == 0
+                if n.is_multiple_of(4096)
                     && let Err(e) = self.check_deadline()
                 {
                     result = Err(e);

@@ -27,9 +27,7 @@ pub(crate) fn call(ctx: &Ctx, c: &Call, t: i64) -> R<Value> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
     if EXPERIMENTAL.contains(&name) {
-        return Err(QueryError::bad(format!(
-            "function {name:?} is experimental and not supported by sidewatch"
-        )));
+        return Err(QueryError::bad(format!("function {name:?} is experimental and not supported by sidewatch")));
     }
     if name == "absent_over_time" {
         return absent_over_time(ctx, args[0], t);
@@ -93,8 +91,7 @@ pub(crate) fn call(ctx: &Ctx, c: &Call, t: i64) -> R<Value> {
             let (lo, hi) = (ctx.eval_scalar(args[0], t)?, ctx.eval_scalar(args[1], t)?);
             super::histogram::histogram_fraction(ctx, lo, hi, ctx.eval_vector(args[2], t)?, t)?
         }
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" => Vec::new(),
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => Vec::new(),
         "label_replace" | "label_join" | "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
             return super::label_fns::call(ctx, name, &args, t);
         }
@@ -162,7 +159,15 @@ fn math_fn(name: &str) -> Option<fn(f64) -> f64> {
         "log2" => f64::log2,
         "log10" => f64::log10,
         "sqrt" => f64::sqrt,
-        "sgn" => |x| if x < 0.0 { -1.0 } else if x > 0.0 { 1.0 } else { x },
+        "sgn" => |x| {
+            if x < 0.0 {
+                -1.0
+            } else if x > 0.0 {
+                1.0
+            } else {
+                x
+            }
+        },
         "sin" => f64::sin,
         "cos" => f64::cos,
         "tan" => f64::tan,
@@ -239,11 +244,8 @@ fn absent_labels(vs: Option<&VectorSelector>) -> Labels {
 
 /// A range-vector function call.
 fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
-    let (matrix_arg, scalar_args): (&Expr, Vec<&Expr>) = if name == "quantile_over_time" {
-        (args[1], vec![args[0]])
-    } else {
-        (args[0], args[1..].to_vec())
-    };
+    let (matrix_arg, scalar_args): (&Expr, Vec<&Expr>) =
+        if name == "quantile_over_time" { (args[1], vec![args[0]]) } else { (args[0], args[1..].to_vec()) };
     let params = scalar_args.iter().map(|a| ctx.eval_scalar(a, t)).collect::<R<Vec<f64>>>()?;
     if name == "quantile_over_time"
         && let Some(&q) = params.first()

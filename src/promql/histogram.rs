@@ -65,10 +65,14 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bo
     (start + (end - start) * (rank / count), forced)
 }
 
+/// One classic histogram: its labels (without `le` and the name), its metric name and its
+/// `(upper bound, cumulative count)` buckets.
+type Histogram = (Labels, String, Vec<(f64, f64)>);
+
 /// Groups bucket samples into histograms: labels without `le` and the name → buckets. Fails
 /// when two metrics fall into one group, as Prometheus does.
-fn group_buckets(ctx: &Ctx, input: Vec<Sample>) -> R<Vec<(Labels, String, Vec<(f64, f64)>)>> {
-    let mut groups: Vec<(Labels, String, Vec<(f64, f64)>)> = Vec::new();
+fn group_buckets(ctx: &Ctx, input: Vec<Sample>) -> R<Vec<Histogram>> {
+    let mut groups: Vec<Histogram> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for s in input {
         let le = s.labels.get("le").unwrap_or("");
@@ -158,11 +162,23 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<(f64, f64)>) -> f64
             break;
         }
         if !lower_set && lb < lower && ub > lower {
-            lower_rank = if ub.is_infinite() { rank } else if lb.is_infinite() { c } else { interp(lower) };
+            lower_rank = if ub.is_infinite() {
+                rank
+            } else if lb.is_infinite() {
+                c
+            } else {
+                interp(lower)
+            };
             lower_set = true;
         }
         if !upper_set && lb < upper && ub > upper {
-            upper_rank = if ub.is_infinite() { rank } else if lb.is_infinite() { c } else { interp(upper) };
+            upper_rank = if ub.is_infinite() {
+                rank
+            } else if lb.is_infinite() {
+                c
+            } else {
+                interp(upper)
+            };
             upper_set = true;
         }
         if lower_set && upper_set {

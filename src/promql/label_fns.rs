@@ -25,8 +25,9 @@ pub(crate) fn call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
             let repl = string_arg(ctx, args[2], t)?;
             let src = string_arg(ctx, args[3], t)?;
             let re_src = string_arg(ctx, args[4], t)?;
-            let re = regex::Regex::new(&format!("^(?s:{re_src})$"))
-                .map_err(|e| QueryError::bad(format!("invalid regular expression in label_replace(): {re_src}: {e}")))?;
+            let re = regex::Regex::new(&format!("^(?s:{re_src})$")).map_err(|e| {
+                QueryError::bad(format!("invalid regular expression in label_replace(): {re_src}: {e}"))
+            })?;
             if dst.is_empty() {
                 return Err(QueryError::bad(format!("invalid destination label name in label_replace(): {dst}")));
             }

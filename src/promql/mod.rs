@@ -24,6 +24,17 @@ use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Parses a duration as PromQL and the API write it (`1m`, `1h30m`, `500ms`, or seconds
+/// such as `15` or `0.5`) into milliseconds; negative with a leading `-`.
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    promqltest::parse_duration(s)
+}
+
+/// A sample value as Prometheus writes it in API responses (`1`, `0.5`, `NaN`, `+Inf`).
+pub fn format_value(v: f64) -> String {
+    value::format_float(v)
+}
+
 /// The kind of a query error, as Prometheus' API names it in `errorType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {

@@ -84,7 +84,7 @@ impl LabelOps for Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|(k, _)| !(drop_name && &**k == NAME) && !names.iter().any(|n| n == &**k))
+                .filter(|(k, _)| !(names.iter().any(|n| n == &**k) || drop_name && &**k == NAME))
                 .cloned()
                 .collect(),
         )

@@ -30,15 +30,19 @@ fn conformance_pass_count_does_not_drop() {
     let (passed, failed, skipped) = sidewatch::promql::promqltest::run_files(&files, &mut report).unwrap();
     let report = String::from_utf8(report).unwrap();
     eprintln!("{report}");
-    let expected: usize = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/promql_conformance.expected"))
-        .unwrap()
-        .lines()
-        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(passed >= expected, "conformance dropped: {passed} passed < {expected} recorded ({failed} failed, {skipped} skipped)");
+    let expected: usize =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/promql_conformance.expected"))
+            .unwrap()
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    assert!(
+        passed >= expected,
+        "conformance dropped: {passed} passed < {expected} recorded ({failed} failed, {skipped} skipped)"
+    );
     // Every skip names one of the two allowed reasons.
     for line in report.lines().filter(|l| l.trim_start().starts_with("SKIP")) {
         assert!(

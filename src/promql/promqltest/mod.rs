@@ -6,11 +6,13 @@
 
 mod parse;
 
+pub(crate) use parse::parse_duration;
+
 use super::histogram::almost_equal;
 use super::{Engine, EngineOptions, QueryError, QueryOutput, Value};
+use crate::store::Labels;
 use crate::store::{STALE_NAN_BITS, Store};
 use parse::{Command, Eval, Expect, Match, Point};
-use crate::store::Labels;
 use promql_parser::parser::{Expr, VectorSelector};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -85,7 +87,9 @@ pub fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
                 for s in merge_repeated(series) {
                     if nhcb && let Some(base) = s.labels.metric_name().strip_suffix("_bucket") {
                         let pairs = s.labels.0.iter().filter(|(k, _)| &**k != "le");
-                        native.push(Labels::from_pairs(pairs.map(|(k, v)| if &**k == "__name__" { (k.clone(), base.into()) } else { (k.clone(), v.clone()) })));
+                        native.push(Labels::from_pairs(pairs.map(|(k, v)| {
+                            if &**k == "__name__" { (k.clone(), base.into()) } else { (k.clone(), v.clone()) }
+                        })));
                     }
                     if s.native {
                         native.push(s.labels);
@@ -181,7 +185,8 @@ fn collect_selectors<'a>(e: &'a Expr, out: &mut Vec<&'a VectorSelector>) {
 /// after a function dropped it.
 fn delayed_name_removal(ev: &Eval, why: &str) -> Option<String> {
     let reads_name = ev.query.contains("\"__name__\"") || ev.query.contains("by (__name__)");
-    (why.contains("vector cannot contain metrics with the same labelset") && !ev.expects.iter().any(|e| matches!(e, Expect::Fail(_)))
+    (why.contains("vector cannot contain metrics with the same labelset")
+        && !ev.expects.iter().any(|e| matches!(e, Expect::Fail(_)))
         || reads_name)
         .then(|| "delayed name removal (promql-delayed-name-removal)".to_string())
 }
@@ -243,14 +248,19 @@ fn check(ev: &Eval, result: Result<QueryOutput, QueryError>) -> Result<(), Strin
     let out = match (result, fail) {
         (Err(e), Some(None)) => return Ok(()).map(|_| drop(e)),
         (Err(e), Some(Some(m))) => {
-            return if matches(m, &e.msg) { Ok(()) } else { Err(format!("  expected error: {m:?}\n  actual error:   {}", e.msg)) };
+            return if matches(m, &e.msg) {
+                Ok(())
+            } else {
+                Err(format!("  expected error: {m:?}\n  actual error:   {}", e.msg))
+            };
         }
         (Err(e), None) => return Err(format!("  expected success\n  actual error: {}", e.msg)),
         (Ok(_), Some(_)) => return Err("  expected an error, the query succeeded".into()),
         (Ok(out), None) => out,
     };
     for (kind, prefix) in [("warn", "PromQL warning: "), ("info", "PromQL info: ")] {
-        let got: Vec<&str> = out.annotations.iter().filter_map(|a| a.strip_prefix(prefix).map(|_| a.as_str())).collect();
+        let got: Vec<&str> =
+            out.annotations.iter().filter_map(|a| a.strip_prefix(prefix).map(|_| a.as_str())).collect();
         let wanted: Vec<&Option<Match>> = ev
             .expects
             .iter()
@@ -318,7 +328,11 @@ fn compare_value(ev: &Eval, actual: &Value) -> Result<(), String> {
                 return Err(mismatch());
             }
             for (i, want) in ev.series.iter().enumerate() {
-                let found = if ordered { v.get(i).filter(|s| s.labels == want.labels) } else { v.iter().find(|s| s.labels == want.labels) };
+                let found = if ordered {
+                    v.get(i).filter(|s| s.labels == want.labels)
+                } else {
+                    v.iter().find(|s| s.labels == want.labels)
+                };
                 let ok = match (found, want.points.as_slice()) {
                     (Some(s), [Point::Value(w)]) => eq(*w, s.v),
                     _ => false,
@@ -336,7 +350,8 @@ fn compare_value(ev: &Eval, actual: &Value) -> Result<(), String> {
                 _ => (ev.start, 0),
             };
             let nonempty: Vec<_> = m.iter().filter(|s| !s.points.is_empty()).collect();
-            let wanted: Vec<_> = ev.series.iter().filter(|s| s.points.iter().any(|p| matches!(p, Point::Value(_)))).collect();
+            let wanted: Vec<_> =
+                ev.series.iter().filter(|s| s.points.iter().any(|p| matches!(p, Point::Value(_)))).collect();
             if ev.scalar.is_some() || nonempty.len() != wanted.len() {
                 return Err(mismatch());
             }
@@ -346,7 +361,9 @@ fn compare_value(ev: &Eval, actual: &Value) -> Result<(), String> {
                     .points
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, p)| if let Point::Value(v) = p { Some((start + i as i64 * step, *v)) } else { None })
+                    .filter_map(
+                        |(i, p)| if let Point::Value(v) = p { Some((start + i as i64 * step, *v)) } else { None },
+                    )
                     .collect();
                 let same = exp.len() == s.points.len()
                     && exp.iter().zip(&s.points).all(|(a, b)| (step == 0 || a.0 == b.0) && eq(a.1, b.1));

@@ -34,7 +34,11 @@ pub(crate) enum Expect {
     Ordered,
     String(String),
     /// `expect range vector from A to B step S`: the timestamps of an instant query's matrix.
-    RangeVector { start: i64, end: i64, step: i64 },
+    RangeVector {
+        start: i64,
+        end: i64,
+        step: i64,
+    },
 }
 
 /// How an `expect` message is compared.
@@ -164,8 +168,7 @@ fn split_series(line: &str) -> Result<(Labels, &str), String> {
         let mut chars = body.char_indices().peekable();
         let mut end = None;
         let mut key = String::new();
-        loop {
-            let Some((i, c)) = chars.next() else { break };
+        while let Some((i, c)) = chars.next() {
             match c {
                 '}' => {
                     end = Some(i + 1);
@@ -322,7 +325,9 @@ pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, String> {
         } else if let Some(rest) = trimmed.strip_prefix("eval") {
             let (fail, rest) = match rest.strip_prefix("_fail") {
                 Some(r) => (true, r),
-                None => (false, rest.trim_start_matches("_ordered").trim_start_matches("_warn").trim_start_matches("_info")),
+                None => {
+                    (false, rest.trim_start_matches("_ordered").trim_start_matches("_warn").trim_start_matches("_info"))
+                }
             };
             let words: Vec<&str> = rest.split_whitespace().collect();
             let (range, start, query) = match words.as_slice() {
@@ -338,7 +343,8 @@ pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, String> {
                 }
                 _ => return Err(err(format!("bad eval command {trimmed:?}"))),
             };
-            let mut ev = Eval { line: lineno, query, range, start, expects: Vec::new(), scalar: None, series: Vec::new() };
+            let mut ev =
+                Eval { line: lineno, query, range, start, expects: Vec::new(), scalar: None, series: Vec::new() };
             if fail {
                 ev.expects.push(Expect::Fail(None));
             }
