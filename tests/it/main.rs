@@ -7,6 +7,7 @@ mod common;
 mod health;
 mod pg_outage;
 mod promql_conformance;
+mod promql_fuzz;
 mod query_api;
 mod scrape;
 mod scrape_faults;
