@@ -130,8 +130,12 @@ impl Engine {
     }
 
     /// Parses `query`, with Prometheus' `bad_data` error when it does not.
+    /// The parser crate panics on some numeric durations (`foo[1e400]`, `x offset 1e30`: its
+    /// `Duration::from_secs_f64` overflows); that is caught and reported as bad input.
     pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
-        promql_parser::parser::parse(query).map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+        let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
+            .map_err(|_| QueryError::bad("invalid parameter \"query\": a duration or number is out of range"))?;
+        parsed.map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
     }
 
     /// Evaluates `query` at `t` (ms).

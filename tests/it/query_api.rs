@@ -101,6 +101,8 @@ async fn errors_are_prometheus_style() {
         ("/api/v1/query_range?query=up&start=0&end=10&step=0", 400, "bad_data"),
         ("/api/v1/query_range?query=up&start=0&end=100000&step=1", 400, "bad_data"),
         ("/api/v1/query_range?query=time()&start=0&end=5000&step=1&timeout=0s", 503, "timeout"),
+        ("/api/v1/query?query=rate(up[1e400])", 400, "bad_data"),
+        ("/api/v1/query?query=up%20offset%201e30", 400, "bad_data"),
         ("/api/v1/query?query=label_replace(up,%22a%22,%22b%22,%22c%22,%22(%22)", 400, "bad_data"),
     ];
     for (url, status, kind) in cases {
