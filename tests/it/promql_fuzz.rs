@@ -181,10 +181,11 @@ fn conformance_queries() -> Vec<String> {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let text = std::fs::read_to_string(e.path()).unwrap_or_default();
         for l in text.lines() {
-            if let Some(rest) = l.strip_prefix("eval instant at ") {
-                if let Some((_, q)) = rest.split_once(' ') {
-                    out.push(q.to_string());
-                }
+            if let Some(rest) = l.strip_prefix("eval instant at ")
+                && let Some((_, q)) = rest.split_once(' ')
+            {
+                out.push(q.to_string());
+            }
             }
         }
     }
