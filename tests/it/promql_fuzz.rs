@@ -186,7 +186,6 @@ fn conformance_queries() -> Vec<String> {
             {
                 out.push(q.to_string());
             }
-            }
         }
     }
     out.sort();
