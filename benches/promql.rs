@@ -181,6 +181,10 @@ fn main() {
         }
         let (p_wall, p_cpu) = (wall0.elapsed().as_secs_f64(), cpu_seconds_of(pid) - cpu0);
         println!("one pass over the 24: Prometheus {p_wall:.3} s wall, {p_cpu:.3} CPU-s");
-        println!("ratio (Prometheus / sidewatch): CPU {:.1}x, wall {:.1}x", p_cpu / sw_cpu.max(1e-6), p_wall / sw_wall.max(1e-6));
+        println!(
+            "ratio (Prometheus / sidewatch): CPU {:.1}x, wall {:.1}x",
+            p_cpu / sw_cpu.max(1e-6),
+            p_wall / sw_wall.max(1e-6)
+        );
     }
 }

@@ -81,7 +81,27 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
             }
             return Ok(Value::Vector(out));
         }
-        "limit_ratio" => return Err(QueryError::bad("limit_ratio is an experimental feature and not enabled")),
+        "limit_ratio" => {
+            // A deterministic sample of the series: each keeps its place in [0, 1) from its
+            // label fingerprint, so `limit_ratio(r, x)` and `limit_ratio(r - 1, x)` split `x`.
+            let r = param_scalar.unwrap_or(f64::NAN);
+            if r.is_nan() {
+                return Err(QueryError::exec("Ratio value is NaN"));
+            }
+            if !(-1.0..=1.0).contains(&r) {
+                ctx.warn(format!("ratio value should be between -1 and 1, got {}", super::value::format_float(r)));
+            }
+            let r = r.clamp(-1.0, 1.0);
+            let out = input
+                .into_iter()
+                .filter(|s| {
+                    let place = s.labels.fingerprint() as f64 / u64::MAX as f64;
+                    if r >= 0.0 { place < r } else { place >= 1.0 + r }
+                })
+                .map(|s| Sample { t, ..s })
+                .collect();
+            return Ok(Value::Vector(out));
+        }
         "count_values" => {
             let label = label_param.unwrap_or_default();
             if !valid_label_name(&label) {

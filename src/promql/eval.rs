@@ -294,6 +294,48 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Fails with `bad_data` when a selector's window (its range, offsets and enclosing subquery
+/// ranges) reaches further back than the store keeps that metric: such a query could never
+/// see its whole window.
+pub(crate) fn check_retention(store: &Store, e: &Expr) -> R<()> {
+    fn walk(store: &Store, e: &Expr, base: i64) -> R<()> {
+        let check = |vs: &VectorSelector, span: i64| -> R<()> {
+            let keep = store.retention_of(vs.name.as_deref());
+            if vs.at.is_none() && span > keep {
+                let d = |ms: i64| crate::config::Duration(std::time::Duration::from_millis(ms.max(0) as u64));
+                return Err(QueryError::bad(format!(
+                    "the window of {} reaches back {} (range, offset and enclosing subqueries), beyond the store's retention of {} for it (store.retention); raise store.retention or shorten the range",
+                    vs,
+                    d(span),
+                    d(keep)
+                )));
+            }
+            Ok(())
+        };
+        match e {
+            Expr::VectorSelector(vs) => check(vs, base + offset_ms(&vs.offset)),
+            Expr::MatrixSelector(ms) => check(&ms.vs, base + offset_ms(&ms.vs.offset) + ms.range.as_millis() as i64),
+            Expr::Subquery(sq) => {
+                let base = if sq.at.is_some() { 0 } else { base + offset_ms(&sq.offset) + sq.range.as_millis() as i64 };
+                walk(store, &sq.expr, base)
+            }
+            Expr::Aggregate(a) => {
+                walk(store, &a.expr, base)?;
+                a.param.as_ref().map_or(Ok(()), |p| walk(store, p, base))
+            }
+            Expr::Unary(u) => walk(store, &u.expr, base),
+            Expr::Binary(b) => {
+                walk(store, &b.lhs, base)?;
+                walk(store, &b.rhs, base)
+            }
+            Expr::Paren(p) => walk(store, &p.expr, base),
+            Expr::Call(c) => c.args.args.iter().try_for_each(|a| walk(store, a, base)),
+            _ => Ok(()),
+        }
+    }
+    walk(store, e, 0)
+}
+
 /// Joins per-step samples into series.
 #[derive(Default)]
 pub(crate) struct Accumulator {

@@ -146,6 +146,7 @@ impl Engine {
 
     /// Evaluates a parsed expression at `t` (ms).
     pub fn instant_expr(&self, expr: &promql_parser::parser::Expr, t: i64) -> Result<QueryOutput, QueryError> {
+        eval::check_retention(&self.store, expr)?;
         let ctx = eval::Ctx::new(&self.store, &self.opts, t, t, 0);
         let value = ctx.eval(expr, t)?;
         let value = match value {
@@ -177,6 +178,7 @@ impl Engine {
         if end < start {
             return Err(QueryError::bad("invalid parameter \"end\": end timestamp must not be before start time"));
         }
+        eval::check_retention(&self.store, expr)?;
         let ctx = eval::Ctx::new(&self.store, &self.opts, start, end, step);
         let value = ctx.eval_range(expr, start, end, step)?;
         Ok(ctx.finish(value))

@@ -263,6 +263,19 @@ impl Store {
         inner.retention = map;
     }
 
+    /// How long samples of `metric` are kept (ms); with no metric name, the longest of all.
+    pub fn retention_of(&self, metric: Option<&str>) -> i64 {
+        let inner = self.read();
+        match metric {
+            Some(name) => inner
+                .interner
+                .lookup(name)
+                .and_then(|sym| inner.retention.get(&sym).copied())
+                .unwrap_or(self.default_retention_ms),
+            None => inner.retention.values().copied().fold(self.default_retention_ms, i64::max),
+        }
+    }
+
     /// Drops chunks older than each metric's retention at `now_ms`, and series with nothing
     /// left in their window. Returns (series removed, samples removed).
     pub fn gc(&self, now_ms: i64) -> (usize, usize) {
