@@ -14,14 +14,7 @@ use promql_parser::parser::{Call, Expr, VectorSelector};
 
 /// Functions Prometheus runs only behind `--enable-feature=promql-experimental-functions`
 /// that sidewatch does not implement.
-const EXPERIMENTAL: &[&str] = &[
-    "double_exponential_smoothing",
-    "ts_of_min_over_time",
-    "ts_of_max_over_time",
-    "ts_of_last_over_time",
-    "ts_of_first_over_time",
-    "info",
-];
+const EXPERIMENTAL: &[&str] = &["info"];
 
 pub(crate) fn call(ctx: &Ctx, c: &Call, t: i64) -> R<Value> {
     let name = c.func.name;
@@ -252,6 +245,17 @@ fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
         && !(0.0..=1.0).contains(&q)
     {
         ctx.warn(format!("quantile value should be between 0 and 1, got {}", super::value::format_float(q)));
+    }
+    if name == "double_exponential_smoothing" {
+        for (what, f) in ["smoothing", "trend"].iter().zip(&params) {
+            if !(*f > 0.0 && *f < 1.0) {
+                return Err(QueryError::exec(format!(
+                    "invalid {what} factor. Expected: 0 < {} < 1, got: {}",
+                    if *what == "smoothing" { "sf" } else { "tf" },
+                    super::value::format_float(*f)
+                )));
+            }
+        }
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::new();

@@ -16,7 +16,7 @@ fn string_arg(ctx: &Ctx, e: &Expr, t: i64) -> R<String> {
 
 pub(crate) fn call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
     let mut v = ctx.eval_vector(args[0], t)?;
-    if ctx.step > 0 && (name == "sort" || name == "sort_desc") {
+    if ctx.step > 0 {
         ctx.warn("sort is ineffective for range queries since results are always ordered by labels");
     }
     match name {

@@ -82,6 +82,23 @@ pub(crate) fn apply(
             let (slope, intercept) = regression(it, Some(w.eval_t))?;
             Some(slope * params.first().copied().unwrap_or(0.0) + intercept)
         }
+        "double_exponential_smoothing" => {
+            // Holt's linear smoothing with smoothing factor sf and trend factor tf.
+            let (sf, tf) = (params.first().copied()?, params.get(1).copied()?);
+            let (_, first) = it.next()?;
+            let (_, second) = it.next()?;
+            let (mut s0, mut s1, mut b) = (0.0, first, second - first);
+            let mut i = 1;
+            for v in std::iter::once(second).chain(it.map(|(_, v)| v)) {
+                if i > 1 {
+                    b = tf * (s1 - s0) + (1.0 - tf) * b;
+                }
+                let next = sf * v + (1.0 - sf) * (s1 + b);
+                (s0, s1) = (s1, next);
+                i += 1;
+            }
+            Some(s1)
+        }
         "changes" | "resets" => {
             let mut prev: Option<f64> = None;
             let mut n = 0.0;
@@ -104,6 +121,23 @@ pub(crate) fn apply(
         "count_over_time" => fold(it, 0.0, |n, _| *n += 1.0),
         "present_over_time" => it.next().map(|_| 1.0),
         "last_over_time" => it.last().map(|(_, v)| v),
+        "ts_of_last_over_time" => it.last().map(|(t, _)| t as f64 / 1000.0),
+        "ts_of_first_over_time" => it.next().map(|(t, _)| t as f64 / 1000.0),
+        "ts_of_min_over_time" | "ts_of_max_over_time" => {
+            // The time of the last sample holding the extreme value (NaN only if all are NaN).
+            let max = name == "ts_of_max_over_time";
+            let mut best: Option<(i64, f64)> = None;
+            for (t, v) in it {
+                let better = match best {
+                    None => true,
+                    Some((_, b)) => b.is_nan() || (max && v >= b) || (!max && v <= b),
+                };
+                if better {
+                    best = Some((t, v));
+                }
+            }
+            best.map(|(t, _)| t as f64 / 1000.0)
+        }
         "first_over_time" => it.next().map(|(_, v)| v),
         "min_over_time" | "max_over_time" => {
             let max = name == "max_over_time";
@@ -125,6 +159,9 @@ pub(crate) fn apply(
             }
             if name == "quantile_over_time" {
                 return Some(quantile(params.first().copied().unwrap_or(f64::NAN), buf));
+            }
+            if buf.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
             }
             let median = quantile(0.5, buf);
             for v in buf.iter_mut() {
