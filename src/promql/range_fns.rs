@@ -88,14 +88,12 @@ pub(crate) fn apply(
             let (_, first) = it.next()?;
             let (_, second) = it.next()?;
             let (mut s0, mut s1, mut b) = (0.0, first, second - first);
-            let mut i = 1;
-            for v in std::iter::once(second).chain(it.map(|(_, v)| v)) {
+            for (i, v) in (1..).zip(std::iter::once(second).chain(it.map(|(_, v)| v))) {
                 if i > 1 {
                     b = tf * (s1 - s0) + (1.0 - tf) * b;
                 }
                 let next = sf * v + (1.0 - sf) * (s1 + b);
                 (s0, s1) = (s1, next);
-                i += 1;
             }
             Some(s1)
         }
