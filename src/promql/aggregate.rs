@@ -5,7 +5,7 @@
 
 use super::QueryError;
 use super::eval::{Ctx, R};
-use super::value::{LabelOps, Mean, Sample, Value, Variance, kahan_inc, quantile};
+use super::value::{LabelOps, Mean, Sample, Value, Variance, kahan_inc, quantile, same_signature, signature_hash};
 use crate::store::Labels;
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 use std::collections::HashMap;
@@ -128,16 +128,22 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
     {
         ctx.warn(format!("quantile value should be between 0 and 1, got {}", super::value::format_float(q)));
     }
+    // Groups are found by a hash of the grouping labels (checked against the group's first
+    // member on a hit), so a sample costs no allocation unless it opens a group.
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut first: Vec<Labels> = Vec::new();
+    let mut index: HashMap<u64, Vec<usize>, crate::store::FastHash> = HashMap::default();
     for s in input {
-        let g = group_of(&s.labels);
-        let i = match index.get(&g) {
-            Some(&i) => i,
+        let h = signature_hash(&s.labels, by, &names);
+        let slot = index.entry(h).or_default();
+        let found = slot.iter().copied().find(|&i| same_signature(&first[i], &s.labels, by, &names));
+        let i = match found {
+            Some(i) => i,
             None => {
-                index.insert(g.clone(), groups.len());
+                slot.push(groups.len());
+                first.push(s.labels.clone());
                 groups.push(Group {
-                    labels: g,
+                    labels: group_of(&s.labels),
                     count: 0.0,
                     sum: (0.0, 0.0),
                     mean: Mean::default(),

@@ -6,7 +6,7 @@
 
 use super::QueryError;
 use super::eval::{Ctx, R, check_unique};
-use super::value::{LabelOps, Sample, Value, raw_labels, signature};
+use super::value::{LabelOps, Sample, Value, raw_labels, same_signature, signature_hash};
 use crate::store::Labels;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use std::collections::HashMap;
@@ -103,24 +103,61 @@ fn matching(b: &BinaryExpr) -> (bool, Vec<String>) {
     }
 }
 
+/// Samples indexed by their matching signature (a hash, checked on collision).
+struct SigIndex<'a> {
+    samples: &'a [Sample],
+    map: HashMap<u64, Vec<usize>, crate::store::FastHash>,
+    on: bool,
+    names: &'a [String],
+}
+
+impl<'a> SigIndex<'a> {
+    fn new(on: bool, names: &'a [String], samples: &'a [Sample]) -> Self {
+        SigIndex { samples, map: HashMap::default(), on, names }
+    }
+
+    /// The index of a sample already added with the same signature as `labels`.
+    fn find(&self, labels: &Labels) -> Option<usize> {
+        let h = signature_hash(labels, self.on, self.names);
+        self.map.get(&h)?.iter().copied().find(|&i| same_signature(&self.samples[i].labels, labels, self.on, self.names))
+    }
+
+    /// Adds sample `i`; returns the index of an earlier one with the same signature, if any.
+    fn insert(&mut self, i: usize) -> Option<usize> {
+        if let Some(prev) = self.find(&self.samples[i].labels) {
+            return Some(prev);
+        }
+        let h = signature_hash(&self.samples[i].labels, self.on, self.names);
+        self.map.entry(h).or_default().push(i);
+        None
+    }
+
+    fn of(on: bool, names: &'a [String], samples: &'a [Sample]) -> Self {
+        let mut idx = SigIndex::new(on, names, samples);
+        for i in 0..samples.len() {
+            idx.insert(i);
+        }
+        idx
+    }
+}
+
 fn set_op(op: &str, b: &BinaryExpr, lhs: Vec<Sample>, rhs: Vec<Sample>) -> Vec<Sample> {
     let (on, names) = matching(b);
     match op {
-        "and" => {
-            let right: std::collections::HashSet<Vec<u8>> =
-                rhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
-            lhs.into_iter().filter(|s| right.contains(&signature(&s.labels, on, &names))).collect()
-        }
-        "unless" => {
-            let right: std::collections::HashSet<Vec<u8>> =
-                rhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
-            lhs.into_iter().filter(|s| !right.contains(&signature(&s.labels, on, &names))).collect()
+        "and" | "unless" => {
+            let keep: Vec<bool> = {
+                let right = SigIndex::of(on, &names, &rhs);
+                lhs.iter().map(|s| right.find(&s.labels).is_some() == (op == "and")).collect()
+            };
+            lhs.into_iter().zip(keep).filter_map(|(s, k)| k.then_some(s)).collect()
         }
         _ => {
-            let left: std::collections::HashSet<Vec<u8>> =
-                lhs.iter().map(|s| signature(&s.labels, on, &names)).collect();
+            let add: Vec<bool> = {
+                let left = SigIndex::of(on, &names, &lhs);
+                rhs.iter().map(|s| left.find(&s.labels).is_none()).collect()
+            };
             let mut out = lhs;
-            out.extend(rhs.into_iter().filter(|s| !left.contains(&signature(&s.labels, on, &names))));
+            out.extend(rhs.into_iter().zip(add).filter_map(|(s, k)| k.then_some(s)));
             out
         }
     }
@@ -146,11 +183,11 @@ fn vector_op(
     let comparison = is_comparison(op);
     let drop_name = !comparison || return_bool;
 
-    // The "one" side, hashed by signature; a repeated signature is a many-to-many match.
-    let mut right: HashMap<Vec<u8>, &Sample> = HashMap::with_capacity(one.len());
-    for s in &one {
-        let sig = signature(&s.labels, on, &names);
-        if let Some(prev) = right.insert(sig, s) {
+    // The "one" side, indexed by signature; a repeated signature is a many-to-many match.
+    let mut right = SigIndex::new(on, &names, &one);
+    for i in 0..one.len() {
+        if let Some(prev) = right.insert(i) {
+            let (s, prev) = (&one[i], &one[prev]);
             let side = if one_to_many { "left" } else { "right" };
             let group = if on { s.labels.keep(&names) } else { s.labels.remove(&names, true) };
             return Err(QueryError::exec(format!(
@@ -161,11 +198,12 @@ fn vector_op(
             )));
         }
     }
-    let mut matched: HashMap<Vec<u8>, std::collections::HashSet<Labels>> = HashMap::new();
+    // Per "one"-side sample: the result label sets produced so far.
+    let mut matched: Vec<Option<std::collections::HashSet<Labels>>> = vec![None; one.len()];
     let mut out = Vec::new();
     for ls in &many {
-        let sig = signature(&ls.labels, on, &names);
-        let Some(rs) = right.get(&sig) else { continue };
+        let Some(ri) = right.find(&ls.labels) else { continue };
+        let rs = &one[ri];
         let (vl, vr) = if one_to_many { (rs.v, ls.v) } else { (ls.v, rs.v) };
         let (mut v, keep) = apply(op, vl, vr)?;
         let mut metric = if drop_name { ls.labels.without_name() } else { ls.labels.clone() };
@@ -176,7 +214,7 @@ fn vector_op(
             metric = metric.with(name, rs.labels.get(name).unwrap_or(""));
         }
         // Matches are checked before comparisons filter, as Prometheus does.
-        let seen = matched.entry(sig).or_default();
+        let seen = matched[ri].get_or_insert_with(Default::default);
         if one_to_one {
             if !seen.is_empty() {
                 return Err(QueryError::exec(

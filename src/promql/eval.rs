@@ -235,18 +235,22 @@ impl<'a> Ctx<'a> {
         result
     }
 
-    /// The instant vector of `vs` at `t`: per series the newest sample in the lookback window.
+    /// The instant vector of `vs` at `t`: per series the newest sample in the lookback window,
+    /// unless it is a staleness marker.
     pub(crate) fn select_instant(&self, vs: &VectorSelector, t: i64) -> R<Vec<Sample>> {
         let te = self.ref_time(&vs.at, &vs.offset, t);
+        let sets = self.matchers_of(vs)?;
         let mut out = Vec::new();
-        self.visit_raw(vs, te - self.opts.lookback_ms + 1, te, |labels, it| {
-            if let Some((st, v)) = it.last()
-                && !is_stale(v)
-            {
-                out.push(Sample { labels: labels.clone(), t: st, v });
-            }
-            Ok(())
-        })?;
+        let mut seen = std::collections::HashSet::new();
+        for set in sets.iter() {
+            self.store.visit_last(set, te - self.opts.lookback_ms + 1, te, |labels, st, v| {
+                if !is_stale(v) && (sets.len() == 1 || seen.insert(labels.clone())) {
+                    out.push(Sample { labels: labels.clone(), t: st, v });
+                }
+            });
+        }
+        self.check_deadline()?;
+        self.count_samples(out.len())?;
         Ok(out)
     }
 
@@ -365,7 +369,8 @@ impl Accumulator {
 /// Fails with Prometheus' error when two samples carry the same label set.
 pub(crate) fn check_unique(v: Vec<Sample>) -> R<Vec<Sample>> {
     if v.len() > 1 {
-        let mut seen = std::collections::HashSet::with_capacity(v.len());
+        let mut seen: std::collections::HashSet<&Labels, crate::store::FastHash> =
+            std::collections::HashSet::with_capacity_and_hasher(v.len(), Default::default());
         for s in &v {
             if !seen.insert(&s.labels) {
                 return Err(QueryError::exec("vector cannot contain metrics with the same labelset"));

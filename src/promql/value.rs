@@ -100,21 +100,32 @@ impl LabelOps for Labels {
     }
 }
 
-/// A hashable key of the values of some labels: `on(names)` when `on`, else every label but
-/// `names` and `__name__`.
-pub(crate) fn signature(labels: &Labels, on: bool, names: &[String]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(64);
-    for (k, v) in &labels.0 {
-        let listed = names.iter().any(|n| n == &**k);
-        let take = if on { listed } else { !listed && &**k != NAME };
-        if take {
-            key.extend_from_slice(k.as_bytes());
-            key.push(0xff);
-            key.extend_from_slice(v.as_bytes());
-            key.push(0xfe);
-        }
+/// The labels a *matching signature* covers — `on(names)` when `on`, else every label but
+/// `names` and `__name__` — as `(name, value)` pairs in order, without allocating.
+fn taken<'a>(labels: &'a Labels, on: bool, names: &'a [String]) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    labels.0.iter().map(|(k, v)| (&**k, &**v)).filter(move |(k, _)| {
+        let listed = names.iter().any(|n| n == k);
+        if on { listed } else { !listed && *k != NAME }
+    })
+}
+
+/// A 64-bit hash of a label set's matching signature; pair it with [`same_signature`] on
+/// collisions.
+pub(crate) fn signature_hash(labels: &Labels, on: bool, names: &[String]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
+    for (k, v) in taken(labels, on, names) {
+        h.write(k.as_bytes());
+        h.write_u8(0xff);
+        h.write(v.as_bytes());
+        h.write_u8(0xfe);
     }
-    key
+    h.finish()
+}
+
+/// Whether two label sets have the same signature.
+pub(crate) fn same_signature(a: &Labels, b: &Labels, on: bool, names: &[String]) -> bool {
+    taken(a, on, names).eq(taken(b, on, names))
 }
 
 /// A label set as Prometheus prints it in errors: `{__name__="x", a="b"}`.

@@ -66,20 +66,29 @@ impl BitReader<'_> {
         Some(b)
     }
 
+    /// The next `n` (≤ 64) bits, read through one 128-bit big-endian window.
     fn bits(&mut self, n: u8) -> Option<u64> {
-        let mut v = 0u64;
-        let mut left = n as usize;
-        while left > 0 {
-            let byte = *self.bytes.get(self.pos / 8)? as u64;
-            let off = self.pos % 8;
-            let avail = 8 - off;
-            let take = avail.min(left);
-            let chunk = (byte >> (avail - take)) & ((1u64 << take) - 1);
-            v = (v << take) | chunk;
-            self.pos += take;
-            left -= take;
+        let n = n as usize;
+        let end = self.pos + n;
+        if end > self.bytes.len() * 8 {
+            return None;
         }
-        Some(v)
+        if n == 0 {
+            return Some(0);
+        }
+        let byte = self.pos >> 3;
+        let off = self.pos & 7;
+        let word = match self.bytes.get(byte..byte + 16) {
+            Some(b) => u128::from_be_bytes(b.try_into().ok()?),
+            None => {
+                let mut buf = [0u8; 16];
+                let tail = &self.bytes[byte..];
+                buf[..tail.len()].copy_from_slice(tail);
+                u128::from_be_bytes(buf)
+            }
+        };
+        self.pos = end;
+        Some(((word << off) >> (128 - n)) as u64)
     }
 }
 

@@ -227,6 +227,21 @@ impl Store {
         }
     }
 
+    /// Calls `f` with the labels and the newest sample in `[start, end]` (staleness markers
+    /// included) of every matching series that has one — what an instant selector reads.
+    pub fn visit_last(&self, matchers: &[Matcher], start: i64, end: i64, mut f: impl FnMut(&Labels, i64, f64)) {
+        let inner = self.read();
+        for id in inner.select(matchers) {
+            let s = &inner.series[&id];
+            if s.last_t() < start {
+                continue;
+            }
+            if let Some((t, v)) = s.last_in(start, end) {
+                f(&inner.labels_of(s), t, v);
+            }
+        }
+    }
+
     /// The matching series with their samples in `[start, end]` (copied; prefer [`Store::visit`]).
     pub fn query(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<(Labels, Vec<(i64, f64)>)> {
         let mut out = Vec::new();

@@ -74,6 +74,15 @@ impl MemSeries {
 
     /// Samples with `start <= t <= end`, oldest first; staleness markers included (the
     /// evaluator needs them), decoded only from chunks that overlap the range.
+    /// The newest sample with `start <= t <= end` (staleness marker included); O(1) when the
+    /// series' last sample is in range, as it is for evaluations at the current time.
+    pub(crate) fn last_in(&self, start: i64, end: i64) -> Option<(i64, f64)> {
+        if self.last_t >= start && self.last_t <= end {
+            return Some((self.last_t, f64::from_bits(self.last_bits)));
+        }
+        self.samples(start, end).last()
+    }
+
     pub(crate) fn samples(&self, start: i64, end: i64) -> impl Iterator<Item = (i64, f64)> + '_ {
         self.chunks()
             .filter(move |c| c.max_t() >= start && c.min_t() <= end)
