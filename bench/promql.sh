@@ -18,7 +18,9 @@ command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=nonint
 pkill -x prometheus 2>/dev/null || true
 SNAPS="$DATA/snaps-100k-240"
 [ -f "$SNAPS/snap_0239.prom" ] || python3 "$GEN" --series 100000 --snapshots 240 --step 15 --outdir "$SNAPS"
-END_MS=$(( $(date +%s) / 15 * 15 * 1000 - 60000 ))
+# Reuse an earlier backfill (its name holds the hour's end); Prometheus reads past data fine.
+EXISTING=$(ls -d "$DATA"/prom-* 2>/dev/null | head -1 || true)
+if [ -n "$EXISTING" ]; then END_MS=${EXISTING##*/prom-}; else END_MS=$(( $(date +%s) / 15 * 15 * 1000 - 60000 )); fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }

@@ -119,7 +119,11 @@ impl<'a> SigIndex<'a> {
     /// The index of a sample already added with the same signature as `labels`.
     fn find(&self, labels: &Labels) -> Option<usize> {
         let h = signature_hash(labels, self.on, self.names);
-        self.map.get(&h)?.iter().copied().find(|&i| same_signature(&self.samples[i].labels, labels, self.on, self.names))
+        self.map
+            .get(&h)?
+            .iter()
+            .copied()
+            .find(|&i| same_signature(&self.samples[i].labels, labels, self.on, self.names))
     }
 
     /// Adds sample `i`; returns the index of an earlier one with the same signature, if any.

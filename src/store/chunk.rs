@@ -100,6 +100,24 @@ fn fits(v: i64, bits: u8) -> bool {
     v > -half && v <= half
 }
 
+/// Samples between *seek points* of the head chunk.
+const SEEK_EVERY: u16 = 16;
+
+/// The decoder state after sample `n - 1` of a chunk (`n == 0`: none), so reading a window at
+/// the end of the head chunk — what rule evaluation at the current time does — need not decode
+/// the chunk from its start. The head keeps the last two (every 16 samples), so windows up to
+/// 16 samples back always start at one.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Seek {
+    n: u16,
+    leading: u8,
+    trailing: u8,
+    pos: u32,
+    t: i64,
+    delta: i64,
+    v: u64,
+}
+
 /// A chunk being appended to, or sealed (then only its bytes and bounds are kept).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Chunk {
@@ -112,6 +130,7 @@ pub(crate) struct Chunk {
     v_bits: u64,
     leading: u8,
     trailing: u8,
+    seeks: [Seek; 2],
 }
 
 impl Chunk {
@@ -143,6 +162,7 @@ impl Chunk {
             min_t: self.min_t,
             max_t: self.max_t,
             bytes: self.byte_len(),
+            seeks: &self.seeks,
         }
     }
 
@@ -172,6 +192,19 @@ impl Chunk {
         }
         self.max_t = t;
         self.count += 1;
+        if self.count % SEEK_EVERY == 0 && self.count < CHUNK_SAMPLES {
+            let bits = self.w.bytes.len() * 8 - if self.w.used == 0 { 0 } else { 8 - self.w.used as usize };
+            self.seeks[0] = self.seeks[1];
+            self.seeks[1] = Seek {
+                n: self.count,
+                leading: if self.leading == u8::MAX { 0 } else { self.leading },
+                trailing: self.trailing,
+                pos: bits as u32,
+                t,
+                delta: self.t_delta,
+                v: self.v_bits,
+            };
+        }
     }
 
     fn push_signed(&mut self, dod: i64) {
@@ -260,7 +293,14 @@ pub(crate) struct Sealed {
 impl Sealed {
     /// A read-only view.
     pub(crate) fn view(&self) -> ChunkView<'_> {
-        ChunkView { data: &self.data, count: self.count, min_t: self.min_t, max_t: self.max_t, bytes: self.data.len() }
+        ChunkView {
+            data: &self.data,
+            count: self.count,
+            min_t: self.min_t,
+            max_t: self.max_t,
+            bytes: self.data.len(),
+            seeks: &[],
+        }
     }
 }
 
@@ -272,6 +312,7 @@ pub(crate) struct ChunkView<'a> {
     min_t: i64,
     max_t: i64,
     bytes: usize,
+    seeks: &'a [Seek],
 }
 
 impl<'a> ChunkView<'a> {
@@ -311,6 +352,26 @@ impl<'a> ChunkView<'a> {
             v: 0,
             leading: 0,
             trailing: 0,
+        }
+    }
+}
+
+impl<'a> ChunkView<'a> {
+    /// Decodes the samples from the latest seek point before `start` (or from the first), so
+    /// every sample at or after `start` is among those returned.
+    pub(crate) fn iter_from(self, start: i64) -> ChunkIter<'a> {
+        match self.seeks.iter().rev().find(|s| s.n > 0 && s.t < start) {
+            Some(s) => ChunkIter {
+                r: BitReader { bytes: self.data, pos: s.pos as usize },
+                left: self.count - s.n,
+                n: s.n,
+                t: s.t,
+                delta: s.delta,
+                v: s.v,
+                leading: s.leading,
+                trailing: s.trailing,
+            },
+            None => self.iter(),
         }
     }
 }

@@ -72,8 +72,6 @@ impl MemSeries {
         self.sealed.iter().map(Sealed::view).chain(std::iter::once(self.head.view())).filter(|c| c.len() > 0)
     }
 
-    /// Samples with `start <= t <= end`, oldest first; staleness markers included (the
-    /// evaluator needs them), decoded only from chunks that overlap the range.
     /// The newest sample with `start <= t <= end` (staleness marker included); O(1) when the
     /// series' last sample is in range, as it is for evaluations at the current time.
     pub(crate) fn last_in(&self, start: i64, end: i64) -> Option<(i64, f64)> {
@@ -83,10 +81,13 @@ impl MemSeries {
         self.samples(start, end).last()
     }
 
+    /// Samples with `start <= t <= end`, oldest first; staleness markers included (the
+    /// evaluator needs them), decoded only from chunks that overlap the range, and in the head
+    /// chunk from its nearest seek point before `start`.
     pub(crate) fn samples(&self, start: i64, end: i64) -> impl Iterator<Item = (i64, f64)> + '_ {
         self.chunks()
             .filter(move |c| c.max_t() >= start && c.min_t() <= end)
-            .flat_map(|c| c.iter())
+            .flat_map(move |c| c.iter_from(start))
             .skip_while(move |(t, _)| *t < start)
             .take_while(move |(t, _)| *t <= end)
     }

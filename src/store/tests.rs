@@ -167,3 +167,37 @@ fn fingerprint_collisions_keep_series_apart() {
     inner.remove(b);
     assert!(inner.by_fp.is_empty() && inner.fp_collisions.is_empty());
 }
+
+/// Windows read through the head chunk's seek points return exactly the samples a full decode
+/// would, for every window start — irregular times, NaN, ±Inf and staleness markers included.
+#[test]
+fn windows_from_seek_points_match_a_full_decode() {
+    let s = Store::new(10, i64::MAX / 4);
+    let id = s.get_or_create([("__name__", "w")]).unwrap();
+    let mut all = Vec::new();
+    let mut t = 1_000;
+    for k in 0..300i64 {
+        t += 15_000 + (k % 7) * 333 - if k % 11 == 0 { 9_000 } else { 0 };
+        let v = match k % 13 {
+            3 => f64::NAN,
+            5 => f64::INFINITY,
+            7 => f64::from_bits(STALE_NAN_BITS),
+            _ => (k * k) as f64 * 0.37 - 40.0,
+        };
+        s.append(id, t, v).unwrap();
+        all.push((t, v.to_bits()));
+        if k % 37 == 0 || k == 299 {
+            // Check windows ending at the newest sample, starting anywhere before it.
+            for start in (all[0].0 - 5..=t + 1).step_by(2_017) {
+                let got: Vec<(i64, u64)> = s
+                    .query(&[Matcher::eq("__name__", "w")], start, t)
+                    .into_iter()
+                    .flat_map(|(_, p)| p)
+                    .map(|(t, v)| (t, v.to_bits()))
+                    .collect();
+                let want: Vec<(i64, u64)> = all.iter().copied().filter(|(ts, _)| *ts >= start && *ts <= t).collect();
+                assert_eq!(got, want, "window [{start}, {t}] after {} samples", k + 1);
+            }
+        }
+    }
+}
