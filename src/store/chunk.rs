@@ -192,7 +192,7 @@ impl Chunk {
         }
         self.max_t = t;
         self.count += 1;
-        if self.count % SEEK_EVERY == 0 && self.count < CHUNK_SAMPLES {
+        if self.count.is_multiple_of(SEEK_EVERY) && self.count < CHUNK_SAMPLES {
             let bits = self.w.bytes.len() * 8 - if self.w.used == 0 { 0 } else { 8 - self.w.used as usize };
             self.seeks[0] = self.seeks[1];
             self.seeks[1] = Seek {
