@@ -87,7 +87,7 @@ fn scalar_op(op: &str, vec: Vec<Sample>, s: f64, swap: bool, return_bool: bool, 
             continue;
         }
         if !comparison || return_bool {
-            x.labels = x.labels.without_name();
+            x.labels = x.labels.into_without_name();
         }
         out.push(Sample { labels: x.labels, t, v });
     }

@@ -89,17 +89,17 @@ impl<'a> Ctx<'a> {
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Value::Scalar(v) => Ok(Value::Scalar(-v)),
                 Value::Vector(v) => Ok(Value::Vector(
-                    v.into_iter().map(|s| Sample { labels: s.labels.without_name(), t, v: -s.v }).collect(),
+                    v.into_iter().map(|s| Sample { labels: s.labels.into_without_name(), t, v: -s.v }).collect(),
                 )),
                 other => Err(QueryError::bad(format!("unary expression not allowed on {}", other.type_name()))),
             },
             Expr::VectorSelector(vs) => Ok(Value::Vector(self.select_instant(vs, t)?)),
             Expr::MatrixSelector(ms) => {
                 let mut out = Vec::new();
-                self.visit_range(ms, t, |labels, _, _, it| {
+                self.visit_range(ms, t, false, |labels, _, _, it| {
                     let points: Vec<(i64, f64)> = it.collect();
                     if !points.is_empty() {
-                        out.push(Series { labels: labels.clone(), points });
+                        out.push(Series { labels, points });
                     }
                     Ok(())
                 })?;
@@ -207,7 +207,8 @@ impl<'a> Ctx<'a> {
         vs: &VectorSelector,
         start: i64,
         end: i64,
-        mut f: impl FnMut(&Labels, &mut dyn Iterator<Item = (i64, f64)>) -> R<()>,
+        without_name: bool,
+        mut f: impl FnMut(Labels, &mut dyn Iterator<Item = (i64, f64)>) -> R<()>,
     ) -> R<()> {
         let sets = self.matchers_of(vs)?;
         let mut seen = std::collections::HashSet::new();
@@ -215,7 +216,7 @@ impl<'a> Ctx<'a> {
         let mut n = 0usize;
         for set in sets.iter() {
             let mut count = 0usize;
-            self.store.visit(set, start, end, |labels, it| {
+            self.store.visit_labelled(set, start, end, without_name, |labels, it| {
                 if result.is_err() || (sets.len() > 1 && !seen.insert(labels.clone())) {
                     return;
                 }
@@ -255,17 +256,19 @@ impl<'a> Ctx<'a> {
     }
 
     /// Calls `f(labels, window_start, window_end, samples)` for each series of a range selector
-    /// at `t`, the samples streamed without staleness markers.
+    /// at `t`, the samples streamed without staleness markers; the labels lack `__name__` when
+    /// `without_name`.
     pub(crate) fn visit_range(
         &self,
         ms: &MatrixSelector,
         t: i64,
-        mut f: impl FnMut(&Labels, i64, i64, &mut dyn Iterator<Item = (i64, f64)>) -> R<()>,
+        without_name: bool,
+        mut f: impl FnMut(Labels, i64, i64, &mut dyn Iterator<Item = (i64, f64)>) -> R<()>,
     ) -> R<()> {
         let vs = &ms.vs;
         let te = self.ref_time(&vs.at, &vs.offset, t);
         let start = te - ms.range.as_millis() as i64;
-        self.visit_raw(vs, start + 1, te, |labels, it| {
+        self.visit_raw(vs, start + 1, te, without_name, |labels, it| {
             let mut live = it.filter(|(_, v)| !is_stale(*v));
             f(labels, start, te, &mut live)
         })

@@ -129,7 +129,7 @@ pub(crate) fn call(ctx: &Ctx, c: &Call, t: i64) -> R<Value> {
 
 /// Applies `f` to every value, dropping the metric name.
 fn map(v: Vec<Sample>, t: i64, f: impl Fn(f64) -> f64) -> Vec<Sample> {
-    v.into_iter().map(|s| Sample { labels: s.labels.without_name(), t, v: f(s.v) }).collect()
+    v.into_iter().map(|s| Sample { labels: s.labels.into_without_name(), t, v: f(s.v) }).collect()
 }
 
 /// Go's `math.Max`: NaN wins.
@@ -260,9 +260,9 @@ fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::new();
     let mut buf = Vec::new();
-    let mut emit = |labels: &Labels, w: &Window, it: &mut dyn Iterator<Item = (i64, f64)>| {
+    let mut emit = |labels: Labels, w: &Window, it: &mut dyn Iterator<Item = (i64, f64)>| {
         if let Some(v) = range_fns::apply(name, &params, w, it, &mut buf) {
-            let labels = if keep_name { labels.clone() } else { labels.without_name() };
+            let labels = if keep_name { labels } else { labels.into_without_name() };
             out.push(Sample { labels, t, v });
         }
     };
@@ -271,15 +271,18 @@ fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
         inner = &p.expr;
     }
     match inner {
-        Expr::MatrixSelector(ms) => ctx.visit_range(ms, t, |labels, start, end, it| {
-            emit(labels, &Window { start, end, eval_t: t }, it);
-            Ok(())
-        })?,
+        Expr::MatrixSelector(ms) => {
+            // The store hands out labels already without the name when the function drops it.
+            ctx.visit_range(ms, t, !keep_name, |labels, start, end, it| {
+                emit(labels, &Window { start, end, eval_t: t }, it);
+                Ok(())
+            })?
+        }
         Expr::Subquery(sq) => {
             let end = ctx.ref_time(&sq.at, &sq.offset, t);
             let w = Window { start: end - sq.range.as_millis() as i64, end, eval_t: t };
             for s in ctx.subquery(sq, t)? {
-                emit(&s.labels, &w, &mut s.points.iter().copied());
+                emit(s.labels, &w, &mut s.points.iter().copied());
             }
         }
         _ => return Err(QueryError::bad(format!("expected type range vector in call to function {name:?}"))),
@@ -296,7 +299,7 @@ pub(crate) fn absent_over_time(ctx: &Ctx, arg: &Expr, t: i64) -> R<Value> {
     let (present, vs) = match inner {
         Expr::MatrixSelector(ms) => {
             let mut any = false;
-            ctx.visit_range(ms, t, |_, _, _, it| {
+            ctx.visit_range(ms, t, true, |_, _, _, it| {
                 any |= it.next().is_some();
                 Ok(())
             })?;

@@ -59,6 +59,8 @@ impl Value {
 pub(crate) trait LabelOps {
     /// Without `__name__`.
     fn without_name(&self) -> Labels;
+    /// Without `__name__`, reusing `self` when it has none.
+    fn into_without_name(self) -> Labels;
     /// Only the labels named in `names`.
     fn keep(&self, names: &[String]) -> Labels;
     /// Without the labels named in `names` (and without `__name__` when `drop_name`).
@@ -74,6 +76,10 @@ impl LabelOps for Labels {
         } else {
             self.clone()
         }
+    }
+
+    fn into_without_name(self) -> Labels {
+        if self.0.iter().any(|(k, _)| &**k == NAME) { self.without_name() } else { self }
     }
 
     fn keep(&self, names: &[String]) -> Labels {

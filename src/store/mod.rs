@@ -216,14 +216,27 @@ impl Store {
         end: i64,
         mut f: impl FnMut(&Labels, &mut dyn Iterator<Item = (i64, f64)>),
     ) {
+        self.visit_labelled(matchers, start, end, false, |l, it| f(&l, it))
+    }
+
+    /// [`Store::visit`], handing out owned labels, without `__name__` when `without_name`
+    /// (so a caller that keeps them or drops the name anyway builds them once).
+    pub fn visit_labelled(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        without_name: bool,
+        mut f: impl FnMut(Labels, &mut dyn Iterator<Item = (i64, f64)>),
+    ) {
         let inner = self.read();
         for id in inner.select(matchers) {
             let s = &inner.series[&id];
             if s.last_t() < start || s.chunks().next().is_none_or(|c| c.min_t() > end) {
                 continue;
             }
-            let labels = inner.labels_of(s);
-            f(&labels, &mut s.samples(start, end));
+            let labels = if without_name { inner.labels_without_name(s) } else { inner.labels_of(s) };
+            f(labels, &mut s.samples(start, end));
         }
     }
 
@@ -398,6 +411,18 @@ impl Inner {
 
     fn labels_of(&self, s: &MemSeries) -> Labels {
         Labels(s.labels.iter().map(|&(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone())).collect())
+    }
+
+    /// The labels without `__name__` (what most PromQL functions return).
+    fn labels_without_name(&self, s: &MemSeries) -> Labels {
+        let name = self.interner.lookup(labels::NAME);
+        Labels(
+            s.labels
+                .iter()
+                .filter(|(k, _)| Some(*k) != name)
+                .map(|&(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone()))
+                .collect(),
+        )
     }
 
     fn value_of(&self, s: &MemSeries, name: &str) -> &str {
