@@ -208,6 +208,17 @@ fn date_part(name: &str, secs: f64) -> f64 {
     }) as f64
 }
 
+/// Whether a selector can only match one metric name (`name{…}` or `{__name__="name"}`).
+fn single_metric(vs: &VectorSelector) -> bool {
+    vs.matchers.or_matchers.is_empty()
+        && (vs.name.is_some()
+            || vs
+                .matchers
+                .matchers
+                .iter()
+                .any(|m| m.name == super::value::NAME && matches!(m.op, promql_parser::label::MatchOp::Equal)))
+}
+
 /// The vector selector an argument is (through parentheses), if it is one.
 pub(crate) fn selector_of(e: &Expr) -> Option<&VectorSelector> {
     match e {
@@ -287,7 +298,12 @@ fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
         }
         _ => return Err(QueryError::bad(format!("expected type range vector in call to function {name:?}"))),
     }
-    Ok(Value::Vector(check_unique(out)?))
+    // One metric name in, distinct series out: dropping the name cannot make two equal.
+    let one_name = match inner {
+        Expr::MatrixSelector(ms) => single_metric(&ms.vs),
+        _ => false,
+    };
+    Ok(Value::Vector(if one_name { out } else { check_unique(out)? }))
 }
 
 /// `absent_over_time(m)`: 1 with the selector's labels when no series has a sample.
