@@ -7,6 +7,7 @@
 mod error;
 mod load;
 pub mod query;
+pub mod rules;
 pub mod scrape;
 pub mod types;
 mod validate;
@@ -36,6 +37,8 @@ pub struct Config {
     pub store: scrape::StoreConfig,
     /// PromQL evaluation limits.
     pub query: query::QueryConfig,
+    /// Rule files and their evaluation.
+    pub rules: rules::RulesConfig,
     /// Services to scrape and probe. None: sidewatch scrapes and probes itself.
     pub targets: Vec<TargetConfig>,
 }
@@ -140,8 +143,8 @@ mod docs_tests {
     fn keys(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
         match v {
             // Free-form maps (label sets) are one key.
-            toml::Value::Table(_) if prefix.ends_with("labels") => {
-                out.insert(prefix.to_string(), String::new());
+            toml::Value::Table(t) if prefix.ends_with("labels") => {
+                out.insert(prefix.to_string(), if t.is_empty() { "{}".into() } else { String::new() });
             }
             toml::Value::Table(t) => {
                 for (k, v) in t {

@@ -43,6 +43,7 @@ pub(super) fn validate(config: &Config, invalid: &dyn Fn(&[&str], &str) -> Strin
     }
     errors.extend(super::scrape::validate(&config.scrape, &config.store, &config.targets, invalid));
     errors.extend(super::query::validate(&config.query, invalid));
+    errors.extend(super::rules::validate(&config.rules, invalid));
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
