@@ -3,10 +3,12 @@
 //! delivers alerts through a durable outbox, and writes baselines, KPI rollups and digests.
 //! See `docs/` and DESIGN.md for the pipeline; each stage is one module.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod promql;
+pub mod rules;
 pub mod scrape;
 pub mod shutdown;
 pub mod startup;

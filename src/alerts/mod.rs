@@ -1,0 +1,188 @@
+//! *Alerts* and their state machine, as Prometheus runs it. An alerting rule's expression
+//! yields one alert per output label set (its *fingerprint*): new → *pending*; pending for
+//! `for` → *firing*; gone from the output → *inactive* (a firing one is *resolved*, and kept
+//! 15 minutes so receivers learn it ended), unless `keep_firing_for` holds it firing a while
+//! longer. A pending alert that disappears is simply dropped. Each state change is an event the
+//! caller records (history, notifications); `flaps` counts changes per alert in the last hour.
+
+use crate::store::Labels;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Prometheus keeps resolved alerts this long (ms) so they are sent as resolved.
+pub const RESOLVED_RETENTION_MS: i64 = 15 * 60_000;
+/// The window over which state changes count as flapping (ms).
+pub const FLAP_WINDOW_MS: i64 = 60 * 60_000;
+
+/// Where an alert is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Not (or no longer) active; a resolved alert is inactive with `resolved_at` set.
+    Inactive,
+    /// Active, waiting for `for` to pass.
+    Pending,
+    /// Active for at least `for`.
+    Firing,
+}
+
+impl State {
+    /// `inactive`, `pending`, `firing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Inactive => "inactive",
+            State::Pending => "pending",
+            State::Firing => "firing",
+        }
+    }
+}
+
+/// One alert of a rule.
+#[derive(Clone, Debug)]
+pub struct Alert {
+    /// The alert's labels: the expression's output labels, the rule's labels, `alertname`.
+    pub labels: Labels,
+    /// Rendered annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// State.
+    pub state: State,
+    /// When it became pending (ms).
+    pub active_at: i64,
+    /// When it started firing (ms).
+    pub fired_at: Option<i64>,
+    /// When it resolved (ms).
+    pub resolved_at: Option<i64>,
+    /// Since when it is held firing by `keep_firing_for` (ms).
+    pub keep_firing_since: Option<i64>,
+    /// The expression's value at the last evaluation.
+    pub value: f64,
+    /// Times of its recent state changes (for flapping).
+    pub changes: VecDeque<i64>,
+}
+
+impl Alert {
+    /// State changes in the last [`FLAP_WINDOW_MS`] up to `now`.
+    pub fn flaps(&self, now: i64) -> usize {
+        self.changes.iter().filter(|t| **t > now - FLAP_WINDOW_MS).count()
+    }
+
+    fn changed(&mut self, t: i64) {
+        self.changes.push_back(t);
+        while self.changes.front().is_some_and(|c| *c <= t - FLAP_WINDOW_MS) {
+            self.changes.pop_front();
+        }
+    }
+}
+
+/// A state change produced by an evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    /// The alert's fingerprint.
+    pub fingerprint: u64,
+    /// From state.
+    pub from: State,
+    /// To state.
+    pub to: State,
+    /// Value at the change.
+    pub value: f64,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// One output sample of a rule's expression, labelled and annotated for its alert.
+pub struct Candidate {
+    /// Final alert labels.
+    pub labels: Labels,
+    /// Rendered annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The value.
+    pub value: f64,
+}
+
+/// The active alerts of one alerting rule and its `for` / `keep_firing_for`.
+#[derive(Clone, Debug, Default)]
+pub struct AlertSet {
+    /// Pending `for` (ms).
+    pub for_ms: i64,
+    /// `keep_firing_for` (ms).
+    pub keep_firing_for_ms: i64,
+    /// Active (and recently resolved) alerts by fingerprint.
+    pub active: HashMap<u64, Alert>,
+}
+
+impl AlertSet {
+    /// Applies one evaluation at `ts` whose output is `candidates`; returns the transitions.
+    pub fn update(&mut self, ts: i64, candidates: Vec<Candidate>) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for c in candidates {
+            let fp = c.labels.fingerprint();
+            seen.insert(fp);
+            match self.active.get_mut(&fp) {
+                Some(a) if a.state != State::Inactive => {
+                    a.value = c.value;
+                    a.annotations = c.annotations;
+                    a.keep_firing_since = None;
+                }
+                _ => {
+                    let mut a = Alert {
+                        labels: c.labels,
+                        annotations: c.annotations,
+                        state: State::Pending,
+                        active_at: ts,
+                        fired_at: None,
+                        resolved_at: None,
+                        keep_firing_since: None,
+                        value: c.value,
+                        changes: self.active.remove(&fp).map(|old| old.changes).unwrap_or_default(),
+                    };
+                    a.changed(ts);
+                    out.push(Transition { fingerprint: fp, from: State::Inactive, to: State::Pending, value: a.value, at: ts });
+                    self.active.insert(fp, a);
+                }
+            }
+        }
+        let mut drop = Vec::new();
+        for (&fp, a) in self.active.iter_mut() {
+            if !seen.contains(&fp) {
+                let mut keep_firing = false;
+                if a.state == State::Firing && self.keep_firing_for_ms > 0 {
+                    let since = *a.keep_firing_since.get_or_insert(ts);
+                    keep_firing = ts - since < self.keep_firing_for_ms;
+                }
+                if a.state == State::Pending || a.resolved_at.is_some_and(|r| ts - r > RESOLVED_RETENTION_MS) {
+                    drop.push(fp);
+                }
+                if a.state != State::Inactive && !keep_firing {
+                    out.push(Transition { fingerprint: fp, from: a.state, to: State::Inactive, value: a.value, at: ts });
+                    a.state = State::Inactive;
+                    a.resolved_at = Some(ts);
+                    a.changed(ts);
+                }
+                if !keep_firing {
+                    continue;
+                }
+            }
+            if a.state == State::Pending && ts - a.active_at >= self.for_ms {
+                a.state = State::Firing;
+                a.fired_at = Some(ts);
+                a.changed(ts);
+                out.push(Transition { fingerprint: fp, from: State::Pending, to: State::Firing, value: a.value, at: ts });
+            }
+        }
+        for fp in drop {
+            // A pending alert that vanished is forgotten at once (its changes with it).
+            if self.active.get(&fp).is_some_and(|a| a.state == State::Inactive) {
+                self.active.remove(&fp);
+            }
+        }
+        out
+    }
+
+    /// Pending and firing alerts.
+    pub fn live(&self) -> impl Iterator<Item = &Alert> {
+        self.active.values().filter(|a| a.state != State::Inactive)
+    }
+}
+
+#[cfg(test)]
+mod tests;
