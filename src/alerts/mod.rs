@@ -136,7 +136,13 @@ impl AlertSet {
                         changes: self.active.remove(&fp).map(|old| old.changes).unwrap_or_default(),
                     };
                     a.changed(ts);
-                    out.push(Transition { fingerprint: fp, from: State::Inactive, to: State::Pending, value: a.value, at: ts });
+                    out.push(Transition {
+                        fingerprint: fp,
+                        from: State::Inactive,
+                        to: State::Pending,
+                        value: a.value,
+                        at: ts,
+                    });
                     self.active.insert(fp, a);
                 }
             }
@@ -153,7 +159,13 @@ impl AlertSet {
                     drop.push(fp);
                 }
                 if a.state != State::Inactive && !keep_firing {
-                    out.push(Transition { fingerprint: fp, from: a.state, to: State::Inactive, value: a.value, at: ts });
+                    out.push(Transition {
+                        fingerprint: fp,
+                        from: a.state,
+                        to: State::Inactive,
+                        value: a.value,
+                        at: ts,
+                    });
                     a.state = State::Inactive;
                     a.resolved_at = Some(ts);
                     a.changed(ts);
@@ -166,7 +178,13 @@ impl AlertSet {
                 a.state = State::Firing;
                 a.fired_at = Some(ts);
                 a.changed(ts);
-                out.push(Transition { fingerprint: fp, from: State::Pending, to: State::Firing, value: a.value, at: ts });
+                out.push(Transition {
+                    fingerprint: fp,
+                    from: State::Pending,
+                    to: State::Firing,
+                    value: a.value,
+                    at: ts,
+                });
             }
         }
         for fp in drop {

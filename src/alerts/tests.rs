@@ -4,7 +4,11 @@
 use super::*;
 
 fn cand(v: f64) -> Vec<Candidate> {
-    vec![Candidate { labels: Labels::from_pairs([("alertname", "X"), ("job", "api")]), annotations: BTreeMap::new(), value: v }]
+    vec![Candidate {
+        labels: Labels::from_pairs([("alertname", "X"), ("job", "api")]),
+        annotations: BTreeMap::new(),
+        value: v,
+    }]
 }
 
 fn states(t: &[Transition]) -> Vec<(State, State)> {

@@ -3,6 +3,8 @@
 //! error.
 
 use crate::config::{self, LoadedConfig};
+
+mod rules_cmd;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +29,13 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check rule files like `promtool check rules`: YAML, PromQL and template errors with
+    /// file:line:column, exit 1 on errors.
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// Run rule unit tests in promtool's format.
+    #[command(subcommand)]
+    Test(TestCommand),
     /// Run PromQL test scripts (Prometheus' promqltest format) against the engine; prints per
     /// file the evals passed, failed and skipped, and exits 1 when any failed.
     Promqltest {
@@ -46,6 +55,28 @@ pub enum ConfigCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = PrintFormat::Toml)]
         format: PrintFormat,
+    },
+}
+
+/// `sidewatch check …`
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Check rule files (or every `*.yml`/`*.yaml` in a directory).
+    Rules {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// `sidewatch test …`
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Run promtool-format rule unit test files.
+    Rules {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -78,6 +109,11 @@ fn load(cli: &Cli) -> Result<LoadedConfig, ExitCode> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Check(CheckCommand::Rules { paths }) => return Ok(super::cli::rules_cmd::check(paths)),
+        Command::Test(TestCommand::Rules { files }) => return Ok(super::cli::rules_cmd::test(files)),
+        _ => {}
+    }
     if let Command::Promqltest { files } = &cli.command {
         let (_, failed, _) = crate::promql::promqltest::run_files(files, &mut std::io::stdout().lock())?;
         return Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
@@ -100,7 +136,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Promqltest { .. } => unreachable!("handled before loading the configuration"),
+        Command::Promqltest { .. } | Command::Check(_) | Command::Test(_) => {
+            unreachable!("handled before loading the configuration")
+        }
         Command::Run => {
             crate::telemetry::tune_allocator();
             crate::telemetry::init_logging(&loaded.config.log);

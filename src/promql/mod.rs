@@ -30,6 +30,11 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
     promqltest::parse_duration(s)
 }
 
+/// Whether two sample values agree to a relative 1e-9 (NaN equals NaN), for test comparisons.
+pub fn almost_equal(a: f64, b: f64) -> bool {
+    histogram::almost_equal(a, b, 1e-9)
+}
+
 /// A sample value as Prometheus writes it in API responses (`1`, `0.5`, `NaN`, `+Inf`).
 pub fn format_value(v: f64) -> String {
     value::format_float(v)

@@ -204,7 +204,8 @@ fn eval_rule(
                 extra.insert(k.clone(), template::expand(t, &data));
             }
             extra.insert("alertname".into(), name.clone());
-            let annotations = rs.rule.annotations.iter().map(|(k, t)| (k.clone(), template::expand(t, &data))).collect();
+            let annotations =
+                rs.rule.annotations.iter().map(|(k, t)| (k.clone(), template::expand(t, &data))).collect();
             let labels = with_labels(&Labels::from_pairs(base.iter()), &extra);
             candidates.push(Candidate { labels, annotations, value: v });
         }

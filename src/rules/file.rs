@@ -38,13 +38,33 @@ pub(crate) struct Scalar(pub(crate) String);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match yaml_serde::Value::deserialize(d)? {
-            yaml_serde::Value::String(s) => Ok(Scalar(s)),
-            yaml_serde::Value::Number(n) => Ok(Scalar(n.to_string())),
-            yaml_serde::Value::Bool(b) => Ok(Scalar(b.to_string())),
-            yaml_serde::Value::Null => Ok(Scalar(String::new())),
-            _ => Err(serde::de::Error::custom("expected a string")),
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(String::new()))
+            }
         }
+        // As a string, a plain scalar keeps its text (`0x10` stays `0x10`, as Go's YAML reads it).
+        d.deserialize_str(V)
     }
 }
 
@@ -225,7 +245,11 @@ pub fn parse(text: &str, file: &str, default_interval_ms: i64) -> Result<Vec<Gro
                 None => 0,
                 Some((_, Some(ms))) => ms,
                 Some((s, None)) => {
-                    errors.push(err(gline, 0, format!("group {:?}: {what} {s:?} is not a duration like \"30s\" or \"5m\"", g.name)));
+                    errors.push(err(
+                        gline,
+                        0,
+                        format!("group {:?}: {what} {s:?} is not a duration like \"30s\" or \"5m\"", g.name),
+                    ));
                     0
                 }
             }

@@ -12,7 +12,11 @@ pub use file::{Group, Rule, RuleError};
 
 /// Loads every file matching `patterns` (globs, relative to `base`), in a stable order.
 /// Errors of all files are returned together; a pattern matching nothing is not an error.
-pub fn load_globs(base: &std::path::Path, patterns: &[String], default_interval_ms: i64) -> Result<Vec<Group>, Vec<RuleError>> {
+pub fn load_globs(
+    base: &std::path::Path,
+    patterns: &[String],
+    default_interval_ms: i64,
+) -> Result<Vec<Group>, Vec<RuleError>> {
     let mut files = Vec::new();
     for p in patterns {
         let full = if std::path::Path::new(p).is_absolute() { p.clone() } else { base.join(p).display().to_string() };

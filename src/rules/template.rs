@@ -202,7 +202,9 @@ fn parse_pipeline(toks: &[String], pos: &mut usize) -> Result<Pipeline, String> 
             }
             "(" => cmd.args.push(Arg::Sub(Box::new(parse_pipeline(toks, pos)?))),
             ")" => break,
-            name if cmd.func.is_none() && cmd.args.is_empty() && name.chars().next().is_some_and(char::is_alphabetic)
+            name if cmd.func.is_none()
+                && cmd.args.is_empty()
+                && name.chars().next().is_some_and(char::is_alphabetic)
                 && !matches!(name, "true" | "false") =>
             {
                 if !FUNCS.contains(&name) {

@@ -9,6 +9,7 @@ mod pg_outage;
 mod promql_conformance;
 mod promql_fuzz;
 mod query_api;
+mod rules_cli;
 mod scrape;
 mod scrape_faults;
 mod storage_suite;

@@ -6,13 +6,13 @@
 
 mod parse;
 
-pub(crate) use parse::parse_duration;
+pub(crate) use parse::{Point, parse_duration, parse_series};
 
 use super::histogram::almost_equal;
 use super::{Engine, EngineOptions, QueryError, QueryOutput, Value};
 use crate::store::Labels;
 use crate::store::{STALE_NAN_BITS, Store};
-use parse::{Command, Eval, Expect, Match, Point};
+use parse::{Command, Eval, Expect, Match};
 use promql_parser::parser::{Expr, VectorSelector};
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -134,7 +134,8 @@ fn humanize_timestamp(v: f64) -> String {
     let nanos = ((v - v.floor()) * 1e9).round() as u32;
     match chrono::DateTime::from_timestamp(secs, nanos.min(999_999_999)) {
         Some(t) => {
-            let frac = if nanos == 0 { String::new() } else { format!(".{nanos:09}").trim_end_matches('0').to_string() };
+            let frac =
+                if nanos == 0 { String::new() } else { format!(".{nanos:09}").trim_end_matches('0').to_string() };
             format!("{}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"))
         }
         None => go_g(v, 4),

@@ -1,0 +1,79 @@
+//! `sidewatch test rules` on promtool's own examples (`../shared/conformance/promtool/`) and
+//! `sidewatch check rules` on good and bad rule files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
+
+fn promtool_dir() -> Option<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/promtool");
+    if d.is_dir() {
+        return Some(d);
+    }
+    assert!(std::env::var("CI").is_err(), "CI must have ../shared/conformance/promtool");
+    eprintln!("SKIPPED: ../shared/conformance/promtool is absent (it sits beside the clone in CI)");
+    None
+}
+
+fn run(args: &[&str], dir: &Path) -> (i32, String) {
+    let out = Command::new(BIN).args(args).current_dir(dir).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn promtool_examples_pass() {
+    let Some(dir) = promtool_dir() else { return };
+    for f in ["long-period.yml", "at-modifier-test.yml", "negative-offset-test.yml", "unittest.yml"] {
+        let (code, out) = run(&["test", "rules", f], &dir);
+        assert_eq!(code, 0, "{f}:\n{out}");
+        assert!(out.contains("SUCCESS"), "{f}:\n{out}");
+    }
+    let (_, out) = run(&["test", "rules", "unittest.yml"], &dir);
+    assert!(out.contains("SKIPPED") && out.contains("native histograms"), "{out}");
+}
+
+#[test]
+fn promtool_failing_example_fails_with_its_diffs() {
+    let Some(dir) = promtool_dir() else { return };
+    let (code, out) = run(&["test", "rules", "failing.yml"], &dir);
+    assert_eq!(code, 1, "{out}");
+    for want in [
+        "alertname: Test, time: 0s",
+        "expr: \"test\", time: 0m",
+        "exp: [test 1]",
+        "got: [test 0]",
+        "alertname: InstanceDown, time: 5m",
+        "alertname: AlwaysFiring, time: 5m",
+        "labels {alertname=\"InstanceDown\", job=\"test\", severity=\"page\"}",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn check_rules_reports_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: up == 0\n        for: 1m\n        labels: {severity: critical}\n        annotations: {summary: \"{{ $labels.instance }} down\"}\n";
+    std::fs::write(dir.path().join("good.yml"), good).unwrap();
+    let (code, out) = run(&["check", "rules", "good.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SUCCESS: 1 rules found"), "{out}");
+
+    let bad = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum(rate(x[5m])\n      - record: job:x\n        expr: x\n        forr: 1m\n";
+    std::fs::write(dir.path().join("bad.yml"), bad).unwrap();
+    let (code, out) = run(&["check", "rules", "bad.yml"], dir.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad.yml:") && out.contains("unknown field `forr`"), "{out}");
+
+    let bad = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum(rate(x[5m])\n      - alert: B\n        expr: up\n        annotations:\n          summary: \"{{ $labels.x \"\n  - name: g\n    rules: []\n";
+    std::fs::write(dir.path().join("bad2.yml"), bad).unwrap();
+    let (code, out) = run(&["check", "rules", "bad2.yml"], dir.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad2.yml:5:9: A: could not parse expression"), "{out}");
+    assert!(out.contains("bad2.yml:6: B: annotation \"summary\": template:"), "{out}");
+    assert!(out.contains("bad2.yml:10: groupname: \"g\" is repeated in the same file"), "{out}");
+}
