@@ -86,7 +86,39 @@ impl Application {
         let scrape_metrics = ScrapeMetrics::register(metrics.registry());
         let (sm, st) = (scrape_metrics.clone(), store.clone());
         metrics.on_render(move || sm.observe_store(&st));
-        let state = AppState { storage, metrics, config: Arc::new(config), store, targets: scrape.targets.clone() };
+        let q = &cfg.query;
+        let engine = crate::promql::Engine::new(
+            store.clone(),
+            crate::promql::EngineOptions {
+                lookback_ms: q.lookback_delta.get().as_millis() as i64,
+                max_samples: q.max_samples,
+                timeout: q.timeout.get(),
+                default_subquery_step_ms: cfg.rules.evaluation_interval.get().as_millis() as i64,
+            },
+        );
+        let ctx = crate::rules::Context {
+            external_labels: cfg.rules.external_labels.clone(),
+            external_url: cfg.external_url(),
+        };
+        let rule_metrics = crate::rules::manager::RuleMetrics::register(metrics.registry());
+        let rules = crate::rules::manager::RuleManager::new(
+            cfg.rules.files.clone(),
+            config.base_dir.clone(),
+            cfg.rules.evaluation_interval.get().as_millis() as i64,
+            ctx,
+            engine,
+            rule_metrics,
+        );
+        let observed = rules.clone();
+        metrics.on_render(move || observed.observe());
+        let state = AppState {
+            storage,
+            metrics,
+            config: Arc::new(config),
+            store,
+            targets: scrape.targets.clone(),
+            rules: Some(rules),
+        };
         Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint })
     }
 
@@ -130,6 +162,11 @@ impl Application {
             checkpoint_every,
             stop_rx.clone(),
         )));
+        if let Some(rules) = state.rules.clone() {
+            let watch = state.config.config.rules.watch_interval.get();
+            background.push(tokio::spawn(rules.clone().run(watch, stop_rx.clone())));
+            background.push(tokio::spawn(reload_on_sighup(rules, stop_rx.clone())));
+        }
         let app = router(state);
         let mut server_stop = stop_rx;
         let mut server = tokio::spawn(async move {
@@ -171,6 +208,28 @@ async fn audit(storage: &Storage, action: &str, target: &str) {
     let entry = NewAuditEntry { actor: "system", action, target, detail: env!("CARGO_PKG_VERSION"), request_id: None };
     if let Err(e) = storage.append_audit(entry).await {
         tracing::warn!(error = %e, action, "cannot write the audit log");
+    }
+}
+
+/// Reloads the rules on every SIGHUP until `stop`.
+async fn reload_on_sighup(rules: crate::rules::manager::RuleManager, mut stop: tokio::sync::watch::Receiver<bool>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!(signal = "SIGHUP", "reloading rules");
+                    let r = rules.clone();
+                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (rules, stop.changed().await);
     }
 }
 

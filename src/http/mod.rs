@@ -5,6 +5,7 @@
 mod health;
 mod middleware;
 mod query;
+mod rules;
 mod targets;
 
 use crate::config::LoadedConfig;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Scrape targets and their live status.
     pub targets: Arc<Vec<Arc<TargetState>>>,
+    /// The rule groups (None in tests that build no manager).
+    pub rules: Option<crate::rules::manager::RuleManager>,
 }
 
 /// The full router with its middleware.
@@ -48,6 +51,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/labels", get(query::labels).post(query::labels))
         .route("/api/v1/label/{name}/values", get(query::label_values))
         .route("/api/v1/status/buildinfo", get(query::buildinfo))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/-/reload", axum::routing::post(rules::reload))
         .route_layer(axum::middleware::from_fn(middleware::tag_route))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod file;
+pub mod manager;
 pub mod template;
 pub mod unittest;
 

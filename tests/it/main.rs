@@ -2,6 +2,7 @@
 //! it needs (the application on port 0, a temporary SQLite file, a PostgreSQL database of its
 //! own, fake servers) on 127.0.0.1 and stops it again.
 
+mod alerting;
 mod cli;
 mod common;
 mod health;

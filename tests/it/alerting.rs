@@ -1,0 +1,125 @@
+//! Alerting end to end: a target serves normal traffic, then a 5xx burst; `sidewatch run`
+//! evaluates a rule file and `/api/v1/alerts` shows the alert pending, then firing, then gone
+//! after the burst. A bad rule file on reload keeps the running rules and reports the error.
+
+use crate::common::{FakeServer, client, eventually, spawn_app_in};
+use axum::Router;
+use axum::routing::get;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+const RULES: &str = r#"groups:
+  - name: http
+    interval: 1s
+    rules:
+      - record: job:errors:ratio
+        expr: sum by (job) (rate(http_requests_total{status="500"}[3s])) / sum by (job) (rate(http_requests_total[3s]))
+      - alert: High5xxRatio
+        expr: job:errors:ratio > 0.05
+        for: 2s
+        labels:
+          severity: critical
+        annotations:
+          summary: "{{ $labels.job }}: 5xx ratio {{ $value | humanizePercentage }}"
+"#;
+
+struct Traffic {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    burst: AtomicBool,
+}
+
+fn target(t: Arc<Traffic>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let t = t.clone();
+            async move {
+                let ok = t.ok.fetch_add(100, Ordering::SeqCst) + 100;
+                let errors = if t.burst.load(Ordering::SeqCst) {
+                    t.errors.fetch_add(50, Ordering::SeqCst) + 50
+                } else {
+                    t.errors.load(Ordering::SeqCst)
+                };
+                format!(
+                    "# TYPE http_requests_total counter\nhttp_requests_total{{status=\"200\"}} {ok}\nhttp_requests_total{{status=\"500\"}} {errors}\n"
+                )
+            }
+        }),
+    )
+}
+
+async fn alerts(url: &str) -> Vec<Value> {
+    let b: Value = client().get(url).send().await.unwrap().json().await.unwrap();
+    b["data"]["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_5xx_burst_goes_pending_firing_and_resolves() {
+    let traffic = Arc::new(Traffic { ok: AtomicU64::new(0), errors: AtomicU64::new(0), burst: AtomicBool::new(false) });
+    let server = FakeServer::start(target(traffic.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/http.yml"), RULES).unwrap();
+    let extra = format!(
+        "[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[rules]\nevaluation_interval = \"1s\"\nwatch_interval = \"0s\"\n\n[[targets]]\nname = \"api\"\nmetrics_url = \"{}\"\n",
+        server.url("/metrics")
+    );
+    let app = spawn_app_in(dir, "url = \"sqlite://data/test.db\"", &extra).await;
+    let url = app.url("/api/v1/alerts");
+
+    // Normal traffic: the recording rule runs, no alert.
+    let rules_url = app.url("/api/v1/rules");
+    eventually(10, "recording rule evaluated", || async {
+        let b: Value = client().get(&rules_url).send().await.unwrap().json().await.unwrap();
+        let r = &b["data"]["groups"][0]["rules"][0];
+        (r["health"] == "ok" && r["type"] == "recording").then_some(())
+    })
+    .await;
+    assert!(alerts(&url).await.is_empty());
+
+    traffic.burst.store(true, Ordering::SeqCst);
+    let pending =
+        eventually(10, "alert pending", || async { alerts(&url).await.into_iter().find(|a| a["state"] == "pending") })
+            .await;
+    assert_eq!(pending["labels"]["alertname"], "High5xxRatio");
+    assert_eq!(pending["labels"]["severity"], "critical");
+    assert_eq!(pending["labels"]["job"], "api");
+    let firing =
+        eventually(10, "alert firing", || async { alerts(&url).await.into_iter().find(|a| a["state"] == "firing") })
+            .await;
+    let summary = firing["annotations"]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("api: 5xx ratio ") && summary.ends_with('%'), "{summary}");
+
+    traffic.burst.store(false, Ordering::SeqCst);
+    eventually(15, "alert resolved", || async { alerts(&url).await.is_empty().then_some(()) }).await;
+    let b: Value = client().get(&rules_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(b["data"]["groups"][0]["rules"][1]["state"], "inactive");
+
+    // The recorded series is queryable like any other.
+    let q: Value =
+        client().get(app.url("/api/v1/query?query=job:errors:ratio")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(q["data"]["result"][0]["metric"]["job"], "api", "{q}");
+
+    // A broken file on reload: the running rules stay, the error is shown.
+    std::fs::write(
+        app.dir.path().join("rules/http.yml"),
+        "groups:\n  - name: http\n    rules:\n      - alert: X\n        expr: sum(\n",
+    )
+    .unwrap();
+    let r = client().post(app.url("/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    let b: Value = client().get(&rules_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(b["data"]["groups"][0]["rules"].as_array().unwrap().len(), 2, "last good rules keep running");
+    assert_eq!(b["data"]["reload"]["success"], false);
+    let err = b["data"]["reload"]["error"].as_str().unwrap();
+    assert!(err.contains("http.yml:5:9: X: could not parse expression"), "{err}");
+    std::fs::write(app.dir.path().join("rules/http.yml"), RULES.replace("0.05", "0.5")).unwrap();
+    let r = client().post(app.url("/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let b: Value = client().get(&rules_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(b["data"]["reload"]["success"], true);
+    assert!(b["data"]["groups"][0]["rules"][1]["query"].as_str().unwrap().contains("0.5"));
+    app.stop().await;
+}
