@@ -163,6 +163,27 @@ impl Application {
             stop_rx.clone(),
         )));
         if let Some(rules) = state.rules.clone() {
+            use crate::rules::persist;
+            let tolerance = state.config.config.rules.for_outage_tolerance.get().as_millis() as i64;
+            match crate::storage::AlertRepo::load_alerts(&storage).await {
+                Ok(rows) => {
+                    let n = persist::restore(&rules, rows, chrono::Utc::now().timestamp_millis(), tolerance);
+                    if n > 0 {
+                        tracing::info!(alerts = n, "alert state restored");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot load alert state; alerts start over"),
+            }
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            rules.on_events(Box::new(move |g, events| {
+                let now = chrono::Utc::now().timestamp_millis();
+                let _ = tx.send(persist::Write::Changed(
+                    persist::group_key(g),
+                    persist::snapshot(g, now),
+                    persist::changes(g, events),
+                ));
+            }));
+            background.push(tokio::spawn(persist::writer(storage.clone(), rules.clone(), rx, stop_rx.clone())));
             let watch = state.config.config.rules.watch_interval.get();
             background.push(tokio::spawn(rules.clone().run(watch, stop_rx.clone())));
             background.push(tokio::spawn(reload_on_sighup(rules, stop_rx.clone())));

@@ -78,6 +78,8 @@ impl Alert {
 pub struct Transition {
     /// The alert's fingerprint.
     pub fingerprint: u64,
+    /// The alert's labels.
+    pub labels: Labels,
     /// From state.
     pub from: State,
     /// To state.
@@ -138,6 +140,7 @@ impl AlertSet {
                     a.changed(ts);
                     out.push(Transition {
                         fingerprint: fp,
+                        labels: a.labels.clone(),
                         from: State::Inactive,
                         to: State::Pending,
                         value: a.value,
@@ -161,6 +164,7 @@ impl AlertSet {
                 if a.state != State::Inactive && !keep_firing {
                     out.push(Transition {
                         fingerprint: fp,
+                        labels: a.labels.clone(),
                         from: a.state,
                         to: State::Inactive,
                         value: a.value,
@@ -180,6 +184,7 @@ impl AlertSet {
                 a.changed(ts);
                 out.push(Transition {
                     fingerprint: fp,
+                    labels: a.labels.clone(),
                     from: State::Pending,
                     to: State::Firing,
                     value: a.value,

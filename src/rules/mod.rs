@@ -5,6 +5,7 @@
 pub mod eval;
 pub mod file;
 pub mod manager;
+pub mod persist;
 pub mod template;
 pub mod unittest;
 

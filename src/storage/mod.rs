@@ -6,11 +6,13 @@
 //! both dialects accept (numbered `$1` parameters, `ON CONFLICT`, `RETURNING`) is written once;
 //! what differs per backend lives in `sqlite.rs` and `postgres.rs`.
 
+mod alerts;
 mod audit;
 mod meta;
 mod postgres;
 mod sqlite;
 
+pub use alerts::{AlertChange, AlertRepo, StoredAlert};
 pub use audit::{AuditEntry, AuditQuery, AuditRepo, NewAuditEntry};
 pub use meta::MetaRepo;
 pub(crate) use sqlite::file_path as sqlite_file;

@@ -123,3 +123,43 @@ async fn a_5xx_burst_goes_pending_firing_and_resolves() {
     assert!(b["data"]["groups"][0]["rules"][1]["query"].as_str().unwrap().contains("0.5"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn alert_state_survives_a_restart_and_changes_are_recorded() {
+    use sidewatch::storage::AlertRepo;
+    let rules = "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: SlowBurn\n        expr: vector(1)\n        for: 1h\n      - alert: Now\n        expr: vector(2)\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/g.yml"), rules).unwrap();
+    let extra = "[rules]\nevaluation_interval = \"1s\"\nwatch_interval = \"0s\"\n";
+    let storage = "url = \"sqlite://data/test.db\"";
+    let app = spawn_app_in(dir, storage, extra).await;
+    let url = app.url("/api/v1/alerts");
+    let before = eventually(10, "both alerts active", || async {
+        let a = alerts(&url).await;
+        (a.len() == 2).then_some(a)
+    })
+    .await;
+    let find = |list: &[Value], name: &str| list.iter().find(|a| a["labels"]["alertname"] == name).cloned().unwrap();
+    assert_eq!(find(&before, "SlowBurn")["state"], "pending");
+    assert_eq!(find(&before, "Now")["state"], "firing");
+    let history = app.storage.list_history(0, 100).await.unwrap();
+    assert!(history.iter().any(|c| c.rule == "Now" && c.to == "firing"), "{history:?}");
+    assert!(history.iter().any(|c| c.rule == "SlowBurn" && c.to == "pending"), "{history:?}");
+
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, storage, extra).await;
+    let url = app.url("/api/v1/alerts");
+    // Right after the restart, before and after the first evaluation, the alerts are the same
+    // ones with the same activeAt: the `for` clock was not reset and the firing alert stays.
+    for _ in 0..2 {
+        let after = alerts(&url).await;
+        assert_eq!(after.len(), 2, "{after:?}");
+        for name in ["SlowBurn", "Now"] {
+            assert_eq!(find(&after, name)["activeAt"], find(&before, name)["activeAt"], "{name}");
+            assert_eq!(find(&after, name)["state"], find(&before, name)["state"], "{name}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+    app.stop().await;
+}

@@ -4,7 +4,9 @@
 use crate::common::pg_test_db;
 use chrono::{Duration, Utc};
 use sidewatch::config::{SecretUrl, StorageConfig};
-use sidewatch::storage::{AuditQuery, AuditRepo, Backend, MetaRepo, NewAuditEntry, Storage};
+use sidewatch::storage::{
+    AlertChange, AlertRepo, AuditQuery, AuditRepo, Backend, MetaRepo, NewAuditEntry, Storage, StoredAlert,
+};
 use std::path::Path;
 
 fn cfg(url: &str) -> StorageConfig {
@@ -56,6 +58,42 @@ async fn suite(storage: &Storage, reopen: impl AsyncFnOnce() -> Storage) {
         .unwrap();
     assert!(future.is_empty());
     assert!(storage.ping().await.is_ok());
+    // Alert state: a group's rows are replaced as a whole; NaN and ±Inf values survive.
+    let alert = |fp: &str, state: &str, v: f64| StoredAlert {
+        fingerprint: fp.into(),
+        group_key: "rules/a.yml;http".into(),
+        rule: "High".into(),
+        labels: r#"{"alertname":"High","job":"api"}"#.into(),
+        annotations: r#"{"summary":"x"}"#.into(),
+        state: state.into(),
+        active_at: 1_000,
+        fired_at: (state == "firing").then_some(2_000),
+        resolved_at: None,
+        keep_firing_since: None,
+        value: v,
+        updated_at: 3_000,
+    };
+    storage
+        .save_alerts("rules/a.yml;http", &[alert("01", "pending", f64::NAN), alert("02", "firing", f64::INFINITY)])
+        .await
+        .unwrap();
+    storage.save_alerts("rules/a.yml;http", &[alert("02", "firing", 0.25)]).await.unwrap();
+    let rows = storage.load_alerts().await.unwrap();
+    assert_eq!(rows, vec![alert("02", "firing", 0.25)]);
+    storage.save_alerts("rules/a.yml;http", &[alert("03", "pending", f64::NEG_INFINITY)]).await.unwrap();
+    assert_eq!(storage.load_alerts().await.unwrap()[0].value, f64::NEG_INFINITY);
+    let change = |to: &str, at: i64| AlertChange {
+        fingerprint: "02".into(),
+        rule: "High".into(),
+        labels: "{}".into(),
+        from: "pending".into(),
+        to: to.into(),
+        value: 1.5,
+        at,
+    };
+    storage.append_history(&[change("firing", 10), change("resolved", 20)]).await.unwrap();
+    let h = storage.list_history(15, 10).await.unwrap();
+    assert_eq!(h, vec![change("resolved", 20)]);
     // Reopening runs the migrations again harmlessly and keeps data and instance id.
     let again = reopen().await;
     assert_eq!(again.instance_id().await.unwrap(), id);

@@ -1,0 +1,168 @@
+//! *Persisted alert state*: every alert state change is appended to the history and the
+//! group's active alerts are rewritten in storage (also every 30 s and at shutdown), and at
+//! start the stored alerts are put back into their rules — unless sidewatch was down longer
+//! than `rules.for_outage_tolerance` — so a restart neither drops a firing alert nor resets a
+//! `for` clock. Storage failures are logged and retried with the next snapshot.
+
+use super::eval::{Event, GroupState};
+use super::manager::RuleManager;
+use crate::alerts::{Alert, State};
+use crate::storage::{AlertChange, AlertRepo, Storage, StoredAlert};
+use crate::store::Labels;
+use std::collections::BTreeMap;
+
+/// A group's key in storage: `file;name`.
+pub fn group_key(g: &GroupState) -> String {
+    format!("{};{}", g.group.file, g.group.name)
+}
+
+fn json_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let m: BTreeMap<&str, &str> = pairs.collect();
+    serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
+}
+
+/// The group's alerts as rows.
+pub fn snapshot(g: &GroupState, now: i64) -> Vec<StoredAlert> {
+    let mut out = Vec::new();
+    for r in &g.rules {
+        let Some(rule) = &r.rule.alert else { continue };
+        for (fp, a) in &r.alerts.active {
+            out.push(StoredAlert {
+                fingerprint: format!("{fp:016x}"),
+                group_key: group_key(g),
+                rule: rule.clone(),
+                labels: json_map(a.labels.0.iter().map(|(k, v)| (&**k, &**v))),
+                annotations: json_map(a.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                state: a.state.as_str().into(),
+                active_at: a.active_at,
+                fired_at: a.fired_at,
+                resolved_at: a.resolved_at,
+                keep_firing_since: a.keep_firing_since,
+                value: a.value,
+                updated_at: now,
+            });
+        }
+    }
+    out
+}
+
+/// History rows for `events` of group `g`.
+pub fn changes(g: &GroupState, events: &[Event]) -> Vec<AlertChange> {
+    events
+        .iter()
+        .map(|e| {
+            let t = &e.transition;
+            AlertChange {
+                fingerprint: format!("{:016x}", t.fingerprint),
+                rule: g.rules[e.rule].rule.name().to_string(),
+                labels: json_map(t.labels.0.iter().map(|(k, v)| (&**k, &**v))),
+                from: t.from.as_str().into(),
+                to: if t.from == State::Firing && t.to == State::Inactive {
+                    "resolved".into()
+                } else {
+                    t.to.as_str().into()
+                },
+                value: t.value,
+                at: t.at,
+            }
+        })
+        .collect()
+}
+
+/// Work for the writer task.
+pub enum Write {
+    /// A group's alerts changed: its snapshot and the history rows.
+    Changed(String, Vec<StoredAlert>, Vec<AlertChange>),
+    /// Snapshot every group now (periodic, and at shutdown).
+    All,
+}
+
+/// Puts stored alerts back into the manager's rules; returns how many were restored.
+pub fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, tolerance_ms: i64) -> usize {
+    let mut n = 0;
+    for g in manager.groups() {
+        let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
+        let key = group_key(&g);
+        for r in &mut g.rules {
+            let Some(rule) = r.rule.alert.clone() else { continue };
+            for row in rows.iter().filter(|x| x.group_key == key && x.rule == rule) {
+                if now - row.updated_at > tolerance_ms {
+                    continue;
+                }
+                let state = match row.state.as_str() {
+                    "pending" => State::Pending,
+                    "firing" => State::Firing,
+                    _ => State::Inactive,
+                };
+                let labels: BTreeMap<String, String> = serde_json::from_str(&row.labels).unwrap_or_default();
+                let labels = Labels::from_pairs(labels);
+                let fp = labels.fingerprint();
+                let annotations = serde_json::from_str(&row.annotations).unwrap_or_default();
+                r.alerts.active.insert(
+                    fp,
+                    Alert {
+                        labels,
+                        annotations,
+                        state,
+                        active_at: row.active_at,
+                        fired_at: row.fired_at,
+                        resolved_at: row.resolved_at,
+                        keep_firing_since: row.keep_firing_since,
+                        value: row.value,
+                        changes: Default::default(),
+                    },
+                );
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Writes snapshots and history until `stop`, then a final snapshot of every group.
+pub async fn writer(
+    storage: Storage,
+    manager: RuleManager,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Write>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        let job = tokio::select! {
+            Some(w) = rx.recv() => w,
+            _ = tick.tick() => Write::All,
+            _ = stop.changed() => {
+                save_all(&storage, &manager).await;
+                return;
+            }
+        };
+        match job {
+            Write::Changed(key, alerts, history) => {
+                if let Err(e) = storage.append_history(&history).await {
+                    tracing::warn!(error = %e, "cannot append alert history");
+                }
+                if let Err(e) = storage.save_alerts(&key, &alerts).await {
+                    tracing::warn!(error = %e, group = %key, "cannot save alert state; retrying with the next snapshot");
+                }
+            }
+            Write::All => save_all(&storage, &manager).await,
+        }
+    }
+}
+
+async fn save_all(storage: &Storage, manager: &RuleManager) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let snaps: Vec<(String, Vec<StoredAlert>)> = manager
+        .groups()
+        .iter()
+        .map(|g| {
+            let g = g.lock().unwrap_or_else(|e| e.into_inner());
+            (group_key(&g), snapshot(&g, now))
+        })
+        .collect();
+    for (key, alerts) in snaps {
+        if let Err(e) = storage.save_alerts(&key, &alerts).await {
+            tracing::warn!(error = %e, group = %key, "cannot save alert state");
+        }
+    }
+}

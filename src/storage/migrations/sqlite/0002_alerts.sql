@@ -1,0 +1,31 @@
+-- alert_state: the pending and firing (and recently resolved) alerts of every alerting rule,
+-- rewritten per rule group, so a restart restores them.
+CREATE TABLE alert_state (
+    fingerprint       TEXT    NOT NULL,
+    group_key         TEXT    NOT NULL,
+    rule              TEXT    NOT NULL,
+    labels            TEXT    NOT NULL,
+    annotations       TEXT    NOT NULL,
+    state             TEXT    NOT NULL,
+    active_at         INTEGER NOT NULL,
+    fired_at          INTEGER,
+    resolved_at       INTEGER,
+    keep_firing_since INTEGER,
+    value             TEXT    NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    PRIMARY KEY (group_key, rule, fingerprint)
+);
+
+-- alert_history: every state change (pending, firing, resolved), for MTTD/MTTR and digests.
+CREATE TABLE alert_history (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT    NOT NULL,
+    rule        TEXT    NOT NULL,
+    labels      TEXT    NOT NULL,
+    from_state  TEXT    NOT NULL,
+    to_state    TEXT    NOT NULL,
+    value       TEXT    NOT NULL,
+    at          INTEGER NOT NULL
+);
+CREATE INDEX alert_history_at ON alert_history (at);
+CREATE INDEX alert_history_rule_at ON alert_history (rule, at);
