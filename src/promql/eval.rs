@@ -343,6 +343,37 @@ pub(crate) fn check_retention(store: &Store, e: &Expr) -> R<()> {
     walk(store, e, 0)
 }
 
+/// How far back each selector of `e` reads (range, offsets and enclosing subqueries, in ms),
+/// by metric name (`None` for a selector without one).
+pub(crate) fn lookback_by_metric(e: &Expr, out: &mut Vec<(Option<String>, i64)>) {
+    fn walk(e: &Expr, base: i64, out: &mut Vec<(Option<String>, i64)>) {
+        match e {
+            Expr::VectorSelector(vs) => out.push((vs.name.clone(), base + offset_ms(&vs.offset).max(0))),
+            Expr::MatrixSelector(ms) => {
+                out.push((ms.vs.name.clone(), base + offset_ms(&ms.vs.offset).max(0) + ms.range.as_millis() as i64))
+            }
+            Expr::Subquery(sq) => {
+                walk(&sq.expr, base + offset_ms(&sq.offset).max(0) + sq.range.as_millis() as i64, out)
+            }
+            Expr::Aggregate(a) => {
+                walk(&a.expr, base, out);
+                if let Some(p) = &a.param {
+                    walk(p, base, out);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, base, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, base, out);
+                walk(&b.rhs, base, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, base, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, base, out)),
+            _ => {}
+        }
+    }
+    walk(e, 0, out)
+}
+
 /// Joins per-step samples into series.
 #[derive(Default)]
 pub(crate) struct Accumulator {

@@ -30,6 +30,14 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
     promqltest::parse_duration(s)
 }
 
+/// How far back (ms) each selector of `expr` reads, by metric name (`None`: no name): its
+/// range plus offsets plus the ranges of enclosing subqueries.
+pub fn lookback_by_metric(expr: &promql_parser::parser::Expr) -> Vec<(Option<String>, i64)> {
+    let mut out = Vec::new();
+    eval::lookback_by_metric(expr, &mut out);
+    out
+}
+
 /// Whether two sample values agree to a relative 1e-9 (NaN equals NaN), for test comparisons.
 pub fn almost_equal(a: f64, b: f64) -> bool {
     histogram::almost_equal(a, b, 1e-9)

@@ -181,6 +181,7 @@ impl RuleManager {
                 let next: Vec<Arc<Mutex<GroupState>>> =
                     groups.into_iter().map(|g| Arc::new(Mutex::new(carry_over(g, &current)))).collect();
                 let n = next.iter().map(|g| g.lock().map(|g| g.rules.len()).unwrap_or(0)).sum();
+                i.engine.store().set_retentions(&retentions(&next));
                 *current = next;
                 i.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 i.metrics.reloads.with_label_values(&["success"]).inc();
@@ -311,6 +312,24 @@ impl RuleManager {
             }
         }
     }
+}
+
+/// How long each metric must be kept for the rules to see their whole windows: the longest
+/// window any rule reads it over, plus the lookback and one evaluation interval.
+fn retentions(groups: &[Arc<Mutex<GroupState>>]) -> std::collections::HashMap<String, i64> {
+    let mut out = std::collections::HashMap::new();
+    for g in groups {
+        let g = g.lock().unwrap_or_else(|e| e.into_inner());
+        for r in &g.rules {
+            for (name, ms) in crate::promql::lookback_by_metric(&r.rule.expr) {
+                let Some(name) = name else { continue };
+                let need = ms + 5 * 60_000 + g.group.interval_ms;
+                let e = out.entry(name).or_insert(0);
+                *e = (*e).max(need);
+            }
+        }
+    }
+    out
 }
 
 /// A new group, keeping the state of rules that existed before with the same group, name and

@@ -163,3 +163,32 @@ async fn alert_state_survives_a_restart_and_changes_are_recorded() {
     }
     app.stop().await;
 }
+
+/// Rules that read a metric further back than `store.retention` make the store keep it longer
+/// (and the query is then accepted instead of refused as reaching past retention).
+#[test]
+fn rule_windows_extend_retention() {
+    use sidewatch::promql::{Engine, EngineOptions};
+    use sidewatch::rules::manager::{RuleManager, RuleMetrics};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.yml"),
+        "groups:\n  - name: g\n    rules:\n      - record: x:max3h\n        expr: max_over_time(x[3h] offset 30m)\n",
+    )
+    .unwrap();
+    let store = Arc::new(sidewatch::store::Store::new(1000, 3_600_000));
+    assert_eq!(store.retention_of(Some("x")), 3_600_000);
+    let engine = Engine::new(store.clone(), EngineOptions::default());
+    let m = RuleManager::new(
+        vec!["*.yml".into()],
+        dir.path().to_path_buf(),
+        15_000,
+        Default::default(),
+        engine.clone(),
+        RuleMetrics::register(&prometheus::Registry::new()),
+    );
+    assert_eq!(m.status().success, true);
+    assert!(store.retention_of(Some("x")) >= 3 * 3_600_000 + 1_800_000, "{}", store.retention_of(Some("x")));
+    assert!(engine.instant("max_over_time(x[3h] offset 30m)", 0).is_ok());
+    assert!(engine.instant("max_over_time(y[3h])", 0).is_err(), "y keeps the default retention");
+}
