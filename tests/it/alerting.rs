@@ -187,7 +187,7 @@ fn rule_windows_extend_retention() {
         engine.clone(),
         RuleMetrics::register(&prometheus::Registry::new()),
     );
-    assert_eq!(m.status().success, true);
+    assert!(m.status().success);
     assert!(store.retention_of(Some("x")) >= 3 * 3_600_000 + 1_800_000, "{}", store.retention_of(Some("x")));
     assert!(engine.instant("max_over_time(x[3h] offset 30m)", 0).is_ok());
     assert!(engine.instant("max_over_time(y[3h])", 0).is_err(), "y keeps the default retention");
