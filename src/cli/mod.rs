@@ -66,7 +66,19 @@ pub enum CheckCommand {
         /// Files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
     },
+}
+
+/// Output format of `check rules`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON document for CI bots.
+    Json,
 }
 
 /// `sidewatch test …`
@@ -110,7 +122,13 @@ fn load(cli: &Cli) -> Result<LoadedConfig, ExitCode> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Command::Check(CheckCommand::Rules { paths }) => return Ok(super::cli::rules_cmd::check(paths)),
+        Command::Check(CheckCommand::Rules { paths, format }) => {
+            // The scrape interval (for range checks) comes from the configuration when there is one.
+            let scrape = config::load(cli.config.as_deref())
+                .map(|l| l.config.scrape.interval.get().as_millis() as i64)
+                .unwrap_or(15_000);
+            return Ok(super::cli::rules_cmd::check(paths, *format == CheckFormat::Json, scrape));
+        }
         Command::Test(TestCommand::Rules { files }) => return Ok(super::cli::rules_cmd::test(files)),
         _ => {}
     }

@@ -24,23 +24,44 @@ fn rule_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// `sidewatch check rules PATH…`
-pub(super) fn check(paths: &[PathBuf]) -> ExitCode {
+/// `sidewatch check rules PATH…`: errors (exit 1) and warnings, as text or JSON.
+pub(super) fn check(paths: &[PathBuf], json: bool, scrape_interval_ms: i64) -> ExitCode {
     let mut failed = false;
+    let mut report = Vec::new();
     for f in rule_files(paths) {
-        match crate::rules::file::load(&f, 15_000) {
+        let name = f.display().to_string();
+        let (rules, errors, warnings) = match crate::rules::file::load(&f, 15_000) {
             Ok(groups) => {
                 let n: usize = groups.iter().map(|g| g.rules.len()).sum();
-                println!("Checking {}\n  SUCCESS: {n} rules found", f.display());
+                (n, Vec::new(), crate::rules::lint::lint(&groups, scrape_interval_ms))
             }
-            Err(errs) => {
-                failed = true;
-                println!("Checking {}\n  FAILED:", f.display());
-                for e in errs {
-                    println!("{e}");
-                }
+            Err(errs) => (0, errs, Vec::new()),
+        };
+        failed |= !errors.is_empty();
+        if json {
+            report.push(serde_json::json!({
+                "file": name,
+                "rules": rules,
+                "errors": errors.iter().map(|e| serde_json::json!({"line": e.line, "column": e.column, "message": e.msg})).collect::<Vec<_>>(),
+                "warnings": warnings,
+            }));
+            continue;
+        }
+        println!("Checking {name}");
+        if errors.is_empty() {
+            println!("  SUCCESS: {rules} rules found");
+        } else {
+            println!("  FAILED:");
+            for e in &errors {
+                println!("{e}");
             }
         }
+        for w in &warnings {
+            println!("{name}:{}: warning: {}", w.line, w.message);
+        }
+    }
+    if json {
+        println!("{}", serde_json::json!({"files": report, "success": !failed}));
     }
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }

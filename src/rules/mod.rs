@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod file;
+pub mod lint;
 pub mod manager;
 pub mod persist;
 pub mod template;

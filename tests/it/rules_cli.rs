@@ -77,3 +77,46 @@ fn check_rules_reports_file_line_and_column() {
     assert!(out.contains("bad2.yml:6: B: annotation \"summary\": template:"), "{out}");
     assert!(out.contains("bad2.yml:10: groupname: \"g\" is repeated in the same file"), "{out}");
 }
+
+#[test]
+fn check_rules_warns_about_what_reviewers_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = r#"groups:
+  - name: g
+    interval: 1m
+    rules:
+      - record: errors_ratio
+        expr: sum(rate(http_requests_total{status=~"5.."}[20s]))
+      - alert: Quick
+        expr: up == 0
+        for: 30s
+      - alert: Dup
+        expr: up == 0
+        labels: {severity: warning}
+        annotations: {summary: s, runbook_url: r}
+      - alert: Dup
+        expr: up == 0
+        labels: {severity: critical}
+        annotations: {summary: s, runbook_url: r}
+"#;
+    std::fs::write(dir.path().join("w.yml"), rules).unwrap();
+    let (code, out) = run(&["check", "rules", "w.yml"], dir.path());
+    assert_eq!(code, 0, "warnings do not fail the check:\n{out}");
+    for want in [
+        "w.yml:5: warning: errors_ratio: rate(http_requests_total{status=~\"5..\"}[20s]) covers 20s but needs at least two scrapes (2 × 15s scrape interval)",
+        "w.yml:5: warning: errors_ratio: recording rule names should be level:metric:operations",
+        "w.yml:7: warning: Quick: for (30s) is shorter than the group interval (1m)",
+        "w.yml:7: warning: Quick: no severity label",
+        "w.yml:7: warning: Quick: no summary annotation",
+        "w.yml:7: warning: Quick: no runbook_url annotation",
+        "warning: Dup: alert defined with different severities in group \"g\": critical, warning",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let (code, out) = run(&["check", "rules", "--format", "json", "w.yml"], dir.path());
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["success"], true);
+    assert_eq!(v["files"][0]["rules"], 4);
+    assert!(v["files"][0]["warnings"].as_array().unwrap().len() >= 7, "{v}");
+}

@@ -1,0 +1,110 @@
+//! *Rule lint*: mistakes reviewers miss, reported by `sidewatch check rules` as warnings — a
+//! `for` shorter than the group interval, `rate()`-like functions over a range under twice the
+//! scrape interval, alerts without a `severity` label or without `summary`/`runbook_url`
+//! annotations, one alert name with different severities in a group, recording rule names
+//! without a `level:metric:operations` colon.
+
+use super::file::Group;
+use promql_parser::parser::Expr;
+
+/// One warning, with the line of the rule it is about.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// Line of the rule.
+    pub line: usize,
+    /// What is wrong and why it matters.
+    pub message: String,
+}
+
+fn short_ranges(e: &Expr, min_ms: i64, out: &mut Vec<(String, i64)>) {
+    match e {
+        Expr::Call(c) => {
+            let counts = matches!(c.func.name, "rate" | "irate" | "increase" | "delta" | "idelta" | "deriv");
+            for a in &c.args.args {
+                if counts
+                    && let Expr::MatrixSelector(ms) = a.as_ref()
+                    && (ms.range.as_millis() as i64) < min_ms
+                {
+                    out.push((format!("{}({})", c.func.name, ms), ms.range.as_millis() as i64));
+                }
+                short_ranges(a, min_ms, out);
+            }
+        }
+        Expr::Aggregate(a) => short_ranges(&a.expr, min_ms, out),
+        Expr::Unary(u) => short_ranges(&u.expr, min_ms, out),
+        Expr::Binary(b) => {
+            short_ranges(&b.lhs, min_ms, out);
+            short_ranges(&b.rhs, min_ms, out);
+        }
+        Expr::Paren(p) => short_ranges(&p.expr, min_ms, out),
+        Expr::Subquery(s) => short_ranges(&s.expr, min_ms, out),
+        _ => {}
+    }
+}
+
+fn d(ms: i64) -> crate::config::Duration {
+    crate::config::Duration(std::time::Duration::from_millis(ms.max(0) as u64))
+}
+
+/// Warnings for the groups of one file, given the scrape interval (ms).
+pub fn lint(groups: &[Group], scrape_interval_ms: i64) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for g in groups {
+        let mut severities: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for r in &g.rules {
+            let mut warn = |m: String| out.push(Warning { line: r.line, message: m });
+            let mut short = Vec::new();
+            short_ranges(&r.expr, 2 * scrape_interval_ms, &mut short);
+            for (call, range) in short {
+                warn(format!(
+                    "{}: {call} covers {} but needs at least two scrapes (2 × {} scrape interval); it returns nothing or jumps",
+                    r.name(),
+                    d(range),
+                    d(scrape_interval_ms)
+                ));
+            }
+            if let Some(record) = &r.record {
+                if !record.contains(':') {
+                    warn(format!("{record}: recording rule names should be level:metric:operations (no colon here)"));
+                }
+                continue;
+            }
+            let name = r.name();
+            if r.for_ms > 0 && r.for_ms < g.interval_ms {
+                warn(format!(
+                    "{name}: for ({}) is shorter than the group interval ({}), so it fires at the first evaluation that sees it",
+                    d(r.for_ms),
+                    d(g.interval_ms)
+                ));
+            }
+            let severity = r.labels.get("severity").or(g.labels.get("severity"));
+            match severity {
+                None => {
+                    warn(format!("{name}: no severity label; routes and receivers cannot tell a page from a ticket"))
+                }
+                Some(s) => severities.entry(name).or_default().push(s),
+            }
+            for key in ["summary", "runbook_url"] {
+                if !r.annotations.contains_key(key) {
+                    warn(format!("{name}: no {key} annotation; the on-call engineer gets less to act on"));
+                }
+            }
+        }
+        for (name, mut sev) in severities {
+            sev.sort();
+            sev.dedup();
+            if sev.len() > 1 {
+                let line = g.rules.iter().find(|r| r.name() == name).map_or(g.line, |r| r.line);
+                out.push(Warning {
+                    line,
+                    message: format!(
+                        "{name}: alert defined with different severities in group {:?}: {}",
+                        g.name,
+                        sev.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
