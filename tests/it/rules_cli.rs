@@ -135,17 +135,28 @@ fn rule_packs_are_clean_tested_and_have_runbooks() {
         .filter(|p| p.ends_with("_test.yml"))
         .collect();
     tests.sort();
-    let packs = std::fs::read_dir(root.join("rules")).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "yml")).count();
+    let packs = std::fs::read_dir(root.join("rules"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "yml"))
+        .count();
     assert_eq!(tests.len(), packs, "one unit-test file per pack");
     let mut args = vec!["test", "rules"];
     args.extend(tests.iter().map(String::as_str));
     let (code, out) = run(&args, root);
     assert_eq!(code, 0, "{out}");
-    for pack in std::fs::read_dir(root.join("rules")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "yml")) {
+    for pack in std::fs::read_dir(root.join("rules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+    {
         let text = std::fs::read_to_string(&pack).unwrap();
         for line in text.lines().filter(|l| l.trim_start().starts_with("- alert:")) {
             let name = line.split(':').nth(1).unwrap().trim();
-            assert!(root.join(format!("docs/runbooks/{name}.md")).exists(), "no runbook for {name} ({})", pack.display());
+            assert!(
+                root.join(format!("docs/runbooks/{name}.md")).exists(),
+                "no runbook for {name} ({})",
+                pack.display()
+            );
             assert!(text.contains(&format!("runbook_url: docs/runbooks/{name}.md")), "{name} must link its runbook");
         }
     }
