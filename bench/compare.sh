@@ -18,6 +18,8 @@ DURATION=${DURATION:-120}
 INTERVAL=${INTERVAL:-5}
 WARMUP=${WARMUP:-20}
 BACKFILL=${BACKFILL:-0}
+RULES=${RULES:-0}     # 1: both also evaluate ../shared/bench/alerts-24.yml every 5 s
+RULE_FILE=$(cd "$(dirname "$0")/../.." && pwd)/shared/bench/alerts-24.yml
 DATA=${SIDEWATCH_BENCH_DATA:-$HOME/.cache/sw-bench}
 export SIDEWATCH_BENCH_DATA=$DATA
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
@@ -70,8 +72,10 @@ fi
 python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds $((DURATION + WARMUP + 120)) &
 PIDS+=($!)
 
+if [ "$RULES" = 1 ]; then PROM_RULES="rule_files: [\"$RULE_FILE\"]"; else PROM_RULES=""; fi
 cat > "$WORK/prometheus.yml" <<YML
-global: { scrape_interval: ${INTERVAL}s, scrape_timeout: ${INTERVAL}s }
+global: { scrape_interval: ${INTERVAL}s, scrape_timeout: ${INTERVAL}s, evaluation_interval: 5s }
+$PROM_RULES
 scrape_configs:
   - job_name: api
     static_configs: [{ targets: ["127.0.0.1:$TPORT"] }]
@@ -93,6 +97,9 @@ timeout = "${INTERVAL}s"
 [store]
 checkpoint_path = "sw.store"
 checkpoint_interval = "1h"
+[rules]
+files = [$( [ "$RULES" = 1 ] && echo "\"$RULE_FILE\"" )]
+evaluation_interval = "5s"
 [[targets]]
 name = "api"
 metrics_url = "http://127.0.0.1:$TPORT/metrics"
@@ -131,3 +138,11 @@ print(f"{'last scrape duration (s)':28}{float(sd):12.4f}{float(pd):12.4f}{float(
 print(f"{'RSS median (MiB)':28}{rs / 1024:12.1f}{rp / 1024:12.1f}{rs / rp:8.3f}")
 print(f"{'RSS peak (MiB)':28}{hs / 1024:12.1f}{hp / 1024:12.1f}{hs / hp:8.3f}")
 PY
+
+if [ "$RULES" = 1 ]; then
+  echo
+  echo "rule groups (alerts-24.yml, every 5 s): last evaluation duration and missed iterations"
+  curl -s "127.0.0.1:$SWPORT/metrics" | grep -E '^sidewatch_rule_group_(last_duration_seconds|iterations_missed_total)' | sed 's/^/  sidewatch  /'
+  curl -s "127.0.0.1:$PPORT/metrics" | grep -E '^prometheus_rule_group_(last_duration_seconds|iterations_missed_total)' | sed 's/^/  Prometheus /'
+  curl -s "127.0.0.1:$SWPORT/api/v1/rules" | python3 -c 'import json,sys; g=json.load(sys.stdin)["data"]["groups"]; print("  sidewatch rules with errors:", sum(1 for x in g for r in x["rules"] if r["health"]!="ok"))'
+fi
