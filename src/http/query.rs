@@ -9,7 +9,7 @@ use super::{AppState, json_error};
 use crate::promql::{Engine, EngineOptions, ErrorKind, QueryError, QueryOutput, Value};
 use crate::store::{Labels, MatchOp, Matcher};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
@@ -19,6 +19,18 @@ const MAX_POINTS: i64 = 11_000;
 
 /// Request parameters from the query string and a form body, repeated keys kept.
 pub(crate) struct Params(Vec<(String, String)>);
+
+/// Extracted from the URL's query string and, for a form POST, the body.
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let query = req.uri().query().map(str::to_string);
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        Ok(Params::new(query, &headers, &body))
+    }
+}
 
 impl Params {
     fn new(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Params {
@@ -149,13 +161,7 @@ async fn run(f: impl FnOnce() -> Result<QueryOutput, QueryError> + Send + 'stati
 }
 
 /// `GET|POST /api/v1/query`
-pub(crate) async fn query(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::new(q, &headers, &body);
+pub(crate) async fn query(State(state): State<AppState>, p: Params) -> Response {
     let handle = || async {
         let expr =
             p.get("query").ok_or_else(|| bad("invalid parameter \"query\": query must not be empty"))?.to_string();
@@ -168,13 +174,7 @@ pub(crate) async fn query(
 }
 
 /// `GET|POST /api/v1/query_range`
-pub(crate) async fn query_range(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::new(q, &headers, &body);
+pub(crate) async fn query_range(State(state): State<AppState>, p: Params) -> Response {
     let handle = || async {
         let expr =
             p.get("query").ok_or_else(|| bad("invalid parameter \"query\": query must not be empty"))?.to_string();
@@ -246,13 +246,7 @@ fn matching_series(state: &AppState, sets: &[Vec<Matcher>], start: i64, end: i64
 }
 
 /// `GET|POST /api/v1/series`
-pub(crate) async fn series(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::new(q, &headers, &body);
+pub(crate) async fn series(State(state): State<AppState>, p: Params) -> Response {
     let handle = || {
         let sets = selectors(&p)?;
         if sets.is_empty() {
@@ -266,13 +260,7 @@ pub(crate) async fn series(
 }
 
 /// `GET|POST /api/v1/labels`
-pub(crate) async fn labels(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::new(q, &headers, &body);
+pub(crate) async fn labels(State(state): State<AppState>, p: Params) -> Response {
     let handle = || {
         let sets = selectors(&p)?;
         let names: Vec<String> = if sets.is_empty() {
@@ -291,14 +279,7 @@ pub(crate) async fn labels(
 }
 
 /// `GET /api/v1/label/<name>/values`
-pub(crate) async fn label_values(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::new(q, &headers, &body);
+pub(crate) async fn label_values(State(state): State<AppState>, Path(name): Path<String>, p: Params) -> Response {
     let handle = || {
         let sets = selectors(&p)?;
         let values: Vec<String> = if sets.is_empty() {
