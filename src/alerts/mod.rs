@@ -53,6 +53,9 @@ pub struct Alert {
     pub resolved_at: Option<i64>,
     /// Since when it is held firing by `keep_firing_for` (ms).
     pub keep_firing_since: Option<i64>,
+    /// Restored after a restart: until this time (ms) the rule's windows may still miss the
+    /// outage's samples, so the alert is not resolved or dropped merely for lack of data.
+    pub warming_until: Option<i64>,
     /// The expression's value at the last evaluation.
     pub value: f64,
     /// Times of its recent state changes (for flapping).
@@ -134,6 +137,7 @@ impl AlertSet {
                         fired_at: None,
                         resolved_at: None,
                         keep_firing_since: None,
+                        warming_until: None,
                         value: c.value,
                         changes: self.active.remove(&fp).map(|old| old.changes).unwrap_or_default(),
                     };
@@ -157,6 +161,10 @@ impl AlertSet {
                 if a.state == State::Firing && self.keep_firing_for_ms > 0 {
                     let since = *a.keep_firing_since.get_or_insert(ts);
                     keep_firing = ts - since < self.keep_firing_for_ms;
+                }
+                if a.state != State::Inactive && a.warming_until.is_some_and(|w| ts < w) {
+                    // Held: its windows are still filling after the restart.
+                    continue;
                 }
                 if a.state == State::Pending || a.resolved_at.is_some_and(|r| ts - r > RESOLVED_RETENTION_MS) {
                     drop.push(fp);

@@ -76,3 +76,14 @@ fn flapping_is_counted() {
     let a = s.active.values().next().unwrap();
     assert_eq!(a.flaps(5 * 60_000), 15, "pending, firing and resolved five times");
 }
+
+#[test]
+fn a_restored_alert_is_held_while_its_windows_refill() {
+    let mut s = AlertSet::default();
+    s.update(0, cand(1.0));
+    let fp = *s.active.keys().next().unwrap();
+    s.active.get_mut(&fp).unwrap().warming_until = Some(300_000);
+    assert!(s.update(60_000, vec![]).is_empty(), "no data yet after the restart: held");
+    assert_eq!(s.live().count(), 1);
+    assert_eq!(states(&s.update(300_000, vec![])), vec![(State::Firing, State::Inactive)]);
+}

@@ -2,7 +2,9 @@
 //! group's active alerts are rewritten in storage (also every 30 s and at shutdown), and at
 //! start the stored alerts are put back into their rules — unless sidewatch was down longer
 //! than `rules.for_outage_tolerance` — so a restart neither drops a firing alert nor resets a
-//! `for` clock. Storage failures are logged and retried with the next snapshot.
+//! `for` clock. A restored alert is also held (not resolved, not dropped) while the longest
+//! window its rule reads may still miss samples from the outage. Storage failures are logged
+//! and retried with the next snapshot.
 
 use super::eval::{Event, GroupState};
 use super::manager::RuleManager;
@@ -85,6 +87,8 @@ pub fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, toleranc
         let key = group_key(&g);
         for r in &mut g.rules {
             let Some(rule) = r.rule.alert.clone() else { continue };
+            // The longest window the rule reads: until it has refilled, a restored alert holds.
+            let window = crate::promql::lookback_by_metric(&r.rule.expr).iter().map(|x| x.1).max().unwrap_or(0);
             for row in rows.iter().filter(|x| x.group_key == key && x.rule == rule) {
                 if now - row.updated_at > tolerance_ms {
                     continue;
@@ -108,6 +112,7 @@ pub fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, toleranc
                         fired_at: row.fired_at,
                         resolved_at: row.resolved_at,
                         keep_firing_since: row.keep_firing_since,
+                        warming_until: Some(now + window),
                         value: row.value,
                         changes: Default::default(),
                     },
