@@ -123,11 +123,14 @@ fn load(cli: &Cli) -> Result<LoadedConfig, ExitCode> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Check(CheckCommand::Rules { paths, format }) => {
-            // The scrape interval (for range checks) comes from the configuration when there is one.
-            let scrape = config::load(cli.config.as_deref())
-                .map(|l| l.config.scrape.interval.get().as_millis() as i64)
-                .unwrap_or(15_000);
-            return Ok(super::cli::rules_cmd::check(paths, *format == CheckFormat::Json, scrape));
+            // The scrape interval (for range checks) and the targets (for metrics nobody
+            // exposes) come from the configuration when there is one.
+            let loaded = config::load(cli.config.as_deref()).ok();
+            let scrape = loaded.as_ref().map_or(15_000, |l| l.config.scrape.interval.get().as_millis() as i64);
+            let urls: Vec<String> = loaded
+                .map(|l| l.config.targets.iter().filter_map(|t| t.metrics_url.clone()).collect())
+                .unwrap_or_default();
+            return Ok(super::cli::rules_cmd::check(paths, *format == CheckFormat::Json, scrape, &urls));
         }
         Command::Test(TestCommand::Rules { files }) => return Ok(super::cli::rules_cmd::test(files)),
         _ => {}

@@ -2,7 +2,8 @@
 //! `for` shorter than the group interval, `rate()`-like functions over a range under twice the
 //! scrape interval, alerts without a `severity` label or without `summary`/`runbook_url`
 //! annotations, one alert name with different severities in a group, recording rule names
-//! without a `level:metric:operations` colon.
+//! without a `level:metric:operations` colon, and — when the targets can be read — selectors
+//! of metrics no target exposes.
 
 use super::file::Group;
 use promql_parser::parser::Expr;
@@ -103,6 +104,36 @@ pub fn lint(groups: &[Group], scrape_interval_ms: i64) -> Vec<Warning> {
                         sev.join(", ")
                     ),
                 });
+            }
+        }
+    }
+    out
+}
+
+/// Synthetic series sidewatch itself writes for every target or rule.
+const SYNTHETIC: &[&str] =
+    &["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added", "ALERTS", "ALERTS_FOR_STATE"];
+
+/// Warnings for selectors of metrics that no target exposes (`exposed`: what the targets
+/// expose now plus what rules record): such an expression can never return data.
+pub fn never_returns(groups: &[Group], exposed: &std::collections::HashSet<String>) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for g in groups {
+        for r in &g.rules {
+            let mut seen = std::collections::BTreeSet::new();
+            for (name, _) in crate::promql::lookback_by_metric(&r.expr) {
+                let Some(name) = name else { continue };
+                let synthetic =
+                    SYNTHETIC.contains(&name.as_str()) || name.starts_with("probe_") || name.starts_with("sidewatch_");
+                if !synthetic && !exposed.contains(&name) && seen.insert(name.clone()) {
+                    out.push(Warning {
+                        line: r.line,
+                        message: format!(
+                            "{}: no target exposes {name}; this expression can never return data",
+                            r.name()
+                        ),
+                    });
+                }
             }
         }
     }

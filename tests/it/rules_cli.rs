@@ -161,3 +161,25 @@ fn rule_packs_are_clean_tested_and_have_runbooks() {
         }
     }
 }
+
+#[tokio::test]
+async fn check_rules_warns_about_metrics_no_target_exposes() {
+    let server = crate::common::FakeServer::start(axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async { "# TYPE http_requests_total counter\nhttp_requests_total{status=\"200\"} 5\n" }),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sidewatch.toml"),
+        format!("[[targets]]\nname = \"api\"\nmetrics_url = \"{}\"\n", server.url("/metrics")),
+    )
+    .unwrap();
+    let rules = "groups:\n  - name: g\n    rules:\n      - record: job:req:rate5m\n        expr: sum(rate(http_requests_total[5m]))\n      - alert: A\n        expr: job:req:rate5m > 1 and up == 1\n        labels: {severity: warning}\n        annotations: {summary: s, runbook_url: r}\n      - alert: B\n        expr: rate(http_errors_total[5m]) > 0\n        labels: {severity: warning}\n        annotations: {summary: s, runbook_url: r}\n";
+    std::fs::write(dir.path().join("r.yml"), rules).unwrap();
+    let path = dir.path().to_path_buf();
+    let (code, out) = tokio::task::spawn_blocking(move || run(&["check", "rules", "r.yml"], &path)).await.unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("r.yml:10: warning: B: no target exposes http_errors_total"), "{out}");
+    assert_eq!(out.matches("no target exposes").count(), 1, "{out}");
+}
