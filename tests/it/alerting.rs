@@ -192,3 +192,33 @@ fn rule_windows_extend_retention() {
     assert!(engine.instant("max_over_time(x[3h] offset 30m)", 0).is_ok());
     assert!(engine.instant("max_over_time(y[3h])", 0).is_err(), "y keeps the default retention");
 }
+
+#[tokio::test]
+async fn a_changed_rule_file_is_picked_up_by_the_watcher() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/a.yml"),
+        "groups:\n  - name: first\n    rules:\n      - record: a:one\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let app = spawn_app_in(dir, "url = \"sqlite://data/test.db\"", "[rules]\nwatch_interval = \"1s\"\n").await;
+    let url = app.url("/api/v1/rules");
+    let names = || async {
+        let b: Value = client().get(&url).send().await.unwrap().json().await.unwrap();
+        b["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names().await, vec!["first"]);
+    std::fs::write(
+        app.dir.path().join("rules/b.yml"),
+        "groups:\n  - name: second\n    rules:\n      - record: b:one\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    eventually(10, "new file loaded", || async { (names().await == vec!["first", "second"]).then_some(()) }).await;
+    app.stop().await;
+}

@@ -142,6 +142,7 @@ fn run_with_no_config_serves_and_stops_on_sigterm() {
         .current_dir(dir.path())
         .arg("run")
         .env("SIDEWATCH_SERVER__LISTEN", "127.0.0.1:0")
+        .env("SIDEWATCH_RULES__WATCH_INTERVAL", "0s")
         .env_remove("SIDEWATCH_CONFIG")
         .stderr(Stdio::piped())
         .spawn()
@@ -160,6 +161,20 @@ fn run_with_no_config_serves_and_stops_on_sigterm() {
     assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
     assert!(dir.path().join("data/sidewatch.db").exists());
+    // SIGHUP reloads the rule files (the file watcher is off here).
+    assert!(!http_get(&addr, "/api/v1/rules").contains("\"hup\""));
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/x.yml"),
+        "groups:\n  - name: hup\n    rules:\n      - record: x:one\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !http_get(&addr, "/api/v1/rules").contains("\"hup\"") {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the rules");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let started = Instant::now();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
