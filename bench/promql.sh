@@ -29,25 +29,7 @@ trap cleanup EXIT
 if [ ! -d "$DATA/prom-$END_MS" ]; then
   echo "== backfilling Prometheus with the hour ending at $END_MS ms"
   rm -rf "$DATA"/prom-*
-  python3 - "$SNAPS" "$END_MS" > "$WORK/hour.om" <<'PY'
-import glob, os, sys
-paths = sorted(glob.glob(os.path.join(sys.argv[1], "snap_*.prom")))
-end = int(sys.argv[2]) // 1000
-out = sys.stdout
-for k, p in enumerate(paths):
-    ts = end - (len(paths) - 1 - k) * 15
-    for line in open(p):
-        if line.startswith("#") or not line.strip():
-            continue
-        name_labels, value = line.rsplit(" ", 1)
-        if "{" in name_labels:
-            name, rest = name_labels.split("{", 1)
-            name_labels = name + '{instance="127.0.0.1:8080",job="api",' + rest
-        else:
-            name_labels += '{instance="127.0.0.1:8080",job="api"}'
-        out.write("%s %s %d\n" % (name_labels, value.strip(), ts))
-out.write("# EOF\n")
-PY
+  python3 bench/hour_om.py "$SNAPS" $((END_MS / 1000)) 127.0.0.1:8080 > "$WORK/hour.om"
   promtool tsdb create-blocks-from openmetrics "$WORK/hour.om" "$DATA/prom-$END_MS" >/dev/null
   rm -f "$WORK/hour.om"
 fi
