@@ -25,6 +25,8 @@ pub(crate) struct Ctx<'a> {
     deadline: Instant,
     annotations: RefCell<Vec<String>>,
     matchers: RefCell<HashMap<usize, std::rc::Rc<Vec<Vec<Matcher>>>>>,
+    /// Results shared by the queries of one rule-group evaluation (see [`super::EvalCache`]).
+    pub(crate) cache: Option<&'a super::EvalCache>,
 }
 
 pub(crate) type R<T> = Result<T, QueryError>;
@@ -41,6 +43,7 @@ impl<'a> Ctx<'a> {
             deadline: Instant::now() + opts.timeout,
             annotations: RefCell::default(),
             matchers: RefCell::default(),
+            cache: None,
         }
     }
 
@@ -107,10 +110,23 @@ impl<'a> Ctx<'a> {
             }
             Expr::Subquery(sq) => Ok(Value::Matrix(self.subquery(sq, t)?)),
             Expr::Binary(b) => super::binary::eval(self, b, t),
-            Expr::Aggregate(a) => super::aggregate::eval(self, a, t),
-            Expr::Call(c) => super::functions::call(self, c, t),
+            Expr::Aggregate(a) => self.cached(e, t, || super::aggregate::eval(self, a, t)),
+            Expr::Call(c) => self.cached(e, t, || super::functions::call(self, c, t)),
             Expr::Extension(_) => Err(QueryError::bad("unsupported expression")),
         }
+    }
+
+    /// `f()`, or the result an earlier query of the same rule-group evaluation got for the
+    /// same expression at the same time. Only expressions that read the store are worth it.
+    fn cached(&self, e: &Expr, t: i64, f: impl FnOnce() -> R<Value>) -> R<Value> {
+        let Some(cache) = self.cache else { return f() };
+        let key = (e.to_string(), t, self.start, self.end);
+        if let Some(v) = cache.get(&key) {
+            return Ok(v);
+        }
+        let v = f()?;
+        cache.put(key, v.clone());
+        Ok(v)
     }
 
     /// Evaluates `e` expecting an instant vector.

@@ -89,6 +89,30 @@ impl QueryError {
     }
 }
 
+/// Results shared by the queries of one rule-group evaluation: groups often repeat the same
+/// subexpression (`sum by (route) (rate(http_requests_total[5m]))` in several rules), which
+/// is then evaluated once. Keyed by the expression's text and the evaluation time; cleared
+/// when a recording rule writes to the store.
+#[derive(Default)]
+pub struct EvalCache {
+    map: std::sync::Mutex<std::collections::HashMap<(String, i64, i64, i64), Value>>,
+}
+
+impl EvalCache {
+    fn get(&self, key: &(String, i64, i64, i64)) -> Option<Value> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    fn put(&self, key: (String, i64, i64, i64), v: Value) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(key, v);
+    }
+
+    /// Forgets everything (the store changed).
+    pub fn clear(&self) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 /// Engine limits and defaults.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -159,8 +183,19 @@ impl Engine {
 
     /// Evaluates a parsed expression at `t` (ms).
     pub fn instant_expr(&self, expr: &promql_parser::parser::Expr, t: i64) -> Result<QueryOutput, QueryError> {
+        self.instant_cached(expr, t, None)
+    }
+
+    /// [`Engine::instant_expr`] sharing results through `cache` with other queries at `t`.
+    pub fn instant_cached(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        t: i64,
+        cache: Option<&EvalCache>,
+    ) -> Result<QueryOutput, QueryError> {
         eval::check_retention(&self.store, expr)?;
-        let ctx = eval::Ctx::new(&self.store, &self.opts, t, t, 0);
+        let mut ctx = eval::Ctx::new(&self.store, &self.opts, t, t, 0);
+        ctx.cache = cache;
         let value = ctx.eval(expr, t)?;
         let value = match value {
             Value::Vector(v) => Value::Vector(eval::check_unique(v)?),

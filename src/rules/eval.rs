@@ -107,11 +107,14 @@ impl GroupState {
     pub fn eval(&mut self, engine: &Engine, ts: i64, ctx: &Context) -> Vec<Event> {
         let started = Instant::now();
         let mut events = Vec::new();
-        let store = engine.store().clone();
         let at = ts - self.group.query_offset_ms;
+        let cache = crate::promql::EvalCache::default();
         for (i, rs) in self.rules.iter_mut().enumerate() {
             let rule_started = Instant::now();
-            let result = eval_rule(rs, &self.group, engine, &store, at, ts, ctx);
+            let result = eval_rule(rs, &self.group, engine, at, ts, ctx, &cache);
+            if rs.rule.record.is_some() {
+                cache.clear();
+            }
             rs.duration_s = rule_started.elapsed().as_secs_f64();
             rs.last_eval = Some(ts);
             match result {
@@ -158,12 +161,13 @@ fn eval_rule(
     rs: &mut RuleState,
     group: &Group,
     engine: &Engine,
-    store: &Store,
     at: i64,
     ts: i64,
     ctx: &Context,
+    cache: &crate::promql::EvalCache,
 ) -> Result<Vec<Transition>, String> {
-    let out = engine.instant_expr(&rs.rule.expr, at).map_err(|e| e.msg)?;
+    let store: &Store = engine.store();
+    let out = engine.instant_cached(&rs.rule.expr, at, Some(cache)).map_err(|e| e.msg)?;
     let samples = samples(out.value)?;
     let written: Vec<u32>;
     let result = if let Some(record) = rs.rule.record.clone() {
