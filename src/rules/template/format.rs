@@ -65,15 +65,22 @@ pub fn humanize(v: f64) -> String {
             v /= 1000.0;
         }
     } else {
-        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-            if v.abs() >= 1.0 {
-                break;
-            }
-            prefix = p;
-            v *= 1000.0;
-        }
+        (v, prefix) = sub_unit(v);
     }
     format!("{}{prefix}", go_g(v, 4))
+}
+
+/// A value under 1 scaled up by thousands with its prefix (`0.0012` → `1.2`, `"m"`).
+fn sub_unit(mut v: f64) -> (f64, &'static str) {
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    (v, prefix)
 }
 
 fn humanize1024(v: f64) -> String {
@@ -114,15 +121,7 @@ fn humanize_duration(v: f64) -> String {
             format!("{sign}{}s", go_g(v, 4))
         };
     }
-    let mut v = v;
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if v.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        v *= 1000.0;
-    }
+    let (v, prefix) = sub_unit(v);
     format!("{}{prefix}s", go_g(v, 4))
 }
 
