@@ -125,7 +125,16 @@ impl<'a> Ctx<'a> {
             return Ok(v);
         }
         let v = f()?;
-        cache.put(key, v.clone());
+        // Small results only: the repeated aggregations are small, and copying a large vector
+        // would cost memory for little gain.
+        let small = match &v {
+            Value::Vector(x) => x.len() <= super::EvalCache::MAX_SAMPLES,
+            Value::Matrix(m) => m.len() <= super::EvalCache::MAX_SAMPLES / 8,
+            _ => true,
+        };
+        if small {
+            cache.put(key, v.clone());
+        }
         Ok(v)
     }
 

@@ -99,6 +99,9 @@ pub struct EvalCache {
 }
 
 impl EvalCache {
+    /// Largest vector kept (samples).
+    const MAX_SAMPLES: usize = 10_000;
+
     fn get(&self, key: &(String, i64, i64, i64)) -> Option<Value> {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
     }
