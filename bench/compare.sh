@@ -46,25 +46,7 @@ fi
 
 if [ "$BACKFILL" = 1 ]; then
   echo "== backfilling Prometheus with the same hour (promtool tsdb create-blocks-from openmetrics)"
-  python3 - "$DATA/snaps-100k-240" "$TPORT" > "$WORK/hour.om" <<'PY'
-import glob, os, sys, time
-paths = sorted(glob.glob(os.path.join(sys.argv[1], "snap_*.prom")))
-end = int(time.time()) - 60
-out = sys.stdout
-for k, p in enumerate(paths):
-    ts = end - (len(paths) - 1 - k) * 15
-    for line in open(p):
-        if line.startswith("#") or not line.strip():
-            continue
-        name_labels, value = line.rsplit(" ", 1)
-        if "{" in name_labels:
-            name, rest = name_labels.split("{", 1)
-            name_labels = name + '{instance="127.0.0.1:%s",job="api",' % sys.argv[2] + rest
-        else:
-            name_labels += '{instance="127.0.0.1:%s",job="api"}' % sys.argv[2]
-        out.write("%s %s %d\n" % (name_labels, value.strip(), ts))
-out.write("# EOF\n")
-PY
+  python3 bench/hour_om.py "$DATA/snaps-100k-240" $(( $(date +%s) - 60 )) "127.0.0.1:$TPORT" > "$WORK/hour.om"
   promtool tsdb create-blocks-from openmetrics "$WORK/hour.om" "$WORK/prom" >/dev/null
   rm -f "$WORK/hour.om"
 fi
