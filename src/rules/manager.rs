@@ -299,7 +299,10 @@ impl RuleManager {
                 {
                     sink(&g, &events);
                 }
-                (g.duration_s, g.rules.iter().filter(|r| r.health == super::Health::Err).count())
+                let out = (g.duration_s, g.rules.iter().filter(|r| r.health == super::Health::Err).count());
+                drop(g);
+                crate::telemetry::release_free_memory();
+                out
             })
             .await;
             let Ok((duration, failed)) = done else { continue };
