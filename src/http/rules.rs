@@ -32,23 +32,12 @@ fn alert_json(a: &Alert) -> Value {
         "annotations": map(&a.annotations),
         "state": a.state.as_str(),
         "activeAt": rfc3339(a.active_at),
-        "value": go_e(a.value),
+        "value": crate::rules::template::go_e(a.value, None),
     });
     if let Some(t) = a.keep_firing_since {
         v["keepFiringSince"] = Value::String(rfc3339(t));
     }
     v
-}
-
-/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: `1e+00`, `5.5e-01`.
-fn go_e(v: f64) -> String {
-    if !v.is_finite() {
-        return crate::promql::format_value(v);
-    }
-    let s = format!("{v:e}");
-    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-    let e: i32 = e.parse().unwrap_or(0);
-    format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
 fn secs(ms: i64) -> f64 {

@@ -326,59 +326,20 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Fails with `bad_data` when a selector's window (its range, offsets and enclosing subquery
-/// ranges) reaches further back than the store keeps that metric: such a query could never
-/// see its whole window.
-pub(crate) fn check_retention(store: &Store, e: &Expr) -> R<()> {
-    fn walk(store: &Store, e: &Expr, base: i64) -> R<()> {
-        let check = |vs: &VectorSelector, span: i64| -> R<()> {
-            let keep = store.retention_of(vs.name.as_deref());
-            if vs.at.is_none() && span > keep {
-                let d = |ms: i64| crate::config::Duration(std::time::Duration::from_millis(ms.max(0) as u64));
-                return Err(QueryError::bad(format!(
-                    "the window of {} reaches back {} (range, offset and enclosing subqueries), beyond the store's retention of {} for it (store.retention); raise store.retention or shorten the range",
-                    vs,
-                    d(span),
-                    d(keep)
-                )));
-            }
-            Ok(())
-        };
+/// Every selector of `e` with how far back before the evaluation time it reads (ms): its
+/// range and offset plus the ranges and offsets of enclosing subqueries (an `@` subquery starts
+/// over from its fixed time). The one walk behind the retention check, rule-derived retention
+/// and the conformance runner's selector scan.
+pub(crate) fn selector_spans(e: &Expr) -> Vec<(&VectorSelector, i64)> {
+    fn walk<'e>(e: &'e Expr, base: i64, out: &mut Vec<(&'e VectorSelector, i64)>) {
         match e {
-            Expr::VectorSelector(vs) => check(vs, base + offset_ms(&vs.offset)),
-            Expr::MatrixSelector(ms) => check(&ms.vs, base + offset_ms(&ms.vs.offset) + ms.range.as_millis() as i64),
+            Expr::VectorSelector(vs) => out.push((vs, base + offset_ms(&vs.offset))),
+            Expr::MatrixSelector(ms) => {
+                out.push((&ms.vs, base + offset_ms(&ms.vs.offset) + ms.range.as_millis() as i64))
+            }
             Expr::Subquery(sq) => {
                 let base = if sq.at.is_some() { 0 } else { base + offset_ms(&sq.offset) + sq.range.as_millis() as i64 };
-                walk(store, &sq.expr, base)
-            }
-            Expr::Aggregate(a) => {
-                walk(store, &a.expr, base)?;
-                a.param.as_ref().map_or(Ok(()), |p| walk(store, p, base))
-            }
-            Expr::Unary(u) => walk(store, &u.expr, base),
-            Expr::Binary(b) => {
-                walk(store, &b.lhs, base)?;
-                walk(store, &b.rhs, base)
-            }
-            Expr::Paren(p) => walk(store, &p.expr, base),
-            Expr::Call(c) => c.args.args.iter().try_for_each(|a| walk(store, a, base)),
-            _ => Ok(()),
-        }
-    }
-    walk(store, e, 0)
-}
-
-/// How far back each selector of `e` reads (range, offsets and enclosing subqueries, in ms),
-/// by metric name (`None` for a selector without one).
-pub(crate) fn lookback_by_metric(e: &Expr, out: &mut Vec<(Option<String>, i64)>) {
-    fn walk(e: &Expr, base: i64, out: &mut Vec<(Option<String>, i64)>) {
-        match e {
-            Expr::VectorSelector(vs) => out.push((vs.name.clone(), base + offset_ms(&vs.offset).max(0))),
-            Expr::MatrixSelector(ms) => {
-                out.push((ms.vs.name.clone(), base + offset_ms(&ms.vs.offset).max(0) + ms.range.as_millis() as i64))
-            }
-            Expr::Subquery(sq) => {
-                walk(&sq.expr, base + offset_ms(&sq.offset).max(0) + sq.range.as_millis() as i64, out)
+                walk(&sq.expr, base, out)
             }
             Expr::Aggregate(a) => {
                 walk(&a.expr, base, out);
@@ -396,7 +357,28 @@ pub(crate) fn lookback_by_metric(e: &Expr, out: &mut Vec<(Option<String>, i64)>)
             _ => {}
         }
     }
-    walk(e, 0, out)
+    let mut out = Vec::new();
+    walk(e, 0, &mut out);
+    out
+}
+
+/// Fails with `bad_data` when a selector's window (its range, offsets and enclosing subquery
+/// ranges) reaches further back than the store keeps that metric: such a query could never
+/// see its whole window.
+pub(crate) fn check_retention(store: &Store, e: &Expr) -> R<()> {
+    for (vs, span) in selector_spans(e) {
+        let keep = store.retention_of(vs.name.as_deref());
+        if vs.at.is_none() && span > keep {
+            let d = |ms: i64| crate::config::Duration(std::time::Duration::from_millis(ms.max(0) as u64));
+            return Err(QueryError::bad(format!(
+                "the window of {} reaches back {} (range, offset and enclosing subqueries), beyond the store's retention of {} for it (store.retention); raise store.retention or shorten the range",
+                vs,
+                d(span),
+                d(keep)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Joins per-step samples into series.

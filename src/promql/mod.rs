@@ -33,9 +33,7 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
 /// How far back (ms) each selector of `expr` reads, by metric name (`None`: no name): its
 /// range plus offsets plus the ranges of enclosing subqueries.
 pub fn lookback_by_metric(expr: &promql_parser::parser::Expr) -> Vec<(Option<String>, i64)> {
-    let mut out = Vec::new();
-    eval::lookback_by_metric(expr, &mut out);
-    out
+    eval::selector_spans(expr).into_iter().map(|(vs, span)| (vs.name.clone(), span.max(0))).collect()
 }
 
 /// Whether two sample values agree to a relative 1e-9 (NaN equals NaN), for test comparisons.

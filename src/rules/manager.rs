@@ -260,16 +260,15 @@ impl RuleManager {
 
     /// Names, sizes and modification times of the matched files.
     fn files_signature(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-        let mut out = Vec::new();
-        for p in &self.inner.files {
-            let full = self.inner.base.join(p).display().to_string();
-            for f in glob::glob(&full).into_iter().flatten().flatten() {
+        let files = super::matching_files(&self.inner.base, &self.inner.files).unwrap_or_default();
+        files
+            .into_iter()
+            .map(|f| {
                 let meta = std::fs::metadata(&f).ok();
-                out.push((f, meta.as_ref().map_or(0, |m| m.len()), meta.and_then(|m| m.modified().ok())));
-            }
-        }
-        out.sort();
-        out
+                let len = meta.as_ref().map_or(0, |m| m.len());
+                (f, len, meta.and_then(|m| m.modified().ok()))
+            })
+            .collect()
     }
 
     async fn group_loop(self, group: Arc<Mutex<GroupState>>, mut stop: tokio::sync::watch::Receiver<bool>) {

@@ -13,6 +13,24 @@ pub mod unittest;
 pub use eval::{Context, GroupState, Health};
 pub use file::{Group, Rule, RuleError};
 
+/// The files matching `patterns` (globs, relative to `base`), sorted, without repeats.
+pub fn matching_files(base: &std::path::Path, patterns: &[String]) -> Result<Vec<std::path::PathBuf>, RuleError> {
+    let mut files = Vec::new();
+    for p in patterns {
+        let full = base.join(p).display().to_string();
+        let paths = glob::glob(&full).map_err(|e| RuleError {
+            file: p.clone(),
+            line: 0,
+            column: 0,
+            msg: format!("bad glob: {e}"),
+        })?;
+        files.extend(paths.flatten());
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
 /// Loads every file matching `patterns` (globs, relative to `base`), in a stable order.
 /// Errors of all files are returned together; a pattern matching nothing is not an error.
 pub fn load_globs(
@@ -20,21 +38,9 @@ pub fn load_globs(
     patterns: &[String],
     default_interval_ms: i64,
 ) -> Result<Vec<Group>, Vec<RuleError>> {
-    let mut files = Vec::new();
-    for p in patterns {
-        let full = if std::path::Path::new(p).is_absolute() { p.clone() } else { base.join(p).display().to_string() };
-        match glob::glob(&full) {
-            Ok(paths) => files.extend(paths.flatten()),
-            Err(e) => {
-                return Err(vec![RuleError { file: p.clone(), line: 0, column: 0, msg: format!("bad glob: {e}") }]);
-            }
-        }
-    }
-    files.sort();
-    files.dedup();
     let mut groups = Vec::new();
     let mut errors = Vec::new();
-    for f in files {
+    for f in matching_files(base, patterns).map_err(|e| vec![e])? {
         match file::load(&f, default_interval_ms) {
             Ok(g) => groups.extend(g),
             Err(e) => errors.extend(e),

@@ -7,7 +7,7 @@
 
 mod format;
 
-pub use format::{go_float, humanize};
+pub use format::{go_e, go_float, humanize};
 use std::collections::BTreeMap;
 
 /// What a template can read.

@@ -13,7 +13,7 @@ use super::{Engine, EngineOptions, QueryError, QueryOutput, Value};
 use crate::store::Labels;
 use crate::store::{STALE_NAN_BITS, Store};
 use parse::{Command, Eval, Expect, Match};
-use promql_parser::parser::{Expr, VectorSelector};
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -143,9 +143,7 @@ fn needs_native(ev: &Eval, native: &[Labels]) -> Option<String> {
         return None;
     }
     let expr = Engine::parse(&ev.query).ok()?;
-    let mut selectors = Vec::new();
-    collect_selectors(&expr, &mut selectors);
-    for vs in selectors {
+    for (vs, _) in super::eval::selector_spans(&expr) {
         let name = vs.name.as_deref();
         let hit = native.iter().find(|l| {
             name.is_none_or(|n| l.metric_name() == n)
@@ -156,28 +154,6 @@ fn needs_native(ev: &Eval, native: &[Labels]) -> Option<String> {
         }
     }
     None
-}
-
-fn collect_selectors<'a>(e: &'a Expr, out: &mut Vec<&'a VectorSelector>) {
-    match e {
-        Expr::VectorSelector(vs) => out.push(vs),
-        Expr::MatrixSelector(ms) => out.push(&ms.vs),
-        Expr::Aggregate(a) => {
-            collect_selectors(&a.expr, out);
-            if let Some(p) = &a.param {
-                collect_selectors(p, out);
-            }
-        }
-        Expr::Unary(u) => collect_selectors(&u.expr, out),
-        Expr::Binary(b) => {
-            collect_selectors(&b.lhs, out);
-            collect_selectors(&b.rhs, out);
-        }
-        Expr::Paren(p) => collect_selectors(&p.expr, out),
-        Expr::Subquery(s) => collect_selectors(&s.expr, out),
-        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_selectors(a, out)),
-        _ => {}
-    }
 }
 
 /// Under Prometheus' default immediate name removal, an eval written for delayed name removal

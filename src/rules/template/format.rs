@@ -19,9 +19,28 @@ pub fn go_float(v: f64) -> String {
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     if !(-4..6).contains(&exp) {
-        return format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        return exp_suffix(mant, exp);
     }
     format!("{v}")
+}
+
+/// Go's `%e` (`strconv.FormatFloat(v, 'e', prec, 64)`; shortest digits without `prec`):
+/// `1e+00`, `5.5e-01`.
+pub fn go_e(v: f64, prec: Option<usize>) -> String {
+    if !v.is_finite() {
+        return go_float(v);
+    }
+    let s = match prec {
+        Some(p) => format!("{v:.p$e}"),
+        None => format!("{v:e}"),
+    };
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    exp_suffix(mant, exp.parse().unwrap_or(0))
+}
+
+/// `mant` with Go's exponent: sign and at least two digits.
+fn exp_suffix(mant: &str, exp: i32) -> String {
+    format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
 
 /// Go's `%.{prec}g`.
@@ -43,7 +62,7 @@ pub(crate) fn go_g(v: f64, prec: usize) -> String {
         if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() }
     };
     if exp < -4 || exp >= prec as i32 {
-        format!("{}e{}{:02}", trim(mant), if exp < 0 { '-' } else { '+' }, exp.abs())
+        exp_suffix(&trim(mant), exp)
     } else {
         trim(&format!("{:.*}", (prec as i32 - 1 - exp).max(0) as usize, v))
     }
@@ -182,12 +201,7 @@ fn printf(fmt: &str, args: &[Val]) -> Result<String, String> {
             'q' => format!("{:?}", arg.text()),
             'd' => format!("{}", arg.num()? as i64),
             'f' | 'F' => format!("{:.*}", prec.unwrap_or(6), arg.num()?),
-            'e' => {
-                let s = format!("{:.*e}", prec.unwrap_or(6), arg.num()?);
-                let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-                let e: i32 = e.parse().unwrap_or(0);
-                format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-            }
+            'e' => go_e(arg.num()?, Some(prec.unwrap_or(6))),
             'g' => match prec {
                 Some(p) => go_g(arg.num()?, p),
                 None => go_float(arg.num()?),
