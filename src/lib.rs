@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod notify;
 pub mod promql;
 pub mod rules;
 pub mod scrape;

@@ -26,6 +26,7 @@ pub struct Application {
     scrape: ScrapeManager,
     scrape_metrics: ScrapeMetrics,
     checkpoint: PathBuf,
+    notify: Option<(crate::notify::Plan, crate::notify::metrics::NotifyMetrics)>,
 }
 
 /// Where the store checkpoint lives: `store.checkpoint_path`, else beside the SQLite file
@@ -109,6 +110,14 @@ impl Application {
             engine,
             rule_metrics,
         );
+        let notify_metrics = crate::notify::metrics::NotifyMetrics::register(metrics.registry());
+        let notify = if cfg.notify.receivers.is_empty() {
+            None
+        } else {
+            let plan = crate::notify::Plan::build(&cfg.notify, &config.base_dir, &cfg.external_url())
+                .map_err(|e| anyhow::anyhow!("[notify]: {e}"))?;
+            Some((plan, notify_metrics))
+        };
         let observed = rules.clone();
         metrics.on_render(move || observed.observe());
         let state = AppState {
@@ -119,7 +128,7 @@ impl Application {
             targets: scrape.targets.clone(),
             rules: Some(rules),
         };
-        Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint })
+        Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify })
     }
 
     /// The address the server is bound to (with the real port when 0 was asked for).
@@ -139,7 +148,7 @@ impl Application {
 
     /// Serves and scrapes until `shutdown` completes, then stops gracefully within the configured time.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, addr, state, scrape, scrape_metrics, checkpoint } = self;
+        let Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify } = self;
         let storage = state.storage.clone();
         let store = state.store.clone();
         let grace = state.config.config.server.shutdown_timeout.get();
@@ -175,8 +184,34 @@ impl Application {
                 Err(e) => tracing::warn!(error = %e, "cannot load alert state; alerts start over"),
             }
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let notifier = match notify {
+                Some((plan, m)) => {
+                    tracing::info!(
+                        receivers = state.config.config.notify.receivers.len(),
+                        targets = plan.targets.len(),
+                        "notifier started"
+                    );
+                    let (n, tasks) = crate::notify::Notifier::start(plan, storage.clone(), m, stop_rx.clone());
+                    background.extend(tasks);
+                    Some(n)
+                }
+                None => {
+                    tracing::info!("no [[notify.receivers]] configured: alerts are evaluated but not delivered");
+                    None
+                }
+            };
+            let ctx = crate::rules::Context {
+                external_labels: state.config.config.rules.external_labels.clone(),
+                external_url: state.config.config.external_url(),
+            };
             rules.on_events(Box::new(move |g, events| {
                 let now = chrono::Utc::now().timestamp_millis();
+                if let Some(n) = &notifier {
+                    n.update(persist::group_key(g), crate::notify::alerts_of(g, &ctx, now));
+                }
+                if events.is_empty() {
+                    return;
+                }
                 let _ = tx.send(persist::Write::Changed(
                     persist::group_key(g),
                     persist::snapshot(g, now),

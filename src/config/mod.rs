@@ -6,6 +6,7 @@
 
 mod error;
 mod load;
+pub mod notify;
 pub mod query;
 pub mod rules;
 pub mod scrape;
@@ -39,6 +40,8 @@ pub struct Config {
     pub query: query::QueryConfig,
     /// Rule files and their evaluation.
     pub rules: rules::RulesConfig,
+    /// Routing, receivers and delivery of notifications.
+    pub notify: notify::NotifyConfig,
     /// Services to scrape and probe. None: sidewatch scrapes and probes itself.
     pub targets: Vec<TargetConfig>,
 }
@@ -143,7 +146,7 @@ mod docs_tests {
     fn keys(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
         match v {
             // Free-form maps (label sets) are one key.
-            toml::Value::Table(t) if prefix.ends_with("labels") => {
+            toml::Value::Table(t) if prefix.ends_with("labels") || prefix.ends_with("headers") => {
                 out.insert(prefix.to_string(), if t.is_empty() { "{}".into() } else { String::new() });
             }
             toml::Value::Table(t) => {
@@ -187,8 +190,38 @@ mod docs_tests {
                 metric_relabel: vec![RelabelConfig::default()],
                 ..Default::default()
             }],
+            notify: full_notify(),
             ..Default::default()
         }
+    }
+
+    fn full_notify() -> super::notify::NotifyConfig {
+        use super::notify::*;
+        use super::{Duration, Secret};
+        use crate::notify::{alertmanager, email, slack, telegram, webhook};
+        let mut n = NotifyConfig::default();
+        n.route.routes = vec![RouteConfig {
+            group_by: Some(vec![]),
+            group_wait: Some(Duration::from_secs(1)),
+            group_interval: Some(Duration::from_secs(1)),
+            repeat_interval: Some(Duration::from_secs(1)),
+            ..Default::default()
+        }];
+        n.receivers = vec![ReceiverConfig {
+            name: "r".into(),
+            webhook: vec![webhook::WebhookConfig {
+                headers: [("X".to_string(), Secret::new("v"))].into(),
+                ..Default::default()
+            }],
+            slack: vec![slack::SlackConfig::default()],
+            telegram: vec![telegram::TelegramConfig { message_thread_id: Some(1), ..Default::default() }],
+            email: vec![email::EmailConfig::default()],
+            alertmanager: vec![alertmanager::AlertmanagerConfig::default()],
+        }];
+        n.inhibit_rules = vec![InhibitRuleConfig::default()];
+        n.mute_time_intervals =
+            vec![TimeIntervalConfig { times: vec![TimeRangeConfig::default()], ..Default::default() }];
+        n
     }
 
     /// docs/CONFIG.md documents exactly the keys the structs have, with the right defaults.

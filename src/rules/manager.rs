@@ -95,7 +95,8 @@ struct Inner {
     on_events: Mutex<Option<EventSink>>,
 }
 
-/// Receives alert state changes: the group, the rule state after the change, the events.
+/// Called after every group evaluation: the group (its rule state after the evaluation) and
+/// the alert state changes it made (often none).
 pub type EventSink = Box<dyn Fn(&GroupState, &[Event]) + Send + Sync>;
 
 /// Loads, runs and reloads the rule groups; cheap to clone.
@@ -293,9 +294,7 @@ impl RuleManager {
             let done = tokio::task::spawn_blocking(move || {
                 let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
                 let events = g.eval(&inner.engine, next, &inner.ctx);
-                if !events.is_empty()
-                    && let Some(sink) = inner.on_events.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-                {
+                if let Some(sink) = inner.on_events.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                     sink(&g, &events);
                 }
                 let out = (g.duration_s, g.rules.iter().filter(|r| r.health == super::Health::Err).count());

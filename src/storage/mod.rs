@@ -9,12 +9,14 @@
 mod alerts;
 mod audit;
 mod meta;
+mod outbox;
 mod postgres;
 mod sqlite;
 
 pub use alerts::{AlertChange, AlertRepo, StoredAlert};
 pub use audit::{AuditEntry, AuditQuery, AuditRepo, NewAuditEntry};
 pub use meta::MetaRepo;
+pub use outbox::{Attempt, NewOutboxRow, OutboxFilter, OutboxRepo, OutboxRow, StoredSilence};
 pub(crate) use sqlite::file_path as sqlite_file;
 
 use crate::config::StorageConfig;

@@ -1,0 +1,91 @@
+//! The *alertmanager* channel: for teams that already run an Alertmanager, alerts are POSTed to
+//! its `/api/v2/alerts` (labels, annotations, `startsAt`, `endsAt`, `generatorURL`); routing,
+//! silences and delivery there are then the Alertmanager's.
+
+use super::channel::{Channel, Delivered, SendError, http_client, send_http};
+use super::model::{Notification, ZERO_TIME};
+use super::template::Templates;
+use crate::config::Duration;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// `[[notify.receivers]] alertmanager = [{ … }]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerConfig {
+    /// The Alertmanager's base URL, e.g. `http://127.0.0.1:9093`.
+    pub url: String,
+    /// Also send resolved alerts (so the Alertmanager resolves them at once).
+    pub send_resolved: bool,
+    /// Limit of one attempt.
+    pub timeout: Duration,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        AlertmanagerConfig { url: String::new(), send_resolved: true, timeout: Duration::from_secs(10) }
+    }
+}
+
+impl AlertmanagerConfig {
+    /// Checks the fields.
+    pub fn check(&self) -> Vec<String> {
+        if self.url.starts_with("http://") || self.url.starts_with("https://") {
+            Vec::new()
+        } else {
+            vec!["url: must be an http:// or https:// URL".into()]
+        }
+    }
+}
+
+/// Posts to one Alertmanager.
+pub struct Alertmanager {
+    cfg: AlertmanagerConfig,
+    client: reqwest::Client,
+}
+
+impl Alertmanager {
+    /// A sender for `cfg`.
+    pub fn new(cfg: AlertmanagerConfig) -> Alertmanager {
+        Alertmanager { client: http_client(cfg.timeout.get()), cfg }
+    }
+}
+
+/// The `/api/v2/alerts` body for `n`.
+pub fn body(n: &Notification) -> serde_json::Value {
+    let alerts: Vec<_> = n
+        .alerts
+        .iter()
+        .map(|a| {
+            let mut v = json!({
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": a.starts_at,
+                "generatorURL": a.generator_url,
+            });
+            if a.ends_at != ZERO_TIME {
+                v["endsAt"] = json!(a.ends_at);
+            }
+            v
+        })
+        .collect();
+    json!(alerts)
+}
+
+#[async_trait]
+impl Channel for Alertmanager {
+    fn kind(&self) -> &'static str {
+        "alertmanager"
+    }
+    fn send_resolved(&self) -> bool {
+        self.cfg.send_resolved
+    }
+    fn timeout(&self) -> std::time::Duration {
+        self.cfg.timeout.get()
+    }
+    async fn send(&self, n: &Notification, _: &Templates) -> Result<Delivered, SendError> {
+        let url = format!("{}/api/v2/alerts", self.cfg.url.trim_end_matches('/'));
+        send_http(self.client.post(url).json(&body(n)), &[]).await
+    }
+}

@@ -1,0 +1,422 @@
+//! *Notify*: from alerts to people. Alerts reported by the rules go through the dispatcher
+//! (route tree, aggregation groups, inhibition, silences, mute time intervals, flap damping)
+//! and become *notifications* for *receivers*. Every notification is written to the durable
+//! outbox — one row per receiver *channel* (webhook, Slack, Telegram, email, Alertmanager),
+//! `suppressed` rows for what was deliberately not sent, with the cooldown applied — before
+//! the delivery workers send it. See docs/NOTIFY.md.
+
+pub mod alertmanager;
+pub mod channel;
+pub mod deliver;
+pub mod dispatch;
+pub mod email;
+pub mod matcher;
+pub mod metrics;
+pub mod model;
+pub mod mute;
+pub mod route;
+pub mod slack;
+pub mod telegram;
+pub mod template;
+pub mod timeinterval;
+pub mod webhook;
+
+use crate::config::notify::NotifyConfig;
+use crate::storage::{NewOutboxRow, OutboxRepo, Storage};
+use channel::Channel;
+use deliver::{Target, Worker};
+use dispatch::{Dispatcher, Outgoing, Rules};
+use metrics::NotifyMetrics;
+use model::AlertIn;
+use sha2::Digest;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use template::{Runbooks, Templates};
+use tokio::sync::{Notify, mpsc, watch};
+
+/// The compiled `[notify]` section.
+pub struct Plan {
+    /// What the dispatcher needs.
+    pub rules: Arc<Rules>,
+    /// Every receiver channel.
+    pub targets: Vec<Arc<Target>>,
+    /// Templates.
+    pub templates: Arc<Templates>,
+    /// Runbooks.
+    pub runbooks: Arc<Runbooks>,
+    /// The configuration.
+    pub cfg: NotifyConfig,
+}
+
+fn resolve(base: &Path, p: &str) -> std::path::PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+}
+
+/// Checks `[notify]` without touching files: routes, matchers, receiver references, channel
+/// fields, inhibition rules, time intervals. Errors name the field.
+pub fn check(cfg: &NotifyConfig) -> Vec<String> {
+    let mut errors = Vec::new();
+    let route = route::Route::compile(&cfg.route).map_err(|e| errors.extend(e)).ok();
+    let mut names = std::collections::HashSet::new();
+    for (i, r) in cfg.receivers.iter().enumerate() {
+        let at = format!("notify.receivers[{i}]");
+        if r.name.is_empty() {
+            errors.push(format!("{at}.name: is empty"));
+        } else if !names.insert(r.name.as_str()) {
+            errors.push(format!("{at}.name: {:?} is defined twice", r.name));
+        }
+        let mut add = |kind: &str, j: usize, errs: Vec<String>| {
+            errors.extend(errs.into_iter().map(|e| format!("{at}.{kind}[{j}].{e}")));
+        };
+        r.webhook.iter().enumerate().for_each(|(j, c)| add("webhook", j, c.check()));
+        r.slack.iter().enumerate().for_each(|(j, c)| add("slack", j, c.check()));
+        r.telegram.iter().enumerate().for_each(|(j, c)| add("telegram", j, c.check()));
+        r.email.iter().enumerate().for_each(|(j, c)| add("email", j, c.check()));
+        r.alertmanager.iter().enumerate().for_each(|(j, c)| add("alertmanager", j, c.check()));
+    }
+    if let Some(route) = route {
+        let mut used = Vec::new();
+        route.receivers(&mut used);
+        for u in used {
+            if u.is_empty() && !cfg.receivers.is_empty() {
+                errors.push("notify.route.receiver: must name a receiver".into());
+            } else if !u.is_empty() && !names.contains(u.as_str()) {
+                errors.push(format!("notify.route: receiver {u:?} is not defined in [[notify.receivers]]"));
+            }
+        }
+        let mut mutes = Vec::new();
+        route.mute_names(&mut mutes);
+        for m in mutes {
+            if !cfg.mute_time_intervals.iter().any(|t| t.name == m) {
+                errors.push(format!("notify.route: mute time interval {m:?} is not defined"));
+            }
+        }
+    }
+    for (i, r) in cfg.inhibit_rules.iter().enumerate() {
+        if let Err(e) = mute::InhibitRule::compile(r) {
+            errors.push(format!("notify.inhibit_rules[{i}]: {e}"));
+        }
+    }
+    for (i, t) in cfg.mute_time_intervals.iter().enumerate() {
+        if let Err(e) = timeinterval::TimeInterval::compile(t) {
+            errors.push(format!("notify.mute_time_intervals[{i}]: {e}"));
+        }
+    }
+    errors
+}
+
+impl Plan {
+    /// Compiles `[notify]` (paths relative to `base_dir`) and loads its templates and runbooks.
+    pub fn build(cfg: &NotifyConfig, base_dir: &Path, external_url: &str) -> Result<Plan, String> {
+        let errors = check(cfg);
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+        let route = route::Route::compile(&cfg.route).map_err(|e| e.join("; "))?;
+        let mut targets = Vec::new();
+        let mut extra = Vec::new();
+        for r in &cfg.receivers {
+            let mut add = |kind: &str, j: usize, ch: Arc<dyn Channel>| {
+                targets.push(Arc::new(Target {
+                    id: format!("{}/{kind}/{j}", r.name),
+                    receiver: r.name.clone(),
+                    channel: ch,
+                    wake: Arc::new(Notify::new()),
+                }));
+            };
+            for (j, c) in r.webhook.iter().enumerate() {
+                let body = (!c.body_template.is_empty()).then(|| {
+                    let name = format!("webhook.{}.{j}", r.name);
+                    extra.push((name.clone(), resolve(base_dir, &c.body_template)));
+                    name
+                });
+                add("webhook", j, Arc::new(webhook::Webhook::new(c.clone(), body)));
+            }
+            r.slack.iter().enumerate().for_each(|(j, c)| add("slack", j, Arc::new(slack::Slack::new(c.clone()))));
+            r.telegram
+                .iter()
+                .enumerate()
+                .for_each(|(j, c)| add("telegram", j, Arc::new(telegram::Telegram::new(c.clone()))));
+            r.email.iter().enumerate().for_each(|(j, c)| add("email", j, Arc::new(email::Email::new(c.clone()))));
+            r.alertmanager
+                .iter()
+                .enumerate()
+                .for_each(|(j, c)| add("alertmanager", j, Arc::new(alertmanager::Alertmanager::new(c.clone()))));
+        }
+        let dir = (!cfg.templates_dir.is_empty()).then(|| resolve(base_dir, &cfg.templates_dir));
+        let templates = Templates::load(dir.as_deref(), &extra)?;
+        let rules = Rules {
+            route,
+            inhibit: cfg.inhibit_rules.iter().map(mute::InhibitRule::compile).collect::<Result<_, _>>()?,
+            intervals: cfg
+                .mute_time_intervals
+                .iter()
+                .map(|t| timeinterval::TimeInterval::compile(t).map(|c| (t.name.clone(), c)))
+                .collect::<Result<_, _>>()?,
+            flap_threshold: cfg.flap_threshold,
+            max_alerts: cfg.max_alerts,
+            external_url: external_url.to_string(),
+        };
+        Ok(Plan {
+            rules: Arc::new(rules),
+            targets,
+            templates: Arc::new(templates),
+            runbooks: Arc::new(Runbooks::load(&resolve(base_dir, &cfg.runbooks_dir))),
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The targets of a receiver.
+    pub fn targets_of<'a>(&'a self, receiver: &'a str) -> impl Iterator<Item = &'a Arc<Target>> + 'a {
+        self.targets.iter().filter(move |t| t.receiver == receiver)
+    }
+}
+
+/// Hash of what makes two notifications "identical" for the cooldown.
+fn payload_hash(target: &str, n: &model::Notification) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(target.as_bytes());
+    h.update(n.sidewatch_kind.as_deref().unwrap_or("").as_bytes());
+    for a in &n.alerts {
+        h.update(a.fingerprint.as_bytes());
+        h.update(a.status.as_bytes());
+    }
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `out` to the outbox, one row per channel of its receiver, applying `send_resolved`
+/// and the cooldown; wakes the workers of the targets that got rows. Returns the rows written.
+pub async fn enqueue(
+    plan: &Plan,
+    storage: &Storage,
+    out: Vec<Outgoing>,
+    now: i64,
+) -> Result<usize, crate::storage::StorageError> {
+    let cooldown = plan.cfg.cooldown.get().as_millis() as i64;
+    let expires = now + plan.cfg.max_delivery_age.get().as_millis() as i64;
+    let mut rows = Vec::new();
+    let mut woken = Vec::new();
+    for o in out {
+        for t in plan.targets_of(&o.receiver) {
+            let mut n = o.notification.clone();
+            if !t.channel.send_resolved() {
+                n.alerts.retain(|a| a.status == "firing");
+                if n.alerts.is_empty() {
+                    continue;
+                }
+            }
+            let hash = payload_hash(&t.id, &n);
+            let mut suppressed = o.suppressed.clone();
+            if suppressed.is_none()
+                && cooldown > 0
+                && let Some(at) = storage.last_with_hash(&hash, now - cooldown).await?
+            {
+                suppressed = Some(format!("cooldown: identical notification queued at {}", model::rfc3339(at)));
+            }
+            if suppressed.is_none() {
+                woken.push(t.clone());
+            }
+            rows.push(NewOutboxRow {
+                receiver: o.receiver.clone(),
+                channel: t.channel.kind().into(),
+                target: t.id.clone(),
+                group_key: n.group_key.clone(),
+                alert_names: n.alert_names(),
+                kind: o.kind.clone(),
+                payload: serde_json::to_string(&n).unwrap_or_default(),
+                payload_hash: hash,
+                status: if suppressed.is_some() { "suppressed" } else { "pending" }.into(),
+                error_text: suppressed,
+                expires_at: expires,
+                created_at: now,
+            });
+        }
+    }
+    let n = rows.len();
+    if n > 0 {
+        storage.enqueue(&rows).await?;
+    }
+    for t in woken {
+        t.wake.notify_one();
+    }
+    Ok(n)
+}
+
+/// Feeds alerts to a running notifier.
+#[derive(Clone)]
+pub struct Notifier {
+    tx: mpsc::UnboundedSender<(String, Vec<AlertIn>)>,
+}
+
+impl Notifier {
+    /// Reports the complete set of firing and resolved alerts of `source` (a rule group).
+    pub fn update(&self, source: String, alerts: Vec<AlertIn>) {
+        let _ = self.tx.send((source, alerts));
+    }
+
+    /// Starts the dispatcher, the workers and the housekeeping loops; they end with `stop`.
+    pub fn start(
+        plan: Plan,
+        storage: Storage,
+        metrics: NotifyMetrics,
+        stop: watch::Receiver<bool>,
+    ) -> (Notifier, Vec<tokio::task::JoinHandle<()>>) {
+        let plan = Arc::new(plan);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = Arc::new(Worker {
+            storage: storage.clone(),
+            templates: plan.templates.clone(),
+            metrics: metrics.clone(),
+            id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            rate_per_minute: plan.cfg.rate_limit_per_minute,
+        });
+        let mut tasks: Vec<_> =
+            plan.targets.iter().map(|t| tokio::spawn(worker.clone().run(t.clone(), stop.clone()))).collect();
+        tasks.push(tokio::spawn(run_dispatcher(plan.clone(), storage.clone(), metrics.clone(), rx, stop.clone())));
+        tasks.push(tokio::spawn(housekeeping(plan, storage, metrics, stop)));
+        (Notifier { tx }, tasks)
+    }
+}
+
+async fn load_silences(storage: &Storage, now: i64) -> Option<Vec<mute::Silence>> {
+    match storage.list_silences(now).await {
+        Ok(rows) => Some(rows.iter().filter_map(|s| mute::Silence::from_stored(s).ok()).collect()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read silences; keeping the last ones");
+            None
+        }
+    }
+}
+
+async fn run_dispatcher(
+    plan: Arc<Plan>,
+    storage: Storage,
+    metrics: NotifyMetrics,
+    mut rx: mpsc::UnboundedReceiver<(String, Vec<AlertIn>)>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut d = Dispatcher::new(plan.rules.clone(), plan.runbooks.clone());
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    let mut silences_at = 0;
+    let mut last_seen: HashMap<String, i64> = HashMap::new();
+    loop {
+        let now = now_ms();
+        if now - silences_at >= 2000 {
+            if let Some(s) = load_silences(&storage, now).await {
+                d.set_silences(s);
+            }
+            silences_at = now;
+            // A rule group that stopped reporting (removed on reload) resolves its alerts.
+            let gone: Vec<String> =
+                last_seen.iter().filter(|(_, t)| now - **t > 600_000).map(|(k, _)| k.clone()).collect();
+            for k in gone {
+                d.update(&k, Vec::new(), now);
+                last_seen.remove(&k);
+            }
+        }
+        let out = d.flush(now);
+        metrics.groups.set(d.group_count() as i64);
+        if !out.is_empty() {
+            let mut pending = out;
+            // The outbox must get these; retry while the database is away.
+            loop {
+                match enqueue(&plan, &storage, pending.clone(), now).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox: cannot queue notifications; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                            _ = stop.changed() => return,
+                        }
+                        pending = pending.clone();
+                    }
+                }
+            }
+        }
+        let wait = d.next_due().map(|t| (t - now_ms()).clamp(5, 1000)).unwrap_or(1000) as u64;
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some((source, alerts)) = msg else { return };
+                let now = now_ms();
+                last_seen.insert(source.clone(), now);
+                d.update(&source, alerts, now);
+                while let Ok((source, alerts)) = rx.try_recv() {
+                    last_seen.insert(source.clone(), now);
+                    d.update(&source, alerts, now);
+                }
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+            _ = stop.changed() => if *stop.borrow() { return },
+        }
+    }
+}
+
+async fn housekeeping(plan: Arc<Plan>, storage: Storage, metrics: NotifyMetrics, mut stop: watch::Receiver<bool>) {
+    let mut pruned_at = 0;
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Ok((counts, oldest)) = storage.outbox_depth().await {
+            for s in ["pending", "sending", "sent", "failed", "suppressed"] {
+                let n = counts.iter().find(|(k, _)| k == s).map(|(_, n)| *n).unwrap_or(0);
+                metrics.rows.with_label_values(&[s]).set(n);
+            }
+            let p: i64 = counts.iter().filter(|(k, _)| k == "pending" || k == "sending").map(|(_, n)| n).sum();
+            metrics.pending.set(p);
+            metrics.oldest_age.set(oldest.map(|o| (now - o).max(0) as f64 / 1000.0).unwrap_or(0.0));
+        }
+        if now - pruned_at > 3_600_000 {
+            let keep = plan.cfg.history_retention.get().as_millis() as i64;
+            match storage.prune_outbox(now - keep).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "outbox: pruned old delivery history"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox: prune failed"),
+            }
+            pruned_at = now;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = stop.changed() => if *stop.borrow() { return },
+        }
+    }
+}
+
+/// The alerts of a rule group the notifier cares about: firing ones, and resolved ones still
+/// held (with their value at resolution), labelled with the external labels.
+pub fn alerts_of(g: &crate::rules::eval::GroupState, ctx: &crate::rules::Context, now: i64) -> Vec<AlertIn> {
+    use crate::alerts::State;
+    let mut out = Vec::new();
+    for r in &g.rules {
+        if r.rule.alert.is_none() {
+            continue;
+        }
+        let url = format!(
+            "{}/graph?g0.expr={}&g0.tab=1",
+            ctx.external_url,
+            form_urlencoded::byte_serialize(r.rule.expr_text.as_bytes()).collect::<String>()
+        );
+        for a in r.alerts.active.values() {
+            let (Some(fired), ends) = (a.fired_at, a.resolved_at) else { continue };
+            let ends_at = match a.state {
+                State::Firing => None,
+                State::Inactive if ends.is_some() => ends,
+                _ => continue,
+            };
+            let mut labels: model::Map = a.labels.0.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            for (k, v) in &ctx.external_labels {
+                labels.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            out.push(AlertIn {
+                labels,
+                annotations: a.annotations.clone().into_iter().collect(),
+                starts_at: fired,
+                ends_at,
+                value: a.value,
+                flaps: a.flaps(now) as u32,
+                generator_url: url.clone(),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,244 @@
+//! The *notification*: what one receiver is told about one aggregation group at one moment —
+//! Alertmanager's webhook payload (version 4), plus, per alert, what only sidewatch knows (the
+//! current value or the value at resolution, the flap count, the runbook's first steps). The
+//! outbox stores it as JSON; each channel renders it its own way.
+
+use chrono::{SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Labels or annotations.
+pub type Map = BTreeMap<String, String>;
+
+/// An alert as the notifier receives it from the rules.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertIn {
+    /// Labels, including `alertname` and external labels.
+    pub labels: Map,
+    /// Annotations, templates expanded.
+    pub annotations: Map,
+    /// When it started firing (ms).
+    pub starts_at: i64,
+    /// When it resolved (ms); `None` while firing.
+    pub ends_at: Option<i64>,
+    /// The current value, or the value at resolution.
+    pub value: f64,
+    /// State changes in the last hour.
+    pub flaps: u32,
+    /// Link to the expression.
+    pub generator_url: String,
+}
+
+impl AlertIn {
+    /// Whether it is firing.
+    pub fn firing(&self) -> bool {
+        self.ends_at.is_none()
+    }
+}
+
+/// Alertmanager's fingerprint of a label set: FNV-1a 64 over sorted `name 0xff value 0xff`.
+pub fn fingerprint(labels: &Map) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut add = |b: &[u8]| {
+        for &x in b {
+            h ^= x as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    };
+    for (k, v) in labels {
+        add(k.as_bytes());
+        add(&[0xff]);
+        add(v.as_bytes());
+        add(&[0xff]);
+    }
+    h
+}
+
+/// RFC 3339 in UTC, as Alertmanager prints times.
+pub fn rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms).single().map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)).unwrap_or_default()
+}
+
+/// Alertmanager's "no end" time.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// One alert in a notification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertData {
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// Labels.
+    pub labels: Map,
+    /// Annotations.
+    pub annotations: Map,
+    /// RFC 3339.
+    pub starts_at: String,
+    /// RFC 3339, or `0001-01-01T00:00:00Z` while firing.
+    pub ends_at: String,
+    /// Link to the expression.
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+    /// 16 hex digits.
+    pub fingerprint: String,
+    /// What only sidewatch knows; left out of the webhook payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidewatch: Option<AlertExtra>,
+}
+
+/// sidewatch's additions to an alert.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertExtra {
+    /// The current value (firing) or the value at resolution, formatted.
+    pub value: String,
+    /// State changes in the last hour.
+    pub flaps: u32,
+    /// The runbook link (annotation `runbook_url`), if any.
+    pub runbook_url: String,
+    /// The first investigation steps from the runbook.
+    pub runbook_steps: Vec<String>,
+}
+
+/// One notification, as Alertmanager's webhook payload (version 4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// Receiver name.
+    pub receiver: String,
+    /// `firing` when any alert fires, else `resolved`.
+    pub status: String,
+    /// The alerts (at most `max_alerts`).
+    pub alerts: Vec<AlertData>,
+    /// The group's labels.
+    pub group_labels: Map,
+    /// Labels all alerts share.
+    pub common_labels: Map,
+    /// Annotations all alerts share.
+    pub common_annotations: Map,
+    /// sidewatch's external URL.
+    #[serde(rename = "externalURL")]
+    pub external_url: String,
+    /// Always `"4"`.
+    pub version: String,
+    /// The aggregation group's key.
+    pub group_key: String,
+    /// Alerts left out for `max_alerts`.
+    pub truncated_alerts: usize,
+    /// `flapping` for a flap notice, `summary` for a storm summary; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidewatch_kind: Option<String>,
+}
+
+fn common(maps: &[&Map]) -> Map {
+    let Some(first) = maps.first() else { return Map::new() };
+    first
+        .iter()
+        .filter(|(k, v)| maps.iter().all(|m| m.get(*k) == Some(v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+impl Notification {
+    /// Builds a notification of `alerts` (firing first), keeping at most `max_alerts` (0: all).
+    pub fn build(
+        receiver: &str,
+        group_key: &str,
+        group_labels: &Map,
+        external_url: &str,
+        mut alerts: Vec<AlertData>,
+        max_alerts: usize,
+    ) -> Notification {
+        alerts.sort_by(|a, b| {
+            (a.status != "firing", &a.starts_at, &a.fingerprint).cmp(&(
+                b.status != "firing",
+                &b.starts_at,
+                &b.fingerprint,
+            ))
+        });
+        let status = if alerts.iter().any(|a| a.status == "firing") { "firing" } else { "resolved" };
+        let labels: Vec<&Map> = alerts.iter().map(|a| &a.labels).collect();
+        let annotations: Vec<&Map> = alerts.iter().map(|a| &a.annotations).collect();
+        let (common_labels, common_annotations) = (common(&labels), common(&annotations));
+        let mut truncated = 0;
+        if max_alerts > 0 && alerts.len() > max_alerts {
+            truncated = alerts.len() - max_alerts;
+            alerts.truncate(max_alerts);
+        }
+        Notification {
+            receiver: receiver.into(),
+            status: status.into(),
+            alerts,
+            group_labels: group_labels.clone(),
+            common_labels,
+            common_annotations,
+            external_url: external_url.into(),
+            version: "4".into(),
+            group_key: group_key.into(),
+            truncated_alerts: truncated,
+            sidewatch_kind: None,
+        }
+    }
+
+    /// Alertmanager's webhook payload: this without sidewatch's additions.
+    pub fn webhook_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(alerts) = v.get_mut("alerts").and_then(|a| a.as_array_mut()) {
+            for a in alerts {
+                if let Some(o) = a.as_object_mut() {
+                    o.remove("sidewatch");
+                }
+            }
+        }
+        if let Some(o) = v.as_object_mut() {
+            o.remove("sidewatchKind");
+        }
+        v
+    }
+
+    /// Distinct alert names, comma-separated.
+    pub fn alert_names(&self) -> String {
+        let mut names: Vec<&str> =
+            self.alerts.iter().filter_map(|a| a.labels.get("alertname").map(String::as_str)).collect();
+        names.dedup();
+        let set: std::collections::BTreeSet<&str> = names.into_iter().collect();
+        set.into_iter().collect::<Vec<_>>().join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_matches_alertmanager() {
+        // From ../shared/conformance/alertmanager/webhook-payloads.json.
+        let l: Map = [("alertname", "BarAlwaysFiring"), ("instance", "svc:1"), ("severity", "critical")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(format!("{:016x}", fingerprint(&l)), "884bdbcdd52fdde3");
+    }
+
+    #[test]
+    fn common_labels_and_truncation() {
+        let a = |n: &str, st: &str| AlertData {
+            status: st.into(),
+            labels: [("alertname".to_string(), "A".to_string()), ("i".to_string(), n.to_string())].into(),
+            annotations: Map::new(),
+            starts_at: rfc3339(0),
+            ends_at: ZERO_TIME.into(),
+            generator_url: String::new(),
+            fingerprint: n.into(),
+            sidewatch: Some(AlertExtra::default()),
+        };
+        let n =
+            Notification::build("r", "{}:{}", &Map::new(), "http://x", vec![a("2", "resolved"), a("1", "firing")], 1);
+        assert_eq!(n.status, "firing");
+        assert_eq!(n.truncated_alerts, 1);
+        assert_eq!(n.alerts[0].fingerprint, "1");
+        assert_eq!(n.common_labels.len(), 1);
+        let j = n.webhook_json();
+        assert!(j["alerts"][0].get("sidewatch").is_none());
+        assert_eq!(j["version"], "4");
+    }
+}

@@ -1,0 +1,129 @@
+//! A *mute time interval*: named days and times of day (in UTC or a fixed offset) during
+//! which a route sends nothing — for example warnings at night and at weekends. Notifications
+//! held by one are recorded as `suppressed` and sent when the interval ends, if still firing.
+
+use crate::config::notify::TimeIntervalConfig;
+use chrono::{Datelike, FixedOffset, TimeZone, Timelike};
+
+/// A compiled time interval.
+#[derive(Clone, Debug)]
+pub struct TimeInterval {
+    /// Name.
+    pub name: String,
+    days: [bool; 7],
+    ranges: Vec<(u32, u32)>,
+    offset: FixedOffset,
+}
+
+const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+fn day(s: &str) -> Result<usize, String> {
+    DAYS.iter().position(|d| d.eq_ignore_ascii_case(s.trim())).ok_or_else(|| format!("unknown weekday {s:?}"))
+}
+
+fn minutes(s: &str) -> Result<u32, String> {
+    let (h, m) = s.trim().split_once(':').ok_or_else(|| format!("time {s:?} is not HH:MM"))?;
+    let (h, m): (u32, u32) = (
+        h.parse().map_err(|_| format!("time {s:?} is not HH:MM"))?,
+        m.parse().map_err(|_| format!("time {s:?} is not HH:MM"))?,
+    );
+    if h > 24 || m > 59 || (h == 24 && m > 0) {
+        return Err(format!("time {s:?} is out of range"));
+    }
+    Ok(h * 60 + m)
+}
+
+impl TimeInterval {
+    /// Compiles one interval.
+    pub fn compile(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
+        let mut days = [c.weekdays.is_empty(); 7];
+        for w in &c.weekdays {
+            match w.split_once(':') {
+                Some((a, b)) => {
+                    let (a, b) = (day(a)?, day(b)?);
+                    let mut i = a;
+                    loop {
+                        days[i] = true;
+                        if i == b {
+                            break;
+                        }
+                        i = (i + 1) % 7;
+                    }
+                }
+                None => days[day(w)?] = true,
+            }
+        }
+        let ranges = c
+            .times
+            .iter()
+            .map(|t| Ok((minutes(&t.start_time)?, minutes(&t.end_time)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let offset = if c.location.is_empty() || c.location == "UTC" {
+            FixedOffset::east_opt(0).expect("zero offset")
+        } else {
+            let t = format!("2000-01-01T00:00:00{}", c.location);
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .map(|d| *d.offset())
+                .map_err(|_| format!("location {:?} must be UTC or a fixed offset like +02:00", c.location))?
+        };
+        Ok(TimeInterval { name: c.name.clone(), days, ranges, offset })
+    }
+
+    /// Whether `ts_ms` falls inside.
+    pub fn contains(&self, ts_ms: i64) -> bool {
+        let Some(t) = self.offset.timestamp_millis_opt(ts_ms).single() else { return false };
+        let wd = t.weekday().num_days_from_monday() as usize;
+        let min = t.hour() * 60 + t.minute();
+        if self.ranges.is_empty() {
+            return self.days[wd];
+        }
+        self.ranges.iter().any(|&(s, e)| {
+            if s <= e {
+                self.days[wd] && min >= s && min < e
+            } else {
+                // Wraps past midnight: the early part belongs to the day the range started.
+                (self.days[wd] && min >= s) || (self.days[(wd + 6) % 7] && min < e)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::notify::TimeRangeConfig;
+
+    fn at(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn nights_on_weekdays_and_whole_weekends() {
+        let nights = TimeInterval::compile(&TimeIntervalConfig {
+            name: "nights".into(),
+            weekdays: vec!["monday:friday".into()],
+            times: vec![TimeRangeConfig { start_time: "22:00".into(), end_time: "07:00".into() }],
+            location: String::new(),
+        })
+        .unwrap();
+        // 2026-11-23 is a Monday.
+        assert!(nights.contains(at("2026-11-23T23:00:00Z")));
+        assert!(nights.contains(at("2026-11-24T06:59:00Z")), "Tuesday early belongs to Monday night");
+        assert!(!nights.contains(at("2026-11-24T07:00:00Z")));
+        assert!(!nights.contains(at("2026-11-23T06:00:00Z")), "Monday early belongs to Sunday");
+        let weekend = TimeInterval::compile(&TimeIntervalConfig {
+            name: "w".into(),
+            weekdays: vec!["saturday".into(), "sunday".into()],
+            location: "+02:00".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(weekend.contains(at("2026-11-28T12:00:00Z")));
+        assert!(weekend.contains(at("2026-11-27T22:30:00Z")), "Saturday already at +02:00");
+        assert!(!weekend.contains(at("2026-11-27T12:00:00Z")));
+        assert!(
+            TimeInterval::compile(&TimeIntervalConfig { weekdays: vec!["funday".into()], ..Default::default() })
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The *webhook* channel: POSTs Alertmanager's webhook payload (version 4) as JSON — or, with
+//! `body_template`, a body rendered from a handlebars file (to call, say, a service's admin
+//! endpoint) — with optional custom headers and an HMAC-SHA256 signature of the body.
+
+use super::channel::{Channel, Delivered, SendError, http_client, send_http};
+use super::model::Notification;
+use super::template::Templates;
+use crate::config::{Duration, Secret};
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `[[notify.receivers]] webhook = [{ … }]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Where to POST (a secret: such URLs often carry tokens).
+    pub url: Secret,
+    /// Also send resolved notifications.
+    pub send_resolved: bool,
+    /// Limit of one attempt.
+    pub timeout: Duration,
+    /// Extra request headers (values are secrets, e.g. `Authorization`).
+    pub headers: BTreeMap<String, Secret>,
+    /// When set, the body's HMAC-SHA256 with this key is sent as `signature_header`.
+    pub hmac_secret: Secret,
+    /// Header carrying `sha256=<hex>` when `hmac_secret` is set.
+    pub signature_header: String,
+    /// A handlebars file rendered as the body instead of the Alertmanager payload (relative to
+    /// the configuration file; the `json` helper quotes values).
+    pub body_template: String,
+    /// `Content-Type` of the body.
+    pub content_type: String,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            url: Secret::new(""),
+            send_resolved: true,
+            timeout: Duration::from_secs(10),
+            headers: BTreeMap::new(),
+            hmac_secret: Secret::new(""),
+            signature_header: "X-Sidewatch-Signature".into(),
+            body_template: String::new(),
+            content_type: "application/json".into(),
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// Checks the fields; errors are relative to the entry.
+    pub fn check(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if !(self.url.expose().starts_with("http://") || self.url.expose().starts_with("https://")) {
+            e.push("url: must be an http:// or https:// URL".into());
+        }
+        for k in self.headers.keys() {
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                e.push(format!("headers: {k:?} is not a valid header name"));
+            }
+        }
+        e
+    }
+}
+
+/// Sends to one webhook.
+pub struct Webhook {
+    cfg: WebhookConfig,
+    client: reqwest::Client,
+    /// Template name of the custom body, if any.
+    pub body_template: Option<String>,
+}
+
+impl Webhook {
+    /// A sender for `cfg`; `body_template` names its registered body template.
+    pub fn new(cfg: WebhookConfig, body_template: Option<String>) -> Webhook {
+        Webhook { client: http_client(cfg.timeout.get()), cfg, body_template }
+    }
+}
+
+/// `sha256=<hex>` of `body` keyed with `key`.
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    format!("sha256={}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+#[async_trait]
+impl Channel for Webhook {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+    fn send_resolved(&self) -> bool {
+        self.cfg.send_resolved
+    }
+    fn timeout(&self) -> std::time::Duration {
+        self.cfg.timeout.get()
+    }
+    async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError> {
+        let body = match &self.body_template {
+            Some(name) => t.render(name, n).map_err(SendError::permanent)?,
+            None => serde_json::to_string(&n.webhook_json()).map_err(|e| SendError::permanent(e.to_string()))?,
+        };
+        let mut req =
+            self.client.post(self.cfg.url.expose()).header(reqwest::header::CONTENT_TYPE, &self.cfg.content_type);
+        for (k, v) in &self.cfg.headers {
+            req = req.header(k.as_str(), v.expose());
+        }
+        if !self.cfg.hmac_secret.is_empty() {
+            req = req.header(
+                self.cfg.signature_header.as_str(),
+                signature(self.cfg.hmac_secret.expose().as_bytes(), body.as_bytes()),
+            );
+        }
+        let mut secrets = vec![self.cfg.url.expose(), self.cfg.hmac_secret.expose()];
+        secrets.extend(self.cfg.headers.values().map(|v| v.expose()));
+        send_http(req.body(body), &secrets).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signature_is_hmac_sha256_hex() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            super::signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

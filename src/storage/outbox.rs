@@ -1,0 +1,416 @@
+//! The *outbox* and *silences* tables. An outbox row is one notification to one receiver
+//! channel (its *target*): written before anything is sent, claimed by a delivery worker
+//! (`pending` → `sending`), and finished as `sent`, retried (`pending` with a later
+//! `next_attempt_at`) or given up (`failed`, with the last error). `suppressed` rows record
+//! notifications that were deliberately not sent (silence, inhibition, mute time, cooldown).
+//! On PostgreSQL rows are claimed with `FOR UPDATE SKIP LOCKED`, so several sidecars on one
+//! database never send the same row twice; a row left `sending` by a crashed worker is claimed
+//! again once its lease has passed.
+
+use super::{Backend, Storage, StorageError, on_pool};
+use async_trait::async_trait;
+use sqlx::Row;
+
+/// A notification to write to the outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOutboxRow {
+    /// Receiver name.
+    pub receiver: String,
+    /// Channel kind: `webhook`, `slack`, `telegram`, `email`, `alertmanager`.
+    pub channel: String,
+    /// `receiver/channel/index`: the unit a slow channel can only delay itself within.
+    pub target: String,
+    /// The aggregation group's key.
+    pub group_key: String,
+    /// Alert names, comma-separated, for listing.
+    pub alert_names: String,
+    /// `firing`, `resolved` or `flapping`.
+    pub kind: String,
+    /// The notification as JSON.
+    pub payload: String,
+    /// Hash of receiver, target, alerts and their status (for the cooldown).
+    pub payload_hash: String,
+    /// `pending` or `suppressed`.
+    pub status: String,
+    /// Why it is suppressed.
+    pub error_text: Option<String>,
+    /// Give up after this time (ms).
+    pub expires_at: i64,
+    /// Created (ms); also the first attempt's due time.
+    pub created_at: i64,
+}
+
+/// One outbox row as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// Receiver name.
+    pub receiver: String,
+    /// Channel kind.
+    pub channel: String,
+    /// `receiver/channel/index`.
+    pub target: String,
+    /// Aggregation group key.
+    pub group_key: String,
+    /// Alert names, comma-separated.
+    pub alert_names: String,
+    /// `firing`, `resolved` or `flapping`.
+    pub kind: String,
+    /// The notification as JSON.
+    pub payload: String,
+    /// Cooldown hash.
+    pub payload_hash: String,
+    /// `pending`, `sending`, `sent`, `failed` or `suppressed`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When the next attempt is due (ms).
+    pub next_attempt_at: i64,
+    /// Give up after (ms).
+    pub expires_at: i64,
+    /// Last HTTP (or SMTP) status code.
+    pub last_http_status: Option<i64>,
+    /// Last error, secrets redacted.
+    pub error_text: Option<String>,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Delivered (ms).
+    pub sent_at: Option<i64>,
+}
+
+/// How one delivery attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attempt {
+    /// Delivered.
+    Sent {
+        /// Response status.
+        http_status: Option<i64>,
+        /// When (ms).
+        at: i64,
+    },
+    /// Failed; try again at `next`.
+    Retry {
+        /// Response status, if any.
+        http_status: Option<i64>,
+        /// The error.
+        error: String,
+        /// Next attempt (ms).
+        next: i64,
+    },
+    /// Failed for good.
+    Failed {
+        /// Response status, if any.
+        http_status: Option<i64>,
+        /// The error.
+        error: String,
+    },
+}
+
+/// Which rows to list or retry.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only rows created at or after (ms).
+    pub since: Option<i64>,
+    /// Only this channel kind.
+    pub channel: Option<String>,
+    /// Only this receiver.
+    pub receiver: Option<String>,
+    /// At most this many (newest first); 0 = 1000.
+    pub limit: i64,
+}
+
+/// A silence as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSilence {
+    /// Id (UUID).
+    pub id: String,
+    /// Matchers as a JSON array of strings.
+    pub matchers: String,
+    /// Active from (ms).
+    pub starts_at: i64,
+    /// Active until (ms).
+    pub ends_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// Why.
+    pub comment: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Last changed (ms).
+    pub updated_at: i64,
+}
+
+/// Reads and writes the outbox and the silences.
+#[async_trait]
+pub trait OutboxRepo: Send + Sync {
+    /// Writes rows; returns their ids.
+    async fn enqueue(&self, rows: &[NewOutboxRow]) -> Result<Vec<i64>, StorageError>;
+    /// Claims up to `limit` rows of `target` that are due at `now` (or left `sending` by a
+    /// worker whose lease ended before `stale_before`), marking them `sending`.
+    async fn claim(
+        &self,
+        target: &str,
+        worker: &str,
+        now: i64,
+        stale_before: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StorageError>;
+    /// Records an attempt's outcome.
+    async fn finish(&self, id: i64, attempt: &Attempt) -> Result<(), StorageError>;
+    /// Rows matching `filter`, newest first.
+    async fn list_outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxRow>, StorageError>;
+    /// Puts matching rows back to `pending`, due now, expiring at `expires_at`; returns how many.
+    async fn requeue(&self, filter: &OutboxFilter, now: i64, expires_at: i64) -> Result<u64, StorageError>;
+    /// Row count per status, and the creation time of the oldest `pending`/`sending` row.
+    async fn outbox_depth(&self) -> Result<(Vec<(String, i64)>, Option<i64>), StorageError>;
+    /// When a row with this hash was last created, not suppressed, at or after `since`.
+    async fn last_with_hash(&self, hash: &str, since: i64) -> Result<Option<i64>, StorageError>;
+    /// Deletes finished rows created before `before`; returns how many.
+    async fn prune_outbox(&self, before: i64) -> Result<u64, StorageError>;
+    /// Stores a silence (insert or replace by id).
+    async fn save_silence(&self, s: &StoredSilence) -> Result<(), StorageError>;
+    /// Silences whose end is after `ends_after` (ms), newest first.
+    async fn list_silences(&self, ends_after: i64) -> Result<Vec<StoredSilence>, StorageError>;
+}
+
+const COLUMNS: &str = "id, receiver, channel, target, group_key, alert_names, kind, payload, payload_hash, status, \
+                       attempts, next_attempt_at, expires_at, last_http_status, error_text, created_at, sent_at";
+
+/// Decodes an outbox row; a macro so it compiles once per backend's row type.
+macro_rules! row {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<_, sqlx::Error>(OutboxRow {
+            id: r.try_get("id")?,
+            receiver: r.try_get("receiver")?,
+            channel: r.try_get("channel")?,
+            target: r.try_get("target")?,
+            group_key: r.try_get("group_key")?,
+            alert_names: r.try_get("alert_names")?,
+            kind: r.try_get("kind")?,
+            payload: r.try_get("payload")?,
+            payload_hash: r.try_get("payload_hash")?,
+            status: r.try_get("status")?,
+            attempts: r.try_get("attempts")?,
+            next_attempt_at: r.try_get("next_attempt_at")?,
+            expires_at: r.try_get("expires_at")?,
+            last_http_status: r.try_get("last_http_status")?,
+            error_text: r.try_get("error_text")?,
+            created_at: r.try_get("created_at")?,
+            sent_at: r.try_get("sent_at")?,
+        })
+    }};
+}
+
+/// `WHERE` clause and its text parameters, numbered from `$first`.
+fn filter_sql(f: &OutboxFilter, first: usize) -> (String, Vec<String>, Option<i64>) {
+    let mut clauses = vec!["1 = 1".to_string()];
+    let mut params = Vec::new();
+    for (col, v) in [("status", &f.status), ("channel", &f.channel), ("receiver", &f.receiver)] {
+        if let Some(v) = v {
+            params.push(v.clone());
+            clauses.push(format!("{col} = ${}", first + params.len() - 1));
+        }
+    }
+    if f.since.is_some() {
+        clauses.push(format!("created_at >= ${}", first + params.len()));
+    }
+    (clauses.join(" AND "), params, f.since)
+}
+
+#[async_trait]
+impl OutboxRepo for Storage {
+    async fn enqueue(&self, rows: &[NewOutboxRow]) -> Result<Vec<i64>, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let mut tx = p.begin().await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO outbox (receiver, channel, target, group_key, alert_names, kind, payload, \
+                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11) RETURNING id",
+                    )
+                    .bind(&r.receiver).bind(&r.channel).bind(&r.target).bind(&r.group_key)
+                    .bind(&r.alert_names).bind(&r.kind).bind(&r.payload).bind(&r.payload_hash)
+                    .bind(&r.status).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
+                    .fetch_one(&mut *tx).await?;
+                    ids.push(id);
+                }
+                tx.commit().await?;
+                Ok(ids)
+            })
+        };
+        self.run("outbox.enqueue", fut).await
+    }
+
+    async fn claim(
+        &self,
+        target: &str,
+        worker: &str,
+        now: i64,
+        stale_before: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StorageError> {
+        // PostgreSQL: concurrent claimers skip each other's locked rows. SQLite serialises
+        // writers, so the plain sub-select is already exclusive.
+        let lock = if self.backend() == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE outbox SET status = 'sending', claimed_by = $1, claimed_at = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE target = $3 AND \
+             ((status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_at < $4)) \
+             ORDER BY id LIMIT $5{lock}) RETURNING {COLUMNS}"
+        );
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query(&sql).bind(worker).bind(now).bind(target).bind(stale_before).bind(limit)
+                    .fetch_all(p).await?;
+                let mut out = rows.iter().map(|r| row!(r)).collect::<Result<Vec<_>, sqlx::Error>>()?;
+                out.sort_by_key(|r| r.id);
+                Ok(out)
+            })
+        };
+        self.run("outbox.claim", fut).await
+    }
+
+    async fn finish(&self, id: i64, attempt: &Attempt) -> Result<(), StorageError> {
+        let (status, http, error, next, sent) = match attempt {
+            Attempt::Sent { http_status, at } => ("sent", *http_status, None, None, Some(*at)),
+            Attempt::Retry { http_status, error, next } => ("pending", *http_status, Some(error), Some(*next), None),
+            Attempt::Failed { http_status, error } => ("failed", *http_status, Some(error), None, None),
+        };
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query(
+                "UPDATE outbox SET status = $1, last_http_status = $2, error_text = COALESCE($3, error_text), \
+                 next_attempt_at = COALESCE($4, next_attempt_at), sent_at = $5, claimed_by = NULL, \
+                 claimed_at = NULL WHERE id = $6",
+            )
+            .bind(status).bind(http).bind(error).bind(next).bind(sent).bind(id)
+            .execute(p).await.map(|_| ()))
+        };
+        self.run("outbox.finish", fut).await
+    }
+
+    async fn list_outbox(&self, f: &OutboxFilter) -> Result<Vec<OutboxRow>, StorageError> {
+        let (clause, params, since) = filter_sql(f, 1);
+        let limit = if f.limit > 0 { f.limit } else { 1000 };
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE {clause} ORDER BY id DESC LIMIT {limit}");
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let mut q = sqlx::query(&sql);
+                for v in &params {
+                    q = q.bind(v);
+                }
+                if let Some(s) = since {
+                    q = q.bind(s);
+                }
+                let rows = q.fetch_all(p).await?;
+                rows.iter().map(|r| row!(r)).collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("outbox.list", fut).await
+    }
+
+    async fn requeue(&self, f: &OutboxFilter, now: i64, expires_at: i64) -> Result<u64, StorageError> {
+        let (clause, params, since) = filter_sql(f, 3);
+        let sql = format!(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, expires_at = $2, claimed_by = NULL, \
+             claimed_at = NULL WHERE status IN ('failed', 'pending') AND {clause}"
+        );
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let mut q = sqlx::query(&sql).bind(now).bind(expires_at);
+                for v in &params {
+                    q = q.bind(v);
+                }
+                if let Some(s) = since {
+                    q = q.bind(s);
+                }
+                q.execute(p).await.map(|r| r.rows_affected())
+            })
+        };
+        self.run("outbox.requeue", fut).await
+    }
+
+    async fn outbox_depth(&self) -> Result<(Vec<(String, i64)>, Option<i64>), StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status").fetch_all(p).await?;
+                let counts = rows.iter()
+                    .map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                let oldest: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending')",
+                )
+                .fetch_one(p).await?;
+                Ok((counts, oldest))
+            })
+        };
+        self.run("outbox.depth", fut).await
+    }
+
+    async fn last_with_hash(&self, hash: &str, since: i64) -> Result<Option<i64>, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query_scalar(
+                "SELECT MAX(created_at) FROM outbox WHERE payload_hash = $1 AND created_at >= $2 \
+                 AND status <> 'suppressed'",
+            )
+            .bind(hash).bind(since).fetch_one(p).await)
+        };
+        self.run("outbox.cooldown", fut).await
+    }
+
+    async fn prune_outbox(&self, before: i64) -> Result<u64, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query(
+                "DELETE FROM outbox WHERE created_at < $1 AND status IN ('sent', 'failed', 'suppressed')",
+            )
+            .bind(before).execute(p).await.map(|r| r.rows_affected()))
+        };
+        self.run("outbox.prune", fut).await
+    }
+
+    async fn save_silence(&self, s: &StoredSilence) -> Result<(), StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query(
+                "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET matchers = $2, \
+                 starts_at = $3, ends_at = $4, created_by = $5, comment = $6, updated_at = $8",
+            )
+            .bind(&s.id).bind(&s.matchers).bind(s.starts_at).bind(s.ends_at).bind(&s.created_by)
+            .bind(&s.comment).bind(s.created_at).bind(s.updated_at)
+            .execute(p).await.map(|_| ()))
+        };
+        self.run("silences.save", fut).await
+    }
+
+    async fn list_silences(&self, ends_after: i64) -> Result<Vec<StoredSilence>, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query(
+                    "SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at \
+                     FROM silences WHERE ends_at > $1 ORDER BY created_at DESC, id",
+                )
+                .bind(ends_after).fetch_all(p).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(StoredSilence {
+                            id: r.try_get("id")?,
+                            matchers: r.try_get("matchers")?,
+                            starts_at: r.try_get("starts_at")?,
+                            ends_at: r.try_get("ends_at")?,
+                            created_by: r.try_get("created_by")?,
+                            comment: r.try_get("comment")?,
+                            created_at: r.try_get("created_at")?,
+                            updated_at: r.try_get("updated_at")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("silences.list", fut).await
+    }
+}
