@@ -4,6 +4,7 @@
 
 use crate::config::{self, LoadedConfig};
 
+mod notify_cmd;
 mod rules_cmd;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -36,6 +37,15 @@ pub enum Command {
     /// Run rule unit tests in promtool's format.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Create, list and expire silences.
+    #[command(subcommand)]
+    Silence(notify_cmd::SilenceCommand),
+    /// Alert delivery history, retries and exports.
+    #[command(subcommand)]
+    Alerts(notify_cmd::AlertsCommand),
+    /// Send a test notification, or preview the messages for an alert.
+    #[command(subcommand)]
+    Notify(notify_cmd::NotifyCommand),
     /// Run PromQL test scripts (Prometheus' promqltest format) against the engine; prints per
     /// file the evals passed, failed and skipped, and exits 1 when any failed.
     Promqltest {
@@ -157,6 +167,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Silence(c) => notify_cmd::silence(&loaded, &c),
+        Command::Alerts(c) => notify_cmd::alerts(&loaded, &c),
+        Command::Notify(c) => notify_cmd::notify(&loaded, &c),
         Command::Promqltest { .. } | Command::Check(_) | Command::Test(_) => {
             unreachable!("handled before loading the configuration")
         }

@@ -244,6 +244,25 @@ pub async fn enqueue(
     Ok(n)
 }
 
+/// An outbox row recording a test notification to `t` (status `sending`: the caller sends it).
+pub fn test_row(t: &Target, n: &model::Notification) -> NewOutboxRow {
+    let now = chrono::Utc::now().timestamp_millis();
+    NewOutboxRow {
+        receiver: t.receiver.clone(),
+        channel: t.channel.kind().into(),
+        target: format!("{}/test", t.id),
+        group_key: n.group_key.clone(),
+        alert_names: n.alert_names(),
+        kind: "test".into(),
+        payload: serde_json::to_string(n).unwrap_or_default(),
+        payload_hash: payload_hash(&t.id, n),
+        status: "sending".into(),
+        error_text: None,
+        expires_at: now,
+        created_at: now,
+    }
+}
+
 /// Feeds alerts to a running notifier.
 #[derive(Clone)]
 pub struct Notifier {

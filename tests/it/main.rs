@@ -6,6 +6,7 @@ mod alerting;
 mod cli;
 mod common;
 mod health;
+mod notify_e2e;
 mod pg_outage;
 mod promql_conformance;
 mod promql_fuzz;

@@ -6,6 +6,7 @@
 mod fake;
 mod pg;
 mod proxy;
+pub mod receivers;
 
 pub use fake::FakeServer;
 pub use pg::pg_test_db;
