@@ -147,7 +147,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 async fn storage(l: &LoadedConfig) -> anyhow::Result<Storage> {
     let c = &l.config.storage;
-    Ok(Storage::connect(c, &l.base_dir).await.map_err(|e| anyhow::anyhow!("cannot open storage {}: {e}", c.url))?)
+    Storage::connect(c, &l.base_dir).await.map_err(|e| anyhow::anyhow!("cannot open storage {}: {e}", c.url))
 }
 
 /// Every secret in `[notify]`, for redacting output.
