@@ -136,12 +136,15 @@ impl FakeTelegram {
     }
 }
 
+/// Messages an SMTP sink got: (envelope recipients, raw DATA).
+pub type Mails = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
 /// An SMTP sink: accepts every message and keeps (envelope recipients, raw DATA).
 pub struct SmtpSink {
     /// Port on 127.0.0.1.
     pub port: u16,
     /// Messages.
-    pub messages: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+    pub messages: Mails,
 }
 
 impl SmtpSink {
