@@ -6,6 +6,8 @@ mod alerting;
 mod cli;
 mod common;
 mod health;
+mod notify_channels;
+mod notify_delivery;
 mod notify_e2e;
 mod pg_outage;
 mod promql_conformance;

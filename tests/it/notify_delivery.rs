@@ -1,0 +1,261 @@
+//! The durable outbox under faults: a channel answering 500 then recovering, Telegram's
+//! `retry_after`, a channel that hangs (others unaffected), a crash between claim and send,
+//! the cooldown, storms over the rate limit, and two workers on one outbox (SQLite and
+//! PostgreSQL with `FOR UPDATE SKIP LOCKED`) never sending a row twice.
+
+use crate::common::eventually;
+use crate::common::receivers::{FakeTelegram, Recorder};
+use sidewatch::notify::deliver::Worker;
+use sidewatch::notify::metrics::NotifyMetrics;
+use sidewatch::notify::model::{AlertIn, Map};
+use sidewatch::notify::{Notifier, Plan, template};
+use sidewatch::storage::{NewOutboxRow, OutboxFilter, OutboxRepo, OutboxRow, Storage};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub async fn sqlite(dir: &std::path::Path) -> Storage {
+    let cfg: sidewatch::config::StorageConfig = toml::from_str("url = \"sqlite://data/t.db\"").unwrap();
+    Storage::connect(&cfg, dir).await.unwrap()
+}
+
+/// A plan from a `[notify]` TOML body (route with no waiting).
+pub fn plan(dir: &std::path::Path, body: &str) -> Plan {
+    let text = format!(
+        "[notify]\n{body}\n[notify.route]\nreceiver = \"r\"\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n"
+    );
+    let loaded = sidewatch::config::load_from_str(&text, None, &[]).expect("valid notify config");
+    Plan::build(&loaded.config.notify, dir, "http://sidewatch.test").expect("plan builds")
+}
+
+pub fn alert(name: &str, instance: &str) -> AlertIn {
+    AlertIn {
+        labels: [("alertname", name), ("instance", instance), ("severity", "critical")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        annotations: Map::new(),
+        starts_at: now_ms(),
+        ends_at: None,
+        value: 1.0,
+        flaps: 0,
+        generator_url: String::new(),
+    }
+}
+
+async fn rows(st: &Storage) -> Vec<OutboxRow> {
+    st.list_outbox(&OutboxFilter::default()).await.unwrap()
+}
+
+fn start(plan: Plan, st: &Storage) -> (Notifier, tokio::sync::watch::Sender<bool>) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (n, _) = Notifier::start(plan, st.clone(), NotifyMetrics::unregistered(), rx);
+    (n, tx)
+}
+
+#[tokio::test]
+async fn a_500_then_recovery_is_retried_and_telegram_retry_after_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let hook = Recorder::start().await;
+    hook.behaviour.status.store(500, Ordering::SeqCst);
+    hook.behaviour.fail_first.store(2, Ordering::SeqCst);
+    let tg = FakeTelegram::start().await;
+    tg.flood_first.store(1, Ordering::SeqCst);
+    let p = plan(
+        dir.path(),
+        &format!(
+            "[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\" }}]\ntelegram = [{{ bot_token = \"1:T\", chat_id = \"5\", api_url = \"{}\" }}]\n",
+            hook.url("/h"),
+            tg.server.url("")
+        ),
+    );
+    let (n, stop) = start(p, &st);
+    n.update("g".into(), vec![alert("A", "1")]);
+    let rows = eventually(20, "both rows sent", || async {
+        let r = rows(&st).await;
+        (r.len() == 2 && r.iter().all(|r| r.status == "sent")).then_some(r)
+    })
+    .await;
+    let by: HashMap<&str, &OutboxRow> = rows.iter().map(|r| (r.channel.as_str(), r)).collect();
+    assert_eq!(by["webhook"].attempts, 3, "two 500s, then delivered");
+    assert_eq!(by["webhook"].last_http_status, Some(200));
+    assert_eq!(by["telegram"].attempts, 2, "retry_after honoured, then delivered");
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!(tg.calls.lock().unwrap().len(), 1);
+    let _ = stop.send(true);
+}
+
+#[tokio::test]
+async fn a_hanging_channel_never_delays_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let (slow, fast) = (Recorder::start().await, Recorder::start().await);
+    slow.behaviour.hang.store(true, Ordering::SeqCst);
+    let p = plan(
+        dir.path(),
+        &format!(
+            "[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\", timeout = \"3s\" }}, {{ url = \"{}\" }}]\n",
+            slow.url("/slow"),
+            fast.url("/fast")
+        ),
+    );
+    let (n, stop) = start(p, &st);
+    let t0 = std::time::Instant::now();
+    for i in 0..3 {
+        n.update(format!("g{i}"), vec![alert(&format!("A{i}"), "1")]);
+    }
+    eventually(10, "fast channel got all three", || async { (fast.received().len() == 3).then_some(()) }).await;
+    assert!(t0.elapsed() < std::time::Duration::from_secs(2), "fast channel waited {:?}", t0.elapsed());
+    let slow_row = eventually(10, "slow row timed out and is retried", || async {
+        rows(&st).await.into_iter().find(|r| r.target == "r/webhook/0" && r.error_text.is_some())
+    })
+    .await;
+    assert!(slow_row.error_text.unwrap().contains("timed out"));
+    let _ = stop.send(true);
+}
+
+fn row_for(target: &str, group_key: &str, created_at: i64) -> NewOutboxRow {
+    let mut n = template::sample("firing");
+    n.receiver = "r".into();
+    n.group_key = group_key.into();
+    NewOutboxRow {
+        receiver: "r".into(),
+        channel: "webhook".into(),
+        target: target.into(),
+        group_key: group_key.into(),
+        alert_names: "SidewatchTest".into(),
+        kind: "firing".into(),
+        payload: serde_json::to_string(&n).unwrap(),
+        payload_hash: group_key.into(),
+        status: "pending".into(),
+        error_text: None,
+        expires_at: created_at + 3_600_000,
+        created_at,
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_claim_and_send_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let hook = Recorder::start().await;
+    let long_ago = now_ms() - 600_000;
+    st.enqueue(&[row_for("r/webhook/0", "crashed", long_ago)]).await.unwrap();
+    // A worker claims the row and dies before sending.
+    let claimed = st.claim("r/webhook/0", "dead-worker", long_ago, long_ago - 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(rows(&st).await[0].status, "sending");
+    let p = plan(
+        dir.path(),
+        &format!("[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\" }}]\n", hook.url("/h")),
+    );
+    let (_n, stop) = start(p, &st);
+    eventually(10, "the orphaned row is delivered", || async { (hook.received().len() == 1).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(hook.received().len(), 1, "exactly once");
+    let r = &rows(&st).await[0];
+    assert_eq!((r.status.as_str(), r.attempts), ("sent", 2));
+    let _ = stop.send(true);
+}
+
+#[tokio::test]
+async fn identical_notifications_within_the_cooldown_are_suppressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let p = plan(
+        dir.path(),
+        "cooldown = \"10m\"\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{ url = \"http://127.0.0.1:9/x\" }]\n",
+    );
+    let mut d = sidewatch::notify::dispatch::Dispatcher::new(p.rules.clone(), p.runbooks.clone());
+    let now = now_ms();
+    d.update("g", vec![alert("A", "1")], now);
+    let first = d.flush(now);
+    sidewatch::notify::enqueue(&p, &st, first.clone(), now).await.unwrap();
+    sidewatch::notify::enqueue(&p, &st, first, now + 1000).await.unwrap();
+    let r = rows(&st).await;
+    assert_eq!(r.len(), 2);
+    let newest = &r[0];
+    assert_eq!(newest.status, "suppressed");
+    assert!(newest.error_text.as_deref().unwrap().starts_with("cooldown: identical notification queued at"));
+    assert_eq!(r[1].status, "pending");
+}
+
+#[tokio::test]
+async fn a_storm_over_the_rate_limit_is_summarised_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let hook = Recorder::start().await;
+    let now = now_ms();
+    let rows_in: Vec<_> = (0..10).map(|i| row_for("r/webhook/0", &format!("g{i}"), now)).collect();
+    st.enqueue(&rows_in).await.unwrap();
+    let p = plan(
+        dir.path(),
+        &format!(
+            "rate_limit_per_minute = 3\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\" }}]\n",
+            hook.url("/h")
+        ),
+    );
+    let (_n, stop) = start(p, &st);
+    eventually(10, "all ten rows sent", || async { rows(&st).await.iter().all(|r| r.status == "sent").then_some(()) })
+        .await;
+    let got = hook.received();
+    assert_eq!(got.len(), 3, "two single notifications and one summary");
+    assert_eq!(got[2].json()["groupKey"], "storm summary of 8 notifications");
+    let _ = stop.send(true);
+}
+
+/// Two workers (as two sidecars would) drain one outbox; every row is sent exactly once.
+async fn two_workers_one_outbox(a: Storage, b: Storage) {
+    let hook = Recorder::start().await;
+    let now = now_ms();
+    let rows_in: Vec<_> = (0..60).map(|i| row_for("r/webhook/0", &format!("g{i}"), now)).collect();
+    a.enqueue(&rows_in).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        dir.path(),
+        &format!(
+            "rate_limit_per_minute = 0\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\" }}]\n",
+            hook.url("/h")
+        ),
+    );
+    let target = p.targets[0].clone();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    for (i, st) in [a.clone(), b].into_iter().enumerate() {
+        let w = Arc::new(Worker {
+            storage: st,
+            templates: p.templates.clone(),
+            metrics: NotifyMetrics::unregistered(),
+            id: format!("worker-{i}"),
+            rate_per_minute: 0,
+        });
+        tokio::spawn(w.run(target.clone(), stop.clone()));
+    }
+    eventually(30, "all rows sent", || async { rows(&a).await.iter().all(|r| r.status == "sent").then_some(()) }).await;
+    let _ = stop_tx.send(true);
+    let keys: Vec<String> =
+        hook.received().iter().map(|r| r.json()["groupKey"].as_str().unwrap().to_string()).collect();
+    let distinct: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(keys.len(), 60, "no row sent twice");
+    assert_eq!(distinct.len(), 60);
+}
+
+#[tokio::test]
+async fn two_workers_on_sqlite_never_send_a_row_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (sqlite(dir.path()).await, sqlite(dir.path()).await);
+    two_workers_one_outbox(a, b).await;
+}
+
+#[tokio::test]
+async fn two_workers_on_postgres_never_send_a_row_twice() {
+    let Some(db) = crate::common::pg_test_db("two_workers_on_postgres_never_send_a_row_twice").await else { return };
+    let cfg: sidewatch::config::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
+    let a = Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap();
+    let b = Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap();
+    two_workers_one_outbox(a, b).await;
+}
