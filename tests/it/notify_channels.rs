@@ -147,3 +147,47 @@ async fn a_silence_from_the_cli_mutes_then_releases_an_alert() {
     assert_eq!(hook.received().len(), 1, "delivered after the silence expired");
     let _ = tx.send(true);
 }
+
+// Multi-threaded: the CLI runs as a blocking child process while the fake receivers answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_test_sends_through_the_real_channel_and_preview_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Recorder::start().await;
+    let dead = Recorder::start().await;
+    dead.behaviour.status.store(503, std::sync::atomic::Ordering::SeqCst);
+    std::fs::write(
+        dir.path().join("sidewatch.toml"),
+        format!(
+            "[storage]\nurl = \"sqlite://data/t.db\"\n[notify.route]\nreceiver = \"r\"\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\" }}, {{ url = \"{}\" }}]\n",
+            hook.url("/ok"),
+            dead.url("/dead?token=hunter22")
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd.current_dir(dir.path()).args(["notify", "test", "--receiver", "r"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "one channel failed: {text}");
+    assert!(text.contains("r/webhook/0: sent") && text.contains("r/webhook/1: FAILED: HTTP 503"), "{text}");
+    assert!(!text.contains("hunter22"));
+    assert_eq!(hook.received()[0].json()["alerts"][0]["labels"]["alertname"], "SidewatchTest");
+    let hist = cli(dir.path(), &["alerts", "history"]);
+    assert!(hist.contains("SidewatchTest (test)") && hist.contains("failed"), "{hist}");
+
+    std::fs::write(
+        dir.path().join("alert.yml"),
+        "labels: {alertname: HighLatency, instance: web-1, severity: warning}\nannotations: {summary: \"p95 <1s> & rising\"}\nvalue: 1.25\n",
+    )
+    .unwrap();
+    let preview = cli(dir.path(), &["notify", "preview", "--alert", "alert.yml"]);
+    for part in ["=== webhook", "=== slack", "=== telegram", "=== email subject", "=== email HTML", "=== alertmanager"]
+    {
+        assert!(preview.contains(part), "{part} missing: {preview}");
+    }
+    assert!(preview.contains("p95 &lt;1s&gt; &amp; rising"), "HTML-escaped for Telegram: {preview}");
+    assert!(preview.contains("<code>1.25</code>"));
+    assert_eq!(hook.received().len(), 1, "preview sends nothing");
+}
