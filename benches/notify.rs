@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use sidewatch::config::StorageConfig;
 use sidewatch::notify::metrics::NotifyMetrics;
-use sidewatch::notify::model::{AlertIn, Map};
+use sidewatch::notify::model::AlertIn;
 use sidewatch::notify::{Notifier, Plan};
 use sidewatch::storage::Storage;
 use std::collections::HashMap;
