@@ -4,6 +4,7 @@
 
 mod health;
 mod middleware;
+mod notify;
 mod query;
 mod rules;
 mod targets;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status/buildinfo", get(query::buildinfo))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
+        .route("/api/v1/notifications", get(notify::notifications))
         .route("/-/reload", axum::routing::post(rules::reload))
         .route_layer(axum::middleware::from_fn(middleware::tag_route))
         .fallback(health::not_found)

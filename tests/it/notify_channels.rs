@@ -191,3 +191,46 @@ async fn notify_test_sends_through_the_real_channel_and_preview_sends_nothing() 
     assert!(preview.contains("<code>1.25</code>"));
     assert_eq!(hook.received().len(), 1, "preview sends nothing");
 }
+
+#[tokio::test]
+async fn a_firing_critical_inhibits_the_warning_on_the_same_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let hook = Recorder::start().await;
+    let p = plan(
+        dir.path(),
+        &format!(
+            "[[notify.inhibit_rules]]\nsource_matchers = ['severity=\"critical\"']\ntarget_matchers = ['severity=\"warning\"']\nequal = [\"instance\"]\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\" }}]\n",
+            hook.url("/h")
+        ),
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (n, _) = Notifier::start(p, st.clone(), NotifyMetrics::unregistered(), rx);
+    let crit = alert("DiskFull", "db-1");
+    let mut warn_same = alert("DiskFilling", "db-1");
+    warn_same.labels.insert("severity".into(), "warning".into());
+    let mut warn_other = alert("DiskFilling", "db-2");
+    warn_other.labels.insert("severity".into(), "warning".into());
+    n.update("g".into(), vec![crit, warn_same, warn_other]);
+    let row = eventually(10, "inhibited row recorded", || async {
+        st.list_outbox(&OutboxFilter { status: Some("suppressed".into()), ..Default::default() }).await.unwrap().pop()
+    })
+    .await;
+    assert!(row.error_text.unwrap().starts_with("inhibited by DiskFull"));
+    eventually(10, "two notifications delivered", || async { (hook.received().len() == 2).then_some(()) }).await;
+    let sent: Vec<String> = hook
+        .received()
+        .iter()
+        .flat_map(|r| {
+            r.json()["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["labels"]["instance"].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().filter(|i| i.contains("db-2")).count() == 1, "the warning on db-2 is not inhibited");
+    let _ = tx.send(true);
+}

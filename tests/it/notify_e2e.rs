@@ -197,6 +197,11 @@ alertmanager = [{{ url = "{am}" }}]
     let csv = cli(&dir_path, &["alerts", "export", "--format", "csv", "--since", "1h"]);
     assert!(csv.starts_with("time,alertname,labels,from,to,value,fingerprint\n"));
     assert!(csv.contains("DemoQueueStuck") && csv.contains(",firing,"), "{csv}");
+    let api: serde_json::Value =
+        reqwest::get(app.url("/api/v1/notifications?status=sent&since=1h")).await.unwrap().json().await.unwrap();
+    let items = api["data"]["notifications"].as_array().unwrap();
+    assert!(items.iter().any(|n| n["channel"] == "telegram" && n["alerts"] == "DemoQueueStuck"), "{api}");
+    assert!(!api.to_string().contains("SECRET-TOKEN"));
     let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(
         metrics.contains("sidewatch_notifications_total{channel=\"slack\",outcome=\"sent\",receiver=\"oncall\"}"),
