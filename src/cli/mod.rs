@@ -156,6 +156,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(ConfigCommand::Check) => {
             let source = loaded.file.as_ref().map_or("built-in defaults".into(), |f| f.display().to_string());
+            // Templates and webhook body files are files: compile and render them too.
+            let cfg = &loaded.config;
+            if !cfg.notify.receivers.is_empty()
+                && let Err(e) = crate::notify::Plan::build(&cfg.notify, &loaded.base_dir, &cfg.external_url())
+            {
+                eprintln!("error: invalid configuration:\n[notify]: {e}");
+                return Ok(ExitCode::from(1));
+            }
             println!("{source}: configuration is valid");
             Ok(ExitCode::SUCCESS)
         }

@@ -58,7 +58,8 @@ fn resolve(base: &Path, p: &str) -> std::path::PathBuf {
 /// fields, inhibition rules, time intervals. Errors name the field.
 pub fn check(cfg: &NotifyConfig) -> Vec<String> {
     let mut errors = Vec::new();
-    let route = route::Route::compile(&cfg.route).map_err(|e| errors.extend(e)).ok();
+    let (route, route_errors) = route::Route::compile_all(&cfg.route);
+    errors.extend(route_errors);
     let mut names = std::collections::HashSet::new();
     for (i, r) in cfg.receivers.iter().enumerate() {
         let at = format!("notify.receivers[{i}]");
@@ -76,21 +77,27 @@ pub fn check(cfg: &NotifyConfig) -> Vec<String> {
         r.email.iter().enumerate().for_each(|(j, c)| add("email", j, c.check()));
         r.alertmanager.iter().enumerate().for_each(|(j, c)| add("alertmanager", j, c.check()));
     }
-    if let Some(route) = route {
+    {
         let mut used = Vec::new();
         route.receivers(&mut used);
+        used.sort();
+        used.dedup();
         for u in used {
             if u.is_empty() && !cfg.receivers.is_empty() {
                 errors.push("notify.route.receiver: must name a receiver".into());
             } else if !u.is_empty() && !names.contains(u.as_str()) {
-                errors.push(format!("notify.route: receiver {u:?} is not defined in [[notify.receivers]]"));
+                errors.push(format!("notify.route.receiver: {u:?} is not defined in [[notify.receivers]]"));
             }
         }
         let mut mutes = Vec::new();
         route.mute_names(&mut mutes);
+        mutes.sort();
+        mutes.dedup();
         for m in mutes {
             if !cfg.mute_time_intervals.iter().any(|t| t.name == m) {
-                errors.push(format!("notify.route: mute time interval {m:?} is not defined"));
+                errors.push(format!(
+                    "notify.route.mute_time_intervals: {m:?} is not defined in [[notify.mute_time_intervals]]"
+                ));
             }
         }
     }

@@ -49,6 +49,12 @@ fn ms(d: Option<crate::config::Duration>, parent: i64) -> i64 {
 impl Route {
     /// Compiles the tree; errors name the route by its path (`notify.route.routes[1]`).
     pub fn compile(cfg: &RouteConfig) -> Result<Route, Vec<String>> {
+        let (r, errors) = Self::compile_all(cfg);
+        if errors.is_empty() { Ok(r) } else { Err(errors) }
+    }
+
+    /// Compiles what it can (bad matchers are left out) and returns every error.
+    pub fn compile_all(cfg: &RouteConfig) -> (Route, Vec<String>) {
         let root = Route {
             key: String::new(),
             receiver: String::new(),
@@ -63,7 +69,7 @@ impl Route {
         };
         let mut errors = Vec::new();
         let r = Self::build(cfg, &root, "notify.route", "{}".into(), &mut errors);
-        if errors.is_empty() { Ok(r) } else { Err(errors) }
+        (r, errors)
     }
 
     fn build(cfg: &RouteConfig, parent: &Route, path: &str, key: String, errors: &mut Vec<String>) -> Route {

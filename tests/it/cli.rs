@@ -183,3 +183,31 @@ fn run_with_no_config_serves_and_stops_on_sigterm() {
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("sidewatch stopped")), "{rest:?}");
 }
+
+#[test]
+fn config_check_names_notify_errors_and_broken_templates() {
+    let (code, out) = check(
+        "[notify.route]\nreceiver = \"nobody\"\n[[notify.route.routes]]\nmatchers = ['severity']\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{ url = \"ftp://x\" }]\n",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("\"nobody\" is not defined in [[notify.receivers]]"), "{out}");
+    assert!(out.contains("matcher \"severity\""), "{out}");
+    assert!(
+        out.contains("\"url\" in [notify.receivers[0].webhook[0]]")
+            && out.contains("must be an http:// or https:// URL"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tpl")).unwrap();
+    std::fs::write(dir.path().join("tpl/slack.firing.hbs"), "{{#each alerts}}{{labls.alertname}}{{/each}}").unwrap();
+    std::fs::write(
+        dir.path().join("sidewatch.toml"),
+        "[notify]\ntemplates_dir = \"tpl\"\n[notify.route]\nreceiver = \"r\"\n[[notify.receivers]]\nname = \"r\"\nslack = [{ webhook_url = \"https://hooks.example/x\" }]\n",
+    )
+    .unwrap();
+    let out = sidewatch(dir.path(), &["config", "check"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("slack.firing.hbs"), "{err}");
+}
