@@ -27,6 +27,7 @@ pub struct Application {
     scrape_metrics: ScrapeMetrics,
     checkpoint: PathBuf,
     notify: Option<(crate::notify::Plan, crate::notify::metrics::NotifyMetrics)>,
+    history_engine: crate::promql::Engine,
 }
 
 /// Where the store checkpoint lives: `store.checkpoint_path`, else beside the SQLite file
@@ -101,6 +102,7 @@ impl Application {
             external_labels: cfg.rules.external_labels.clone(),
             external_url: cfg.external_url(),
         };
+        let history_engine = engine.clone();
         let rule_metrics = crate::rules::manager::RuleMetrics::register(metrics.registry());
         let rules = crate::rules::manager::RuleManager::new(
             cfg.rules.files.clone(),
@@ -128,7 +130,7 @@ impl Application {
             targets: scrape.targets.clone(),
             rules: Some(rules),
         };
-        Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify })
+        Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify, history_engine })
     }
 
     /// The address the server is bound to (with the real port when 0 was asked for).
@@ -148,7 +150,7 @@ impl Application {
 
     /// Serves and scrapes until `shutdown` completes, then stops gracefully within the configured time.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify } = self;
+        let Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify, history_engine } = self;
         let storage = state.storage.clone();
         let store = state.store.clone();
         let grace = state.config.config.server.shutdown_timeout.get();
@@ -223,6 +225,21 @@ impl Application {
             background.push(tokio::spawn(rules.clone().run(watch, stop_rx.clone())));
             background.push(tokio::spawn(reload_on_sighup(rules, stop_rx.clone())));
         }
+        // Report pipeline: metric history for reports, and the report jobs on their schedules.
+        let cfg = Arc::new(state.config.config.clone());
+        background.push(tokio::spawn(crate::jobs::history::run(
+            history_engine,
+            storage.clone(),
+            cfg.clone(),
+            stop_rx.clone(),
+        )));
+        let scheduler = crate::jobs::Scheduler {
+            storage: storage.clone(),
+            cfg,
+            base_dir: state.config.base_dir.clone(),
+            runner: format!("{}-{}", instance, std::process::id()),
+        };
+        background.push(tokio::spawn(scheduler.run(stop_rx.clone())));
         let app = router(state);
         let mut server_stop = stop_rx;
         let mut server = tokio::spawn(async move {

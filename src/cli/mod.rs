@@ -5,6 +5,7 @@
 use crate::config::{self, LoadedConfig};
 
 mod notify_cmd;
+mod report_cmd;
 mod rules_cmd;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -37,6 +38,10 @@ pub enum Command {
     /// Run rule unit tests in promtool's format.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Reports: baseline, KPI rollup, weekly digest, incident note, recovery check, event
+    /// generator, job runs.
+    #[command(subcommand)]
+    Report(report_cmd::ReportCommand),
     /// Create, list and expire silences.
     #[command(subcommand)]
     Silence(notify_cmd::SilenceCommand),
@@ -175,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report(c) => report_cmd::report(&loaded, &c),
         Command::Silence(c) => notify_cmd::silence(&loaded, &c),
         Command::Alerts(c) => notify_cmd::alerts(&loaded, &c),
         Command::Notify(c) => notify_cmd::notify(&loaded, &c),

@@ -8,6 +8,7 @@ mod error;
 mod load;
 pub mod notify;
 pub mod query;
+pub mod reports;
 pub mod rules;
 pub mod scrape;
 pub mod types;
@@ -42,6 +43,20 @@ pub struct Config {
     pub rules: rules::RulesConfig,
     /// Routing, receivers and delivery of notifications.
     pub notify: notify::NotifyConfig,
+    /// `POST /api/v1/events`: product events for KPI reports and digests.
+    pub ingest: reports::IngestConfig,
+    /// Metric history kept in the database for reports.
+    pub history: reports::HistoryConfig,
+    /// Where reports are written.
+    pub reports: reports::ReportsConfig,
+    /// Cron schedules of the report jobs.
+    pub jobs: reports::JobsConfig,
+    /// KPI rollups: funnels, retention, KPI alerts.
+    pub kpi: reports::KpiConfig,
+    /// The weekly digest.
+    pub digest: reports::DigestConfig,
+    /// The recovery check.
+    pub recovery: reports::RecoveryConfig,
     /// Services to scrape and probe. None: sidewatch scrapes and probes itself.
     pub targets: Vec<TargetConfig>,
 }
@@ -191,6 +206,14 @@ mod docs_tests {
                 ..Default::default()
             }],
             notify: full_notify(),
+            history: super::reports::HistoryConfig {
+                series: vec![super::reports::HistorySeries::default()],
+                ..Default::default()
+            },
+            kpi: super::reports::KpiConfig {
+                funnels: vec![super::reports::FunnelConfig::default()],
+                ..Default::default()
+            },
             ..Default::default()
         }
     }

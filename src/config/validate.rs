@@ -44,6 +44,7 @@ pub(super) fn validate(config: &Config, invalid: &dyn Fn(&[&str], &str) -> Strin
     errors.extend(super::scrape::validate(&config.scrape, &config.store, &config.targets, invalid));
     errors.extend(super::query::validate(&config.query, invalid));
     errors.extend(super::rules::validate(&config.rules, invalid));
+    errors.extend(super::reports::validate(config, invalid));
     for e in crate::notify::check(&config.notify) {
         let (path, msg) = e.split_once(": ").unwrap_or(("notify", &e));
         let segments: Vec<&str> = path.split('.').collect();

@@ -2,6 +2,7 @@
 //! stages land — the query, rules, alerts and admin APIs. Every request gets an `X-Request-Id`,
 //! is logged and counted, and bodies over `server.max_body_bytes` get 413 with a JSON error.
 
+mod events;
 mod health;
 mod middleware;
 mod notify;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/notifications", get(notify::notifications))
+        .route("/api/v1/events", axum::routing::post(events::ingest))
         .route("/-/reload", axum::routing::post(rules::reload))
         .route_layer(axum::middleware::from_fn(middleware::tag_route))
         .fallback(health::not_found)

@@ -122,6 +122,19 @@ impl Worker {
         }
     }
 
+    /// Delivers what is due for `target` now, once (for one-shot runs such as the CLI's).
+    pub async fn drain(&self, target: &Target) -> usize {
+        let now = now_ms();
+        let lease = target.channel.timeout().as_millis() as i64 + 60_000;
+        let rows = self.storage.claim(&target.id, &self.id, now, now - lease, 64).await.unwrap_or_default();
+        let n = rows.len();
+        if n > 0 {
+            let mut bucket = Bucket { tokens: 1e9, per_minute: 1e9, at: std::time::Instant::now() };
+            self.deliver_batch(target, rows, &mut bucket).await;
+        }
+        n
+    }
+
     async fn deliver_batch(&self, target: &Target, rows: Vec<OutboxRow>, bucket: &mut Bucket) {
         let tokens = bucket.available();
         if tokens == 0 {

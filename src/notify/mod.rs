@@ -251,6 +251,23 @@ pub async fn enqueue(
     Ok(n)
 }
 
+/// Sends what is due in the outbox for every target of `plan` once, from this process (for
+/// one-shot runs: `sidewatch report kpi` delivering its KPI alert without a running sidecar).
+pub async fn deliver_due(plan: &Plan, storage: &Storage) -> usize {
+    let w = Worker {
+        storage: storage.clone(),
+        templates: plan.templates.clone(),
+        metrics: NotifyMetrics::unregistered(),
+        id: format!("cli-{}", std::process::id()),
+        rate_per_minute: 0,
+    };
+    let mut n = 0;
+    for t in &plan.targets {
+        n += w.drain(t).await;
+    }
+    n
+}
+
 /// An outbox row recording a test notification to `t` (status `sending`: the caller sends it).
 pub fn test_row(t: &Target, n: &model::Notification) -> NewOutboxRow {
     let now = chrono::Utc::now().timestamp_millis();

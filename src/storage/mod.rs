@@ -11,12 +11,14 @@ mod audit;
 mod meta;
 mod outbox;
 mod postgres;
+mod reports;
 mod sqlite;
 
 pub use alerts::{AlertChange, AlertRepo, StoredAlert};
 pub use audit::{AuditEntry, AuditQuery, AuditRepo, NewAuditEntry};
 pub use meta::MetaRepo;
 pub use outbox::{Attempt, NewOutboxRow, OutboxFilter, OutboxRepo, OutboxRow, StoredSilence};
+pub use reports::{DailyCount, HistoryRow, JobRun, NewEvent, ReportRepo};
 pub(crate) use sqlite::file_path as sqlite_file;
 
 use crate::config::StorageConfig;

@@ -13,6 +13,7 @@ mod pg_outage;
 mod promql_conformance;
 mod promql_fuzz;
 mod query_api;
+mod reports;
 mod rules_cli;
 mod scrape;
 mod scrape_faults;

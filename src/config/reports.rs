@@ -1,0 +1,294 @@
+//! `[ingest]`, `[history]`, `[reports]`, `[jobs]`, `[kpi]` and `[digest]`: what the report
+//! pipeline reads (product events, metric history) and when and how it writes reports.
+
+use super::types::{ByteSize, Duration, Secret};
+use serde::{Deserialize, Serialize};
+
+/// `[ingest]`: `POST /api/v1/events`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Bearer token clients must send; empty: the endpoint answers 401 to everyone.
+    pub token: Secret,
+    /// Most events in one batch (more: 413).
+    pub max_batch_items: usize,
+    /// Largest batch body (more: 413).
+    pub max_body_bytes: ByteSize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { token: Secret::new(""), max_batch_items: 1000, max_body_bytes: ByteSize::mib(1) }
+    }
+}
+
+/// `[history]`: metric history kept in the database for reports.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// How often every series is evaluated and appended.
+    pub interval: Duration,
+    /// How long rows are kept.
+    pub retention: Duration,
+    /// Named PromQL expressions; each output series becomes one row per interval.
+    pub series: Vec<HistorySeries>,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            interval: Duration::from_secs(60),
+            retention: Duration::from_secs(90 * 86400),
+            series: Vec::new(),
+        }
+    }
+}
+
+/// One `[[history.series]]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySeries {
+    /// Name reports refer to (e.g. `error_ratio`, `latency_p95`, `queue_depth`).
+    pub name: String,
+    /// PromQL expression, evaluated at each interval.
+    pub expr: String,
+}
+
+/// `[reports]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Output folder, relative to the configuration file.
+    pub dir: String,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig { dir: "reports".into() }
+    }
+}
+
+/// `[jobs]`: cron schedules (6 fields, seconds first).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Time zone of the schedules: `UTC` or a fixed offset such as `+02:00`.
+    pub timezone: String,
+    /// A run missed while sidewatch was down is made up at start when it is at most this old.
+    pub catch_up_grace: Duration,
+    /// The baseline snapshot.
+    pub baseline: BaselineJob,
+    /// The daily KPI rollup.
+    pub kpi: KpiJob,
+    /// The weekly digest.
+    pub digest: DigestJob,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            timezone: "UTC".into(),
+            catch_up_grace: Duration::from_secs(6 * 3600),
+            baseline: BaselineJob::default(),
+            kpi: KpiJob::default(),
+            digest: DigestJob::default(),
+        }
+    }
+}
+
+/// `[jobs.baseline]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BaselineJob {
+    /// Cron schedule; empty: not scheduled.
+    pub schedule: String,
+    /// Number of windows.
+    pub windows: u32,
+    /// Minutes per window.
+    pub window_minutes: u32,
+}
+
+impl Default for BaselineJob {
+    fn default() -> Self {
+        BaselineJob { schedule: "0 */30 * * * *".into(), windows: 24, window_minutes: 5 }
+    }
+}
+
+/// `[jobs.kpi]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KpiJob {
+    /// Cron schedule; empty: not scheduled.
+    pub schedule: String,
+}
+
+impl Default for KpiJob {
+    fn default() -> Self {
+        KpiJob { schedule: "0 15 0 * * *".into() }
+    }
+}
+
+/// `[jobs.digest]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestJob {
+    /// Cron schedule; empty: not scheduled.
+    pub schedule: String,
+    /// Days the digest covers, ending with the anchor date.
+    pub lookback_days: u32,
+}
+
+impl Default for DigestJob {
+    fn default() -> Self {
+        DigestJob { schedule: "0 0 9 * * Mon".into(), lookback_days: 7 }
+    }
+}
+
+/// `[kpi]`: funnels, retention and KPI alerts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KpiConfig {
+    /// D1/D7 retention is shown only for cohorts of at least this many users (else `n/a`).
+    pub min_cohort_size: u64,
+    /// Receiver (in `[[notify.receivers]]`) that gets critical KPI alerts; empty: none sent.
+    pub receiver: String,
+    /// Funnels: users who did `to` divided by users who did `from`, per day.
+    pub funnels: Vec<FunnelConfig>,
+}
+
+impl Default for KpiConfig {
+    fn default() -> Self {
+        KpiConfig { min_cohort_size: 50, receiver: String::new(), funnels: Vec::new() }
+    }
+}
+
+/// One `[[kpi.funnels]]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FunnelConfig {
+    /// Name shown in reports, e.g. `Landing -> Run CTR`.
+    pub name: String,
+    /// Event name of the funnel's first step.
+    pub from: String,
+    /// Event name of its second step.
+    pub to: String,
+    /// Warning when the latest day is this many percent below its 7-day average.
+    pub warn_drop_pct: f64,
+    /// Critical when it is this many percent below.
+    pub crit_drop_pct: f64,
+}
+
+/// `[digest]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestConfig {
+    /// Availability objective; the error budget is `1 - slo_target` of requests, read from the
+    /// `error_ratio` history series.
+    pub slo_target: f64,
+    /// The evidence gate.
+    pub evidence: EvidenceConfig,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig { slo_target: 0.999, evidence: EvidenceConfig::default() }
+    }
+}
+
+/// `[recovery]`: what "recovered" means for `sidewatch report recovery`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    /// Readiness (history series `ready`) must have held this long.
+    pub stable_for: Duration,
+    /// The `latency_p95` history series must be under this (seconds).
+    pub p95_target_seconds: f64,
+    /// Error ratio and retries count as "back to baseline" within this factor of the previous
+    /// 24 hours' mean.
+    pub baseline_tolerance: f64,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig { stable_for: Duration::from_secs(900), p95_target_seconds: 1.0, baseline_tolerance: 1.2 }
+    }
+}
+
+/// `[digest.evidence]`: a digest is written only with at least this much evidence in its window.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceConfig {
+    /// Product events.
+    pub min_events: u64,
+    /// LLM calls.
+    pub min_llm_calls: u64,
+    /// PromQL counting LLM calls over a range, e.g. `sum(increase(ai_requests_total[1h]))`:
+    /// the history writer records it (series `llm_calls`) and the digest adds its values at
+    /// steps of that range across the window. Empty: LLM calls are events named `llm_call`.
+    pub llm_calls_expr: String,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        EvidenceConfig { min_events: 25, min_llm_calls: 5, llm_calls_expr: String::new() }
+    }
+}
+
+/// Checks the report sections.
+pub(super) fn validate(c: &super::Config, invalid: &dyn Fn(&[&str], &str) -> String) -> Vec<String> {
+    let mut errors = Vec::new();
+    if let Err(e) = crate::jobs::timezone(&c.jobs.timezone) {
+        errors.push(invalid(&["jobs", "timezone"], &e));
+    }
+    for (name, schedule) in
+        [("baseline", &c.jobs.baseline.schedule), ("kpi", &c.jobs.kpi.schedule), ("digest", &c.jobs.digest.schedule)]
+    {
+        if !schedule.is_empty()
+            && let Err(e) = crate::jobs::cron(schedule)
+        {
+            errors.push(invalid(&["jobs", name, "schedule"], &e));
+        }
+    }
+    if c.jobs.digest.lookback_days == 0 {
+        errors.push(invalid(&["jobs", "digest", "lookback_days"], "must be at least 1"));
+    }
+    if c.jobs.baseline.windows == 0 || c.jobs.baseline.window_minutes == 0 {
+        errors.push(invalid(&["jobs", "baseline", "windows"], "windows and window_minutes must be at least 1"));
+    }
+    if c.history.interval.get().as_secs() < 1 {
+        errors.push(invalid(&["history", "interval"], "must be at least 1s"));
+    }
+    let mut names = std::collections::HashSet::new();
+    for s in &c.history.series {
+        if s.name.is_empty() || !names.insert(s.name.as_str()) {
+            errors.push(invalid(&["history", "series"], &format!("name {:?} is empty or used twice", s.name)));
+        }
+        if let Err(e) = promql_parser::parser::parse(&s.expr) {
+            errors.push(invalid(&["history", "series"], &format!("{}: invalid PromQL: {e}", s.name)));
+        }
+    }
+    let llm = &c.digest.evidence.llm_calls_expr;
+    if !llm.is_empty()
+        && let Err(e) = promql_parser::parser::parse(llm)
+    {
+        errors.push(invalid(&["digest", "evidence", "llm_calls_expr"], &format!("invalid PromQL: {e}")));
+    }
+    for f in &c.kpi.funnels {
+        if f.name.is_empty() || f.from.is_empty() || f.to.is_empty() {
+            errors.push(invalid(&["kpi", "funnels"], "every funnel needs name, from and to"));
+        }
+        if f.crit_drop_pct > 0.0 && f.warn_drop_pct > f.crit_drop_pct {
+            errors.push(invalid(&["kpi", "funnels"], &format!("{}: warn_drop_pct is above crit_drop_pct", f.name)));
+        }
+    }
+    if !c.kpi.receiver.is_empty() && !c.notify.receivers.iter().any(|r| r.name == c.kpi.receiver) {
+        errors.push(invalid(
+            &["kpi", "receiver"],
+            &format!("{:?} is not defined in [[notify.receivers]]", c.kpi.receiver),
+        ));
+    }
+    if !(0.0..1.0).contains(&c.digest.slo_target) {
+        errors.push(invalid(&["digest", "slo_target"], "must be between 0 and 1, e.g. 0.999"));
+    }
+    errors
+}

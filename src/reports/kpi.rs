@@ -1,0 +1,196 @@
+//! The daily *KPI rollup* for one UTC date (default: yesterday, the latest full day): daily
+//! active users, each `[[kpi.funnels]]` rate (users who did `to` / users who did `from`) with
+//! its 7-day average and change, D1 and D7 retention per cohort (`n/a` until the cohort is
+//! mature and when it has fewer than `kpi.min_cohort_size` users), and *KPI alerts*: a funnel
+//! whose latest day is `warn_drop_pct` / `crit_drop_pct` below its 7-day average. Critical
+//! ones are sent to `kpi.receiver` through the notification outbox (so the cooldown drops an
+//! identical alert within `notify.cooldown`). Written as `kpi/<date>.json` and `kpi/<date>.md`.
+
+use super::{Ctx, ReportError, date_of, day_of, frame, num, write_atomic, write_json};
+use crate::storage::ReportRepo;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// Schema of `kpi/<date>.json`.
+pub const SCHEMA: &str = "sidewatch.kpi/v1";
+const DAY: i64 = 86_400_000;
+
+/// The day to roll up: `date`, or yesterday.
+pub fn target_day(ctx: &Ctx, date: Option<&str>) -> Result<i64, ReportError> {
+    let today = day_of(ctx.now);
+    let day = match date {
+        Some(d) => super::parse_date(d)?,
+        None => today - 1,
+    };
+    if day > today {
+        return Err(ReportError::Input(format!(
+            "date {} is in the future (today is {})",
+            date_of(day),
+            date_of(today)
+        )));
+    }
+    Ok(day)
+}
+
+/// Funnel rates per day: `to` users / `from` users.
+fn rates(
+    users: &HashMap<(&str, i64), i64>,
+    from: &str,
+    to: &str,
+    days: impl Iterator<Item = i64>,
+) -> BTreeMap<i64, f64> {
+    days.filter_map(|d| {
+        let f = *users.get(&(from, d))?;
+        (f > 0).then(|| (d, *users.get(&(to, d)).unwrap_or(&0) as f64 / f as f64))
+    })
+    .collect()
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
+    let (s, n) = v.fold((0.0, 0), |(s, n), x| (s + x, n + 1));
+    (n > 0).then(|| s / n as f64)
+}
+
+/// Computes the rollup (no files); the JSON document.
+pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
+    let cfg = &ctx.cfg.kpi;
+    let (start, end) = ((day - 37) * DAY, (day + 1) * DAY);
+    let known: Vec<String> = ctx.storage.event_counts(0, end).await?.into_iter().map(|(n, _)| n).collect();
+    for f in &cfg.funnels {
+        for e in [&f.from, &f.to] {
+            if !known.iter().any(|k| k == e) {
+                return Err(ReportError::Input(format!(
+                    "funnel {:?}: no event named {e:?} was ever recorded (known: {})",
+                    f.name,
+                    known.join(", ")
+                )));
+            }
+        }
+    }
+    let counts = ctx.storage.daily_counts(start, end).await?;
+    let users: HashMap<(&str, i64), i64> = counts.iter().map(|c| ((c.name.as_str(), c.day), c.users)).collect();
+    let mut funnels = Vec::new();
+    let mut alerts = Vec::new();
+    for f in &cfg.funnels {
+        let r = rates(&users, &f.from, &f.to, day - 30..=day);
+        let latest = r.get(&day).copied();
+        let avg7 = mean((day - 7..day).filter_map(|d| r.get(&d).copied()));
+        let prev_week = mean((day - 14..day - 7).filter_map(|d| r.get(&d).copied()));
+        let drop_pct = match (latest, avg7) {
+            (Some(l), Some(a)) if a > 0.0 => Some((a - l) / a * 100.0),
+            _ => None,
+        };
+        let severity = match drop_pct {
+            Some(d) if f.crit_drop_pct > 0.0 && d >= f.crit_drop_pct => "critical",
+            Some(d) if f.warn_drop_pct > 0.0 && d >= f.warn_drop_pct => "warning",
+            _ => "ok",
+        };
+        if severity != "ok" {
+            alerts.push(json!({"funnel": f.name, "severity": severity, "latest": num(latest), "avg7": num(avg7),
+                "drop_pct": num(drop_pct), "threshold_pct": if severity == "critical" { f.crit_drop_pct } else { f.warn_drop_pct }}));
+        }
+        funnels.push(json!({
+            "name": f.name, "from": f.from, "to": f.to,
+            "latest": num(latest), "avg7": num(avg7), "prev_week_avg": num(prev_week), "drop_pct": num(drop_pct),
+            "severity": severity,
+            "daily": r.iter().map(|(d, v)| json!({"date": date_of(*d), "rate": num(Some(*v))})).collect::<Vec<_>>(),
+        }));
+    }
+    let dau_rows = ctx.storage.daily_active(start, end).await?;
+    let dau: BTreeMap<i64, i64> = dau_rows.into_iter().collect();
+    let dau_latest = dau.get(&day).map(|v| *v as f64);
+    let dau_avg7 = mean((day - 7..day).filter_map(|d| dau.get(&d).map(|v| *v as f64)));
+    let first = ctx.storage.first_days(start, end).await?;
+    let active = ctx.storage.active_days(start, end).await?;
+    let cohorts: Vec<Value> = frame::off_runtime(move || frame::cohorts(&first, &active))
+        .await?
+        .into_iter()
+        .filter(|c| c.day >= day - 30 && c.day <= day)
+        .map(|c| {
+            let rate = |k: i64, n: u64| {
+                if c.day + k > day || c.size < cfg.min_cohort_size {
+                    json!("n/a")
+                } else {
+                    num(Some(n as f64 / c.size as f64))
+                }
+            };
+            json!({"cohort": date_of(c.day), "size": c.size, "d1": rate(1, c.d1), "d7": rate(7, c.d7)})
+        })
+        .collect();
+    let count = |s: &str| alerts.iter().filter(|a| a["severity"] == s).count();
+    Ok(json!({
+        "schema": SCHEMA,
+        "date": date_of(day),
+        "generated_at": crate::notify::model::rfc3339(ctx.now),
+        "dau": {"latest": num(dau_latest), "avg7": num(dau_avg7),
+                 "daily": dau.iter().filter(|(d, _)| **d >= day - 30).map(|(d, v)| json!({"date": date_of(*d), "users": v})).collect::<Vec<_>>()},
+        "funnels": funnels,
+        "retention": {"min_cohort_size": cfg.min_cohort_size, "cohorts": cohorts},
+        "alerts": {"warning": count("warning"), "critical": count("critical"), "items": alerts},
+        "events_today": counts.iter().filter(|c| c.day == day).map(|c| json!({"name": c.name, "events": c.events, "users": c.users})).collect::<Vec<_>>(),
+    }))
+}
+
+/// Queues critical KPI alerts for `kpi.receiver` (cooldown applies) and sends them now.
+async fn notify_critical(ctx: &Ctx, doc: &Value) -> Result<usize, ReportError> {
+    let receiver = &ctx.cfg.kpi.receiver;
+    let items: Vec<&Value> =
+        doc["alerts"]["items"].as_array().into_iter().flatten().filter(|a| a["severity"] == "critical").collect();
+    if receiver.is_empty() || items.is_empty() {
+        return Ok(0);
+    }
+    let plan = crate::notify::Plan::build(&ctx.cfg.notify, &ctx.base_dir, &ctx.cfg.external_url())
+        .map_err(|e| ReportError::Compute(format!("[notify]: {e}")))?;
+    use crate::notify::model::{AlertData, AlertExtra, Map, Notification, ZERO_TIME, fingerprint, rfc3339};
+    let alerts: Vec<AlertData> = items
+        .iter()
+        .map(|a| {
+            let labels: Map =
+                [("alertname", "KpiDrop"), ("funnel", a["funnel"].as_str().unwrap_or("")), ("severity", "critical")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            let summary = format!(
+                "{}: {} vs 7-day average {} ({}% drop) on {}",
+                a["funnel"].as_str().unwrap_or(""),
+                a["latest"],
+                a["avg7"],
+                a["drop_pct"],
+                doc["date"].as_str().unwrap_or("")
+            );
+            AlertData {
+                status: "firing".into(),
+                fingerprint: format!("{:016x}", fingerprint(&labels)),
+                annotations: [("summary".to_string(), summary)].into(),
+                labels,
+                starts_at: rfc3339(ctx.now),
+                ends_at: ZERO_TIME.into(),
+                generator_url: String::new(),
+                sidewatch: Some(AlertExtra { value: a["drop_pct"].to_string(), ..Default::default() }),
+            }
+        })
+        .collect();
+    let group: Map = [("alertname".to_string(), "KpiDrop".to_string())].into();
+    let n = Notification::build(receiver, "{}:{alertname=\"KpiDrop\"}", &group, &ctx.cfg.external_url(), alerts, 0);
+    let out = vec![crate::notify::dispatch::Outgoing {
+        receiver: receiver.clone(),
+        kind: "firing".into(),
+        notification: n,
+        suppressed: None,
+        route_key: "kpi".into(),
+    }];
+    crate::notify::enqueue(&plan, &ctx.storage, out, ctx.now).await?;
+    Ok(crate::notify::deliver_due(&plan, &ctx.storage).await)
+}
+
+/// Makes the rollup for `date` (default yesterday); returns its JSON and the paths written.
+pub async fn run(ctx: &Ctx, date: Option<&str>) -> Result<(Value, Vec<String>), ReportError> {
+    let day = target_day(ctx, date)?;
+    let doc = compute(ctx, day).await?;
+    let json_path = ctx.out(&format!("kpi/{}.json", date_of(day)));
+    let md_path = ctx.out(&format!("kpi/{}.md", date_of(day)));
+    write_json(&json_path, &doc)?;
+    write_atomic(&md_path, super::render("kpi", &doc)?.as_bytes())?;
+    notify_critical(ctx, &doc).await?;
+    Ok((doc, vec![json_path.display().to_string(), md_path.display().to_string()]))
+}

@@ -1,0 +1,88 @@
+//! The *event generator* behind `sidewatch report seed`: fills the events table with a
+//! realistic product funnel (landing → run → replay start → replay completion, LLM calls) for
+//! a number of users over a number of days, deterministic for a given seed, so reports, tests
+//! and benchmarks run on known data.
+
+use crate::storage::{NewEvent, ReportRepo, Storage, StorageError};
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct SeedSpec {
+    /// Roughly this many events in total.
+    pub events: u64,
+    /// Distinct users.
+    pub users: u64,
+    /// Days, ending with `end_day` (UTC day number, included).
+    pub days: u32,
+    /// Last day.
+    pub end_day: i64,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Generates and stores the events; calls `progress(done)` now and then. Returns the count.
+pub async fn seed(st: &Storage, spec: &SeedSpec, mut progress: impl FnMut(u64)) -> Result<u64, StorageError> {
+    let mut rng = Rng(spec.seed);
+    let per_day = (spec.events / spec.days.max(1) as u64).max(1);
+    let first_day = spec.end_day - spec.days as i64 + 1;
+    let mut batch = Vec::with_capacity(10_000);
+    let mut total = 0u64;
+    for d in 0..spec.days as i64 {
+        let day = first_day + d;
+        let mut n = 0;
+        while n < per_day {
+            let user = rng.next() % spec.users.max(1);
+            let ts = day * 86_400_000 + (rng.next() % 86_400_000) as i64;
+            let mut push = |name: &str, offset: i64| {
+                batch.push(NewEvent {
+                    ts: (ts + offset).min(day * 86_400_000 + 86_399_999),
+                    name: name.into(),
+                    user_id: format!("u{user}"),
+                    props: "{}".into(),
+                });
+            };
+            push("landing_view", 0);
+            n += 1;
+            if rng.chance(0.4) {
+                push("run_start", 1_000);
+                n += 1;
+                if rng.chance(0.5) {
+                    push("llm_call", 1_500);
+                    n += 1;
+                }
+                if rng.chance(0.3) {
+                    push("replay_start", 2_000);
+                    n += 1;
+                    if rng.chance(0.7) {
+                        push("replay_complete", 3_000);
+                        n += 1;
+                    }
+                }
+            }
+            if batch.len() >= 10_000 {
+                total += st.insert_events(&batch).await?;
+                batch.clear();
+                progress(total);
+            }
+        }
+    }
+    total += st.insert_events(&batch).await?;
+    progress(total);
+    Ok(total)
+}

@@ -1,0 +1,358 @@
+//! What the report jobs read and record: product *events*, *metric history* (one row per
+//! history series per interval), *job runs* (one row per occurrence of a scheduled job; the
+//! unique `(job, scheduled_for)` makes exactly one of several sidecars run it) and *report
+//! drafts* (one digest per anchor date). Aggregations that SQL does best — daily distinct users
+//! per event, distinct active user-days — run in SQL, so reports never decode every event.
+
+use super::{Storage, StorageError, on_pool};
+use async_trait::async_trait;
+use sqlx::Row;
+
+/// One product event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// When it happened (ms).
+    pub ts: i64,
+    /// Event name, e.g. `landing_view`.
+    pub name: String,
+    /// Who.
+    pub user_id: String,
+    /// Properties as a JSON object.
+    pub props: String,
+}
+
+/// Users and events of one event name on one UTC day.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DailyCount {
+    /// Days since 1970-01-01.
+    pub day: i64,
+    /// Event name.
+    pub name: String,
+    /// Distinct users.
+    pub users: i64,
+    /// Events.
+    pub events: i64,
+}
+
+/// One metric history row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryRow {
+    /// Series name (`[[history.series]] name`).
+    pub name: String,
+    /// Labels as a JSON object.
+    pub labels: String,
+    /// Time (ms).
+    pub ts: i64,
+    /// Value.
+    pub value: f64,
+}
+
+/// One job run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRun {
+    /// Row id.
+    pub id: i64,
+    /// Job name.
+    pub job: String,
+    /// The occurrence (ms).
+    pub scheduled_for: i64,
+    /// Started (ms).
+    pub started_at: i64,
+    /// Ended (ms).
+    pub ended_at: Option<i64>,
+    /// `running`, `ok`, `held` (gate or duplicate), `failed`.
+    pub status: String,
+    /// Who ran it.
+    pub runner: String,
+    /// Paths written, JSON array.
+    pub outputs: String,
+    /// Why it failed or was held.
+    pub error: Option<String>,
+}
+
+/// Reads and writes events, metric history, job runs and drafts.
+#[async_trait]
+pub trait ReportRepo: Send + Sync {
+    /// Inserts events in one transaction (all or none); returns how many.
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<u64, StorageError>;
+    /// Events in `[start, end)` (ms) per name.
+    async fn event_counts(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError>;
+    /// Distinct users and events per UTC day and name in `[start, end)`.
+    async fn daily_counts(&self, start: i64, end: i64) -> Result<Vec<DailyCount>, StorageError>;
+    /// Distinct users per UTC day in `[start, end)`.
+    async fn daily_active(&self, start: i64, end: i64) -> Result<Vec<(i64, i64)>, StorageError>;
+    /// Distinct (user, UTC day) pairs with any event before `end`, and from `start`.
+    async fn active_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError>;
+    /// First UTC day each user was seen (before `end`), for users active since `start`.
+    async fn first_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError>;
+    /// Appends history rows.
+    async fn insert_history(&self, rows: &[HistoryRow]) -> Result<(), StorageError>;
+    /// History rows of `name` in `[start, end)`, by time.
+    async fn history(&self, name: &str, start: i64, end: i64) -> Result<Vec<HistoryRow>, StorageError>;
+    /// Deletes history and events older than `before`; returns rows deleted.
+    async fn prune_history(&self, before: i64) -> Result<u64, StorageError>;
+    /// Claims occurrence `scheduled_for` of `job`; `None` when another runner has it.
+    async fn start_run(
+        &self,
+        job: &str,
+        scheduled_for: i64,
+        runner: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StorageError>;
+    /// Records how a run ended.
+    async fn finish_run(
+        &self,
+        id: i64,
+        status: &str,
+        outputs: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StorageError>;
+    /// The latest runs of `job` (all jobs when empty), newest first.
+    async fn list_runs(&self, job: &str, limit: i64) -> Result<Vec<JobRun>, StorageError>;
+    /// Records a draft; `false` when one exists and `replace` is off.
+    async fn record_draft(
+        &self,
+        kind: &str,
+        key: &str,
+        path: &str,
+        now: i64,
+        replace: bool,
+    ) -> Result<bool, StorageError>;
+    /// Whether a draft exists.
+    async fn draft_exists(&self, kind: &str, key: &str) -> Result<bool, StorageError>;
+}
+
+const DAY: i64 = 86_400_000;
+
+#[async_trait]
+impl ReportRepo for Storage {
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<u64, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let mut tx = p.begin().await?;
+                let now = chrono::Utc::now().timestamp_millis();
+                // Multi-row inserts: 200 rows × 5 parameters per statement.
+                for chunk in events.chunks(200) {
+                    let mut sql = String::from("INSERT INTO events (ts, name, user_id, props, received_at) VALUES ");
+                    for i in 0..chunk.len() {
+                        let b = i * 5;
+                        if i > 0 {
+                            sql.push(',');
+                        }
+                        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
+                    }
+                    let mut q = sqlx::query(&sql);
+                    for e in chunk {
+                        q = q.bind(e.ts).bind(&e.name).bind(&e.user_id).bind(&e.props).bind(now);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(events.len() as u64)
+            })
+        };
+        self.run("events.insert", fut).await
+    }
+
+    async fn event_counts(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query("SELECT name, COUNT(*) AS n FROM events WHERE ts >= $1 AND ts < $2 GROUP BY name ORDER BY name")
+                    .bind(start).bind(end).fetch_all(p).await?;
+                rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("n")?))).collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("events.counts", fut).await
+    }
+
+    async fn daily_counts(&self, start: i64, end: i64) -> Result<Vec<DailyCount>, StorageError> {
+        let sql = format!(
+            "SELECT ts / {DAY} AS day, name, COUNT(DISTINCT user_id) AS users, COUNT(*) AS n FROM events \
+             WHERE ts >= $1 AND ts < $2 GROUP BY ts / {DAY}, name ORDER BY day, name"
+        );
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query(&sql).bind(start).bind(end).fetch_all(p).await?;
+                rows.iter()
+                    .map(|r| Ok(DailyCount { day: r.try_get("day")?, name: r.try_get("name")?, users: r.try_get("users")?, events: r.try_get("n")? }))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("events.daily", fut).await
+    }
+
+    async fn daily_active(&self, start: i64, end: i64) -> Result<Vec<(i64, i64)>, StorageError> {
+        let sql = format!(
+            "SELECT ts / {DAY} AS day, COUNT(DISTINCT user_id) AS users FROM events WHERE ts >= $1 AND ts < $2 \
+             GROUP BY ts / {DAY} ORDER BY day"
+        );
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query(&sql).bind(start).bind(end).fetch_all(p).await?;
+                rows.iter().map(|r| Ok((r.try_get("day")?, r.try_get("users")?))).collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("events.dau", fut).await
+    }
+
+    async fn active_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError> {
+        let sql = format!("SELECT DISTINCT user_id, ts / {DAY} AS day FROM events WHERE ts >= $1 AND ts < $2");
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query(&sql).bind(start).bind(end).fetch_all(p).await?;
+                rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("day")?))).collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("events.active_days", fut).await
+    }
+
+    async fn first_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError> {
+        let sql = format!(
+            "SELECT user_id, MIN(ts) / {DAY} AS day FROM events WHERE ts < $2 GROUP BY user_id HAVING MAX(ts) >= $1"
+        );
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query(&sql).bind(start).bind(end).fetch_all(p).await?;
+                rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("day")?))).collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("events.first_days", fut).await
+    }
+
+    async fn insert_history(&self, rows: &[HistoryRow]) -> Result<(), StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let mut tx = p.begin().await?;
+                for r in rows {
+                    sqlx::query("INSERT INTO metric_history (name, labels, ts, value) VALUES ($1, $2, $3, $4)")
+                        .bind(&r.name).bind(&r.labels).bind(r.ts).bind(r.value).execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            })
+        };
+        self.run("history.insert", fut).await
+    }
+
+    async fn history(&self, name: &str, start: i64, end: i64) -> Result<Vec<HistoryRow>, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query(
+                    "SELECT name, labels, ts, value FROM metric_history WHERE name = $1 AND ts >= $2 AND ts < $3 ORDER BY ts",
+                )
+                .bind(name).bind(start).bind(end).fetch_all(p).await?;
+                rows.iter()
+                    .map(|r| Ok(HistoryRow { name: r.try_get("name")?, labels: r.try_get("labels")?, ts: r.try_get("ts")?, value: r.try_get("value")? }))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("history.read", fut).await
+    }
+
+    async fn prune_history(&self, before: i64) -> Result<u64, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let a = sqlx::query("DELETE FROM metric_history WHERE ts < $1").bind(before).execute(p).await?.rows_affected();
+                let b = sqlx::query("DELETE FROM events WHERE ts < $1").bind(before).execute(p).await?.rows_affected();
+                Ok(a + b)
+            })
+        };
+        self.run("history.prune", fut).await
+    }
+
+    async fn start_run(
+        &self,
+        job: &str,
+        scheduled_for: i64,
+        runner: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query_scalar(
+                "INSERT INTO job_runs (job, scheduled_for, started_at, status, runner) VALUES ($1, $2, $3, 'running', $4) \
+                 ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
+            )
+            .bind(job).bind(scheduled_for).bind(now).bind(runner)
+            .fetch_optional(p).await)
+        };
+        self.run("jobs.start", fut).await
+    }
+
+    async fn finish_run(
+        &self,
+        id: i64,
+        status: &str,
+        outputs: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query(
+                "UPDATE job_runs SET status = $1, outputs = $2, error = $3, ended_at = $4 WHERE id = $5",
+            )
+            .bind(status).bind(outputs).bind(error).bind(now).bind(id)
+            .execute(p).await.map(|_| ()))
+        };
+        self.run("jobs.finish", fut).await
+    }
+
+    async fn list_runs(&self, job: &str, limit: i64) -> Result<Vec<JobRun>, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let rows = sqlx::query(
+                    "SELECT id, job, scheduled_for, started_at, ended_at, status, runner, outputs, error FROM job_runs \
+                     WHERE ($1 = '' OR job = $1) ORDER BY scheduled_for DESC, id DESC LIMIT $2",
+                )
+                .bind(job).bind(limit).fetch_all(p).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(JobRun {
+                            id: r.try_get("id")?,
+                            job: r.try_get("job")?,
+                            scheduled_for: r.try_get("scheduled_for")?,
+                            started_at: r.try_get("started_at")?,
+                            ended_at: r.try_get("ended_at")?,
+                            status: r.try_get("status")?,
+                            runner: r.try_get("runner")?,
+                            outputs: r.try_get("outputs")?,
+                            error: r.try_get("error")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("jobs.list", fut).await
+    }
+
+    async fn record_draft(
+        &self,
+        kind: &str,
+        key: &str,
+        path: &str,
+        now: i64,
+        replace: bool,
+    ) -> Result<bool, StorageError> {
+        let sql = if replace {
+            "INSERT INTO report_drafts (kind, draft_key, created_at, path) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, draft_key) DO UPDATE SET created_at = $3, path = $4"
+        } else {
+            "INSERT INTO report_drafts (kind, draft_key, created_at, path) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, draft_key) DO NOTHING"
+        };
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query(sql).bind(kind).bind(key).bind(now).bind(path)
+                .execute(p).await.map(|r| r.rows_affected() > 0))
+        };
+        self.run("drafts.record", fut).await
+    }
+
+    async fn draft_exists(&self, kind: &str, key: &str) -> Result<bool, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM report_drafts WHERE kind = $1 AND draft_key = $2",
+            )
+            .bind(kind).bind(key).fetch_one(p).await.map(|n| n > 0))
+        };
+        self.run("drafts.exists", fut).await
+    }
+}

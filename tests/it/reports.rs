@@ -1,0 +1,274 @@
+//! Reports end to end: event ingestion (token, limits, whole-batch validation), the KPI rollup
+//! (funnels, `n/a` retention for young cohorts, a drop giving warning/critical counts and one
+//! webhook, not two within the cooldown), the digest's evidence gate and duplicate anchors
+//! through the CLI (exit 3, 4, then 0 with the flag, Markdown that parses), bad input, and the
+//! job lease: two schedulers on one database run each occurrence once (SQLite and PostgreSQL).
+
+use crate::common::receivers::Recorder;
+use crate::common::{client, eventually, spawn_app};
+use serde_json::{Value, json};
+use sidewatch::config::load_from_str;
+use sidewatch::reports::{Ctx, date_of, day_of};
+use sidewatch::storage::{NewEvent, ReportRepo, Storage};
+use std::sync::Arc;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
+const DAY: i64 = 86_400_000;
+
+fn cli(dir: &std::path::Path, args: &[&str]) -> (i32, Value, String) {
+    let mut cmd = std::process::Command::new(BIN);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd.current_dir(dir).args(args).output().expect("run sidewatch");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let first: Value = stdout.lines().next().and_then(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), first, stdout + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[tokio::test]
+async fn events_need_the_token_fit_the_limits_and_are_accepted_whole_or_not_at_all() {
+    let app = spawn_app("[ingest]\ntoken = \"ingest-secret\"\nmax_batch_items = 3\nmax_body_bytes = \"2KiB\"\n").await;
+    let url = app.url("/api/v1/events");
+    let post = |body: Value, token: Option<&str>| {
+        let mut r = client().post(&url).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let ok = json!([{"ts": "2026-11-20T10:00:00Z", "name": "landing_view", "user_id": "u1"},
+                    {"ts": 1_795_000_000, "name": "run_start", "user_id": 7, "props": {"plan": "pro"}}]);
+    assert_eq!(post(ok.clone(), None).await.unwrap().status(), 401);
+    assert_eq!(post(ok.clone(), Some("wrong")).await.unwrap().status(), 401);
+    let too_many = json!([{"ts": 1, "name": "a", "user_id": "u"}, {"ts": 1, "name": "a", "user_id": "u"},
+                          {"ts": 1, "name": "a", "user_id": "u"}, {"ts": 1, "name": "a", "user_id": "u"}]);
+    let r = post(too_many, Some("ingest-secret")).await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("ingest.max_batch_items (3)"));
+    let big = json!([{"ts": 1, "name": "a", "user_id": "u", "props": {"x": "y".repeat(3000)}}]);
+    assert_eq!(post(big, Some("ingest-secret")).await.unwrap().status(), 413);
+    let bad = json!([{"ts": 1, "name": "a", "user_id": "u"}, {"name": "b", "user_id": "u"}, {"ts": "soon", "name": "c", "user_id": "u"}]);
+    let r = post(bad, Some("ingest-secret")).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let idx: Vec<i64> = body["invalid"].as_array().unwrap().iter().map(|e| e["index"].as_i64().unwrap()).collect();
+    assert_eq!(idx, [1, 2], "{body}");
+    assert_eq!(app.storage.event_counts(0, i64::MAX).await.unwrap().len(), 0, "nothing stored from a rejected batch");
+    let r = post(ok, Some("ingest-secret")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["data"]["accepted"], 2);
+    let counts = app.storage.event_counts(0, i64::MAX).await.unwrap();
+    assert_eq!(counts, vec![("landing_view".to_string(), 1), ("run_start".to_string(), 1)]);
+    app.stop().await;
+}
+
+/// Events for a funnel: `users` landings and `runs` run starts on `day`, plus LLM calls.
+fn day_events(day: i64, users: u32, runs: u32) -> Vec<NewEvent> {
+    let mut v = Vec::new();
+    for u in 0..users {
+        let ts = day * DAY + 3_600_000 + u as i64 * 1000;
+        v.push(NewEvent { ts, name: "landing_view".into(), user_id: format!("u{u}"), props: "{}".into() });
+        if u < runs {
+            v.push(NewEvent { ts: ts + 10, name: "run_start".into(), user_id: format!("u{u}"), props: "{}".into() });
+            v.push(NewEvent { ts: ts + 20, name: "llm_call".into(), user_id: format!("u{u}"), props: "{}".into() });
+        }
+    }
+    v
+}
+
+fn config_text(hook: &str) -> String {
+    format!(
+        r#"[storage]
+url = "sqlite://data/t.db"
+
+[jobs]
+baseline = {{ schedule = "" }}
+kpi = {{ schedule = "" }}
+digest = {{ schedule = "", lookback_days = 7 }}
+
+[kpi]
+min_cohort_size = 10
+receiver = "pm"
+  [[kpi.funnels]]
+  name = "Landing -> Run CTR"
+  from = "landing_view"
+  to = "run_start"
+  warn_drop_pct = 20
+  crit_drop_pct = 40
+
+[digest.evidence]
+min_events = 25
+min_llm_calls = 5
+
+[notify.route]
+receiver = "pm"
+[[notify.receivers]]
+name = "pm"
+webhook = [{{ url = "{hook}" }}]
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpi_drop_digest_gate_duplicates_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Recorder::start().await;
+    let text = config_text(&hook.url("/kpi"));
+    std::fs::write(dir.path().join("sidewatch.toml"), &text).unwrap();
+    let loaded = load_from_str(&text, Some(&dir.path().join("sidewatch.toml")), &[]).unwrap();
+    let storage = Storage::connect(&loaded.config.storage, dir.path()).await.unwrap();
+    let today = day_of(chrono::Utc::now().timestamp_millis());
+    let yesterday = today - 1;
+
+    // A thin week: the gate holds the digest back, says why, writes nothing.
+    storage.insert_events(&day_events(yesterday - 20, 5, 1)).await.unwrap();
+    let (code, ans, out) = cli(dir.path(), &["report", "digest", "--anchor-date", &date_of(yesterday - 20)]);
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(ans["status"], "insufficient_evidence");
+    assert_eq!(ans["observed"], json!({"events": 7, "llm_calls": 1}));
+    assert_eq!(ans["required"], json!({"events": 25, "llm_calls": 5}));
+    assert!(!dir.path().join("reports/digests").exists(), "no draft written");
+
+    // Eight steady days (rate 0.5), then a collapse on the latest day (0.1).
+    for d in yesterday - 8..yesterday {
+        storage.insert_events(&day_events(d, 40, 20)).await.unwrap();
+    }
+    storage.insert_events(&day_events(yesterday, 40, 4)).await.unwrap();
+    // Fifteen new users on the latest day: a cohort too young for D1 and D7.
+    let newcomers: Vec<NewEvent> = (0..15)
+        .map(|i| NewEvent {
+            ts: yesterday * DAY + 7_200_000 + i,
+            name: "landing_view".into(),
+            user_id: format!("n{i}"),
+            props: "{}".into(),
+        })
+        .collect();
+    storage.insert_events(&newcomers).await.unwrap();
+    let (code, ans, out) = cli(dir.path(), &["report", "kpi"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(ans["alerts"], json!({"warning": 0, "critical": 1}), "{out}");
+    let kpi: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(format!("reports/kpi/{}.json", date_of(yesterday)))).unwrap(),
+    )
+    .unwrap();
+    assert!(kpi["funnels"][0]["latest"].as_f64().unwrap() < 0.1, "{}", kpi["funnels"][0]);
+    assert_eq!(kpi["funnels"][0]["avg7"], 0.5);
+    assert_eq!(kpi["funnels"][0]["severity"], "critical");
+    let cohorts = kpi["retention"]["cohorts"].as_array().unwrap();
+    let young = cohorts.iter().find(|c| c["cohort"] == date_of(yesterday)).expect("cohort of the latest day");
+    assert_eq!(
+        (young["size"].as_i64(), &young["d1"], &young["d7"]),
+        (Some(15), &json!("n/a"), &json!("n/a")),
+        "{young}"
+    );
+    let mature = cohorts.iter().find(|c| c["cohort"] == date_of(yesterday - 8)).expect("a mature cohort");
+    assert_eq!((&mature["d1"], &mature["d7"]), (&json!(1.0), &json!(1.0)), "{mature}");
+    assert!(hook.received().len() == 1, "one KPI webhook");
+    assert!(
+        hook.received()[0].json()["alerts"][0]["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Landing -> Run CTR")
+    );
+    // Again within the cooldown: counted, but no second webhook.
+    let (code, ans, _) = cli(dir.path(), &["report", "kpi"]);
+    assert_eq!((code, ans["alerts"]["critical"].as_i64()), (0, Some(1)));
+    assert_eq!(hook.received().len(), 1, "identical KPI alert suppressed by the cooldown");
+
+    // A full week: written, Markdown parses; the same anchor again is refused, then allowed.
+    let (code, ans, out) = cli(dir.path(), &["report", "digest", "--print-markdown"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(ans["status"], "written");
+    let md = std::fs::read_to_string(dir.path().join(format!("reports/digests/{}.md", date_of(today)))).unwrap();
+    assert!(out.contains("# Weekly digest"), "--print-markdown prints it");
+    let mut headings = 0;
+    let mut tables = 0;
+    for ev in pulldown_cmark::Parser::new_ext(&md, pulldown_cmark::Options::ENABLE_TABLES) {
+        match ev {
+            pulldown_cmark::Event::Start(pulldown_cmark::Tag::Heading { .. }) => headings += 1,
+            pulldown_cmark::Event::Start(pulldown_cmark::Tag::Table(_)) => tables += 1,
+            _ => {}
+        }
+    }
+    assert!(headings >= 8 && tables >= 3, "headings {headings}, tables {tables}:\n{md}");
+    assert!(!md.contains("{{") && !md.contains("[object"), "{md}");
+    assert!(dir.path().join(format!("reports/digests/{}/daily_active_users.svg", date_of(today))).exists());
+    let (code, ans, _) = cli(dir.path(), &["report", "digest"]);
+    assert_eq!((code, ans["status"].as_str()), (4, Some("duplicate_anchor")));
+    let (code, _, _) = cli(dir.path(), &["report", "digest", "--allow-duplicate-anchor"]);
+    assert_eq!(code, 0);
+
+    // Bad input: clear errors, recorded as failed runs, nothing written.
+    let (code, _, out) = cli(dir.path(), &["report", "digest", "--anchor-date", &date_of(today + 3)]);
+    assert_eq!(code, 1);
+    assert!(out.contains("is in the future"), "{out}");
+    let (code, _, out) = cli(dir.path(), &["report", "digest", "--lookback-days", "0"]);
+    assert!(code == 1 && out.contains("--lookback-days must be at least 1"), "{out}");
+    let runs = storage.list_runs("digest", 50).await.unwrap();
+    assert!(runs.iter().any(|r| r.status == "failed" && r.error.as_deref().unwrap_or("").contains("future")));
+    assert!(runs.iter().any(|r| r.status == "held" && r.error.as_deref() == Some("insufficient_evidence")));
+}
+
+async fn two_schedulers_one_database(storage_toml: &str, a: Storage, b: Storage) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[storage]\n{storage_toml}\n[jobs]\nbaseline = {{ schedule = \"* * * * * *\", windows = 2, window_minutes = 1 }}\nkpi = {{ schedule = \"\" }}\ndigest = {{ schedule = \"\" }}\n"
+    );
+    let cfg = Arc::new(load_from_str(&text, None, &[]).unwrap().config);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    for (i, st) in [a.clone(), b].into_iter().enumerate() {
+        let s = sidewatch::jobs::Scheduler {
+            storage: st,
+            cfg: cfg.clone(),
+            base_dir: dir.path().to_path_buf(),
+            runner: format!("replica-{i}"),
+        };
+        tokio::spawn(s.run(rx.clone()));
+    }
+    let runs = eventually(20, "four occurrences ran", || async {
+        let r = a.list_runs("baseline", 100).await.unwrap();
+        (r.iter().filter(|r| r.status == "ok").count() >= 4).then_some(r)
+    })
+    .await;
+    let _ = tx.send(true);
+    let mut seen = std::collections::HashSet::new();
+    for r in &runs {
+        assert!(seen.insert(r.scheduled_for), "occurrence {} ran twice", r.scheduled_for);
+        assert_eq!(r.scheduled_for % 1000, 0, "occurrences are whole cron seconds");
+    }
+    assert!(dir.path().join("reports/baseline/baseline_latest.json").exists());
+    let _ = Ctx::new(a, cfg, dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_on_sqlite_run_each_occurrence_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg: sidewatch::config::StorageConfig = toml::from_str("url = \"sqlite://data/j.db\"").unwrap();
+    let (a, b) = (Storage::connect(&cfg, dir.path()).await.unwrap(), Storage::connect(&cfg, dir.path()).await.unwrap());
+    two_schedulers_one_database("url = \"sqlite://data/j.db\"", a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_on_postgres_run_each_occurrence_once() {
+    let Some(db) = crate::common::pg_test_db("two_schedulers_on_postgres_run_each_occurrence_once").await else {
+        return;
+    };
+    let cfg: sidewatch::config::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
+    let a = Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap();
+    let b = Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap();
+    two_schedulers_one_database(&format!("url = \"{}\"", db.url), a, b).await;
+}
+
+#[tokio::test]
+async fn the_history_writer_records_series_for_reports() {
+    let app =
+        spawn_app("[history]\ninterval = \"1s\"\n[[history.series]]\nname = \"answer\"\nexpr = \"vector(42)\"\n").await;
+    let rows = eventually(10, "history rows", || async {
+        let r = app.storage.history("answer", 0, i64::MAX).await.unwrap();
+        (r.len() >= 2).then_some(r)
+    })
+    .await;
+    assert_eq!(rows[0].value, 42.0);
+    app.stop().await;
+}
