@@ -213,7 +213,7 @@ async fn kpi_drop_digest_gate_duplicates_and_bad_input() {
 async fn two_schedulers_one_database(storage_toml: &str, a: Storage, b: Storage) {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[storage]\n{storage_toml}\n[jobs]\nbaseline = {{ schedule = \"* * * * * *\", windows = 2, window_minutes = 1 }}\nkpi = {{ schedule = \"\" }}\ndigest = {{ schedule = \"\" }}\n"
+        "[storage]\n{storage_toml}\n[jobs]\nbaseline = {{ schedule = \"* * * * * *\", windows = 2, window_minutes = 1 }}\nkpi = {{ schedule = \"*/2 * * * * *\" }}\ndigest = {{ schedule = \"*/2 * * * * *\" }}\n"
     );
     let cfg = Arc::new(load_from_str(&text, None, &[]).unwrap().config);
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -238,6 +238,13 @@ async fn two_schedulers_one_database(storage_toml: &str, a: Storage, b: Storage)
         assert_eq!(r.scheduled_for % 1000, 0, "occurrences are whole cron seconds");
     }
     assert!(dir.path().join("reports/baseline/baseline_latest.json").exists());
+    // The KPI rollup and the digest ran from cron too (the digest held back: no evidence).
+    let all = a.list_runs("", 200).await.unwrap();
+    assert!(all.iter().any(|r| r.job == "kpi" && r.status == "ok"), "{all:?}");
+    assert!(
+        all.iter()
+            .any(|r| r.job == "digest" && r.status == "held" && r.error.as_deref() == Some("insufficient_evidence"))
+    );
     let _ = Ctx::new(a, cfg, dir.path());
 }
 
@@ -271,4 +278,90 @@ async fn the_history_writer_records_series_for_reports() {
     .await;
     assert_eq!(rows[0].value, 42.0);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_note_recovery_check_and_an_unknown_funnel_event() {
+    use sidewatch::storage::{AlertRepo, HistoryRow, StoredAlert};
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[storage]\nurl = \"sqlite://data/t.db\"\n[jobs]\nbaseline = { schedule = \"\" }\nkpi = { schedule = \"\" }\ndigest = { schedule = \"\" }\n[recovery]\nstable_for = \"15m\"\np95_target_seconds = 0.5\n";
+    std::fs::write(dir.path().join("sidewatch.toml"), text).unwrap();
+    std::fs::create_dir_all(dir.path().join("docs/runbooks")).unwrap();
+    std::fs::write(
+        dir.path().join("docs/runbooks/QueueStuck.md"),
+        "# QueueStuck\n\n## Check first\n\n1. look\n\n## Mitigate\n\n- Restart the consumer.\n- Scale out.\n",
+    )
+    .unwrap();
+    let loaded = load_from_str(text, Some(&dir.path().join("sidewatch.toml")), &[]).unwrap();
+    let st = Storage::connect(&loaded.config.storage, dir.path()).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    st.save_alerts(
+        "r.yml;g",
+        &[StoredAlert {
+            fingerprint: "00000000000000aa".into(),
+            group_key: "r.yml;g".into(),
+            rule: "QueueStuck".into(),
+            labels: r#"{"alertname":"QueueStuck","queue":"jobs"}"#.into(),
+            annotations: r#"{"summary":"queue jobs not draining","description":"jobs wait; users see stale results"}"#
+                .into(),
+            state: "firing".into(),
+            active_at: now - 600_000,
+            fired_at: Some(now - 300_000),
+            resolved_at: None,
+            keep_firing_since: None,
+            value: 812.0,
+            updated_at: now,
+        }],
+    )
+    .await
+    .unwrap();
+    let (code, ans, out) = cli(dir.path(), &["report", "incident", "--alert", "QueueStuck"]);
+    assert_eq!(code, 0, "{out}");
+    let note = &ans["incident"];
+    assert_eq!(note["impact"], "jobs wait; users see stale results");
+    assert_eq!(note["symptom"], "queue jobs not draining (value 812)");
+    assert_eq!(note["mitigation"], json!(["Restart the consumer.", "Scale out."]));
+    for k in ["time_utc", "next_update_eta"] {
+        assert!(note[k].as_str().unwrap().ends_with('Z'), "{k}");
+    }
+    let (code, _, out) = cli(dir.path(), &["report", "incident", "--alert", "Nope"]);
+    assert!(code == 1 && out.contains("no alert named"), "{out}");
+
+    // Recovery: ready for 20 minutes, errors back to baseline, p95 fine, but the queue still grows.
+    let mut rows = Vec::new();
+    for m in 0..20 * 60 {
+        let ts = now - m * 60_000;
+        rows.push(HistoryRow { name: "error_ratio".into(), labels: "{}".into(), ts, value: 0.01 });
+        if m < 20 {
+            rows.push(HistoryRow { name: "ready".into(), labels: "{}".into(), ts, value: 1.0 });
+            rows.push(HistoryRow { name: "latency_p95".into(), labels: "{}".into(), ts, value: 0.2 });
+            rows.push(HistoryRow {
+                name: "queue_depth".into(),
+                labels: "{}".into(),
+                ts,
+                value: 1000.0 - m as f64 * 10.0,
+            });
+        }
+    }
+    st.insert_history(&rows).await.unwrap();
+    let (code, ans, out) = cli(dir.path(), &["report", "recovery"]);
+    assert_eq!(code, 3, "{out}");
+    let status =
+        |name: &str| ans["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).unwrap()["status"].clone();
+    assert_eq!(status("readiness stable"), "pass");
+    assert_eq!(status("5xx ratio back to baseline"), "pass");
+    assert_eq!(status("p95 under target"), "pass");
+    assert_eq!(status("queue depth not rising"), "fail");
+    assert_eq!(status("retries normal"), "n/a");
+
+    // A funnel naming an event nobody sends is a clear error, and the run is recorded failed.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        format!("{text}[[kpi.funnels]]\nname = \"x\"\nfrom = \"landing_view\"\nto = \"nope\"\n"),
+    )
+    .unwrap();
+    st.insert_events(&day_events(day_of(now) - 1, 3, 1)).await.unwrap();
+    let (code, _, out) = cli(dir.path(), &["--config", "bad.toml", "report", "kpi"]);
+    assert!(code == 1 && out.contains("no event named \"nope\""), "{out}");
+    assert_eq!(st.list_runs("kpi", 5).await.unwrap()[0].status, "failed");
 }
