@@ -233,6 +233,9 @@ impl Application {
             cfg.clone(),
             stop_rx.clone(),
         )));
+        for src in &cfg.events.sources {
+            background.push(tokio::spawn(crate::jobs::events_pull::run(storage.clone(), src.clone(), stop_rx.clone())));
+        }
         let scheduler = crate::jobs::Scheduler {
             storage: storage.clone(),
             cfg,

@@ -45,6 +45,8 @@ pub struct Config {
     pub notify: notify::NotifyConfig,
     /// `POST /api/v1/events`: product events for KPI reports and digests.
     pub ingest: reports::IngestConfig,
+    /// Pull sources of product events.
+    pub events: reports::EventsConfig,
     /// Metric history kept in the database for reports.
     pub history: reports::HistoryConfig,
     /// Where reports are written.
@@ -210,6 +212,7 @@ mod docs_tests {
                 series: vec![super::reports::HistorySeries::default()],
                 ..Default::default()
             },
+            events: super::reports::EventsConfig { sources: vec![super::reports::EventSource::default()] },
             kpi: super::reports::KpiConfig {
                 funnels: vec![super::reports::FunnelConfig::default()],
                 ..Default::default()

@@ -22,6 +22,42 @@ impl Default for IngestConfig {
     }
 }
 
+/// `[events]`: pull sources of product events.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// SQL sources polled for new events.
+    pub sources: Vec<EventSource>,
+}
+
+/// One `[[events.sources]]`: a read-only query against the service's own database.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSource {
+    /// Name; its watermark is kept under this name.
+    pub name: String,
+    /// `sqlite://PATH` (opened read-only) or `postgres://…` (queried in a read-only
+    /// transaction). The password never appears in output.
+    pub url: super::types::SecretUrl,
+    /// Returns columns `ts` (ms, integer), `name`, `user_id` and optionally `props` (JSON text)
+    /// for rows with `ts > $1`, `$1` being the largest `ts` pulled so far; order by `ts` and
+    /// limit the batch.
+    pub query: String,
+    /// How often to poll.
+    pub interval: Duration,
+}
+
+impl Default for EventSource {
+    fn default() -> Self {
+        EventSource {
+            name: String::new(),
+            url: super::types::SecretUrl::new(""),
+            query: String::new(),
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
 /// `[history]`: metric history kept in the database for reports.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -254,6 +290,19 @@ pub(super) fn validate(c: &super::Config, invalid: &dyn Fn(&[&str], &str) -> Str
     }
     if c.jobs.baseline.windows == 0 || c.jobs.baseline.window_minutes == 0 {
         errors.push(invalid(&["jobs", "baseline", "windows"], "windows and window_minutes must be at least 1"));
+    }
+    for (i, s) in c.events.sources.iter().enumerate() {
+        let at = format!("sources[{i}]");
+        if s.name.is_empty() {
+            errors.push(invalid(&["events", &at, "name"], "is empty"));
+        }
+        let u = s.url.expose();
+        if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+            errors.push(invalid(&["events", &at, "url"], "must be sqlite://PATH or postgres://…"));
+        }
+        if !s.query.contains("$1") {
+            errors.push(invalid(&["events", &at, "query"], "must filter on the watermark: `WHERE ts > $1`"));
+        }
     }
     if c.history.interval.get().as_secs() < 1 {
         errors.push(invalid(&["history", "interval"], "must be at least 1s"));

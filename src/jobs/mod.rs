@@ -6,6 +6,7 @@
 //! sidewatch was down runs if it is at most `jobs.catch_up_grace` old. The CLI runs the same
 //! code (`sidewatch report …`), recorded the same way.
 
+pub mod events_pull;
 pub mod history;
 
 use crate::config::Config;

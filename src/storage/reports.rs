@@ -74,7 +74,12 @@ pub struct JobRun {
 #[async_trait]
 pub trait ReportRepo: Send + Sync {
     /// Inserts events in one transaction (all or none); returns how many.
-    async fn insert_events(&self, events: &[NewEvent]) -> Result<u64, StorageError>;
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<u64, StorageError> {
+        self.insert_events_marked(events, None).await
+    }
+    /// Inserts events and, in the same transaction, sets `meta` key `mark.0` to `mark.1` (an
+    /// event source's watermark), so a crash never counts a pulled row twice or loses one.
+    async fn insert_events_marked(&self, events: &[NewEvent], mark: Option<(&str, &str)>) -> Result<u64, StorageError>;
     /// Events in `[start, end)` (ms) per name.
     async fn event_counts(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError>;
     /// Distinct users and events per UTC day and name in `[start, end)`.
@@ -127,7 +132,7 @@ const DAY: i64 = 86_400_000;
 
 #[async_trait]
 impl ReportRepo for Storage {
-    async fn insert_events(&self, events: &[NewEvent]) -> Result<u64, StorageError> {
+    async fn insert_events_marked(&self, events: &[NewEvent], mark: Option<(&str, &str)>) -> Result<u64, StorageError> {
         let fut = async {
             on_pool!(self.db(), p => {
                 let mut tx = p.begin().await?;
@@ -147,6 +152,10 @@ impl ReportRepo for Storage {
                         q = q.bind(e.ts).bind(&e.name).bind(&e.user_id).bind(&e.props).bind(now);
                     }
                     q.execute(&mut *tx).await?;
+                }
+                if let Some((k, v)) = mark {
+                    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
+                        .bind(k).bind(v).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(events.len() as u64)

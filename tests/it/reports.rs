@@ -365,3 +365,42 @@ async fn incident_note_recovery_check_and_an_unknown_funnel_event() {
     assert!(code == 1 && out.contains("no event named \"nope\""), "{out}");
     assert_eq!(st.list_runs("kpi", 5).await.unwrap()[0].status, "failed");
 }
+
+#[tokio::test]
+async fn a_pull_source_is_read_with_a_watermark_and_never_counted_twice() {
+    use sidewatch::jobs::events_pull;
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("app.db");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", src_path.display())).await.unwrap();
+    sqlx::query("CREATE TABLE product_events (created_ms INTEGER, event TEXT, uid INTEGER)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    for i in 0..5 {
+        sqlx::query("INSERT INTO product_events VALUES ($1, 'landing_view', $2)")
+            .bind(1_000 + i)
+            .bind(i)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let st = crate::notify_delivery::sqlite(dir.path()).await;
+    let src: sidewatch::config::reports::EventSource = toml::from_str(&format!(
+        "name = \"app\"\nurl = \"sqlite://{}\"\nquery = \"SELECT created_ms AS ts, event AS name, uid AS user_id FROM product_events WHERE created_ms > $1 ORDER BY created_ms LIMIT 3\"\n",
+        src_path.display()
+    ))
+    .unwrap();
+    let db = events_pull::connect(&src).await.unwrap();
+    assert_eq!(events_pull::pull_once(&st, &db, &src).await.unwrap(), 3, "a limited batch");
+    assert_eq!(events_pull::pull_once(&st, &db, &src).await.unwrap(), 2, "the rest, from the watermark");
+    assert_eq!(events_pull::pull_once(&st, &db, &src).await.unwrap(), 0, "nothing twice");
+    sqlx::query("INSERT INTO product_events VALUES (2000, 'run_start', 3)").execute(&mut c).await.unwrap();
+    assert_eq!(events_pull::pull_once(&st, &db, &src).await.unwrap(), 1);
+    let counts = st.event_counts(0, i64::MAX).await.unwrap();
+    assert_eq!(counts, vec![("landing_view".to_string(), 5), ("run_start".to_string(), 1)]);
+    // The source is opened read-only.
+    if let events_pull::SourceDb::Sqlite(p) = &db {
+        assert!(sqlx::query("DELETE FROM product_events").execute(p).await.is_err());
+    }
+}
