@@ -4,6 +4,7 @@
 
 use crate::config::{self, LoadedConfig};
 
+mod demo;
 mod notify_cmd;
 mod report_cmd;
 mod rules_cmd;
@@ -28,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the sidecar: HTTP server and pipeline, until SIGINT or SIGTERM.
     Run,
+    /// A one-minute demo on loopback: a service fails, an alert fires, is delivered to a
+    /// webhook and resolves.
+    Demo,
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -150,6 +154,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(TestCommand::Rules { files }) => return Ok(super::cli::rules_cmd::test(files)),
         _ => {}
     }
+    if let Command::Demo = &cli.command {
+        crate::telemetry::init_logging(&crate::config::LogConfig {
+            level: "warn".into(),
+            format: crate::config::LogFormat::Pretty,
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        rt.block_on(demo::run())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Promqltest { files } = &cli.command {
         let (_, failed, _) = crate::promql::promqltest::run_files(files, &mut std::io::stdout().lock())?;
         return Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
@@ -184,7 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Silence(c) => notify_cmd::silence(&loaded, &c),
         Command::Alerts(c) => notify_cmd::alerts(&loaded, &c),
         Command::Notify(c) => notify_cmd::notify(&loaded, &c),
-        Command::Promqltest { .. } | Command::Check(_) | Command::Test(_) => {
+        Command::Promqltest { .. } | Command::Check(_) | Command::Test(_) | Command::Demo => {
             unreachable!("handled before loading the configuration")
         }
         Command::Run => {
