@@ -55,19 +55,22 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
 pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
     let cfg = &ctx.cfg.kpi;
     let (start, end) = ((day - 37) * DAY, (day + 1) * DAY);
-    let known: Vec<String> = ctx.storage.event_counts(0, end).await?.into_iter().map(|(n, _)| n).collect();
+    let counts = ctx.storage.daily_counts(start, end).await?;
     for f in &cfg.funnels {
         for e in [&f.from, &f.to] {
-            if !known.iter().any(|k| k == e) {
+            if !counts.iter().any(|c| &c.name == e) && !ctx.storage.event_exists(e).await? {
+                let mut known: Vec<&str> = counts.iter().map(|c| c.name.as_str()).collect();
+                known.dedup();
+                known.sort();
+                known.dedup();
                 return Err(ReportError::Input(format!(
-                    "funnel {:?}: no event named {e:?} was ever recorded (known: {})",
+                    "funnel {:?}: no event named {e:?} was ever recorded (recent: {})",
                     f.name,
                     known.join(", ")
                 )));
             }
         }
     }
-    let counts = ctx.storage.daily_counts(start, end).await?;
     let users: HashMap<(&str, i64), i64> = counts.iter().map(|c| ((c.name.as_str(), c.day), c.users)).collect();
     let mut funnels = Vec::new();
     let mut alerts = Vec::new();
@@ -96,12 +99,15 @@ pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
             "daily": r.iter().map(|(d, v)| json!({"date": date_of(*d), "rate": num(Some(*v))})).collect::<Vec<_>>(),
         }));
     }
-    let dau_rows = ctx.storage.daily_active(start, end).await?;
-    let dau: BTreeMap<i64, i64> = dau_rows.into_iter().collect();
-    let dau_latest = dau.get(&day).map(|v| *v as f64);
-    let dau_avg7 = mean((day - 7..day).filter_map(|d| dau.get(&d).map(|v| *v as f64)));
     let first = ctx.storage.first_days(start, end).await?;
     let active = ctx.storage.active_days(start, end).await?;
+    // Daily active users from the distinct user-days already loaded (no second scan).
+    let mut dau: BTreeMap<i64, i64> = BTreeMap::new();
+    for (_, d) in &active {
+        *dau.entry(*d).or_default() += 1;
+    }
+    let dau_latest = dau.get(&day).map(|v| *v as f64);
+    let dau_avg7 = mean((day - 7..day).filter_map(|d| dau.get(&d).map(|v| *v as f64)));
     let cohorts: Vec<Value> = frame::off_runtime(move || frame::cohorts(&first, &active))
         .await?
         .into_iter()

@@ -80,9 +80,12 @@ pub trait ReportRepo: Send + Sync {
     /// Inserts events and, in the same transaction, sets `meta` key `mark.0` to `mark.1` (an
     /// event source's watermark), so a crash never counts a pulled row twice or loses one.
     async fn insert_events_marked(&self, events: &[NewEvent], mark: Option<(&str, &str)>) -> Result<u64, StorageError>;
-    /// Events in `[start, end)` (ms) per name.
+    /// Events per name on the days in `[start, end)` (ms, rounded down to whole days).
     async fn event_counts(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError>;
-    /// Distinct users and events per UTC day and name in `[start, end)`.
+    /// Whether any event named `name` was ever recorded.
+    async fn event_exists(&self, name: &str) -> Result<bool, StorageError>;
+    /// Distinct users and events per UTC day and name for the days in `[start, end)` (ms,
+    /// rounded down to whole days).
     async fn daily_counts(&self, start: i64, end: i64) -> Result<Vec<DailyCount>, StorageError>;
     /// Distinct users per UTC day in `[start, end)`.
     async fn daily_active(&self, start: i64, end: i64) -> Result<Vec<(i64, i64)>, StorageError>;
@@ -137,19 +140,19 @@ impl ReportRepo for Storage {
             on_pool!(self.db(), p => {
                 let mut tx = p.begin().await?;
                 let now = chrono::Utc::now().timestamp_millis();
-                // Multi-row inserts: 200 rows × 5 parameters per statement.
+                // Multi-row inserts: 200 rows × 6 parameters per statement.
                 for chunk in events.chunks(200) {
-                    let mut sql = String::from("INSERT INTO events (ts, name, user_id, props, received_at) VALUES ");
+                    let mut sql = String::from("INSERT INTO events (ts, name, user_id, props, received_at, day) VALUES ");
                     for i in 0..chunk.len() {
-                        let b = i * 5;
+                        let b = i * 6;
                         if i > 0 {
                             sql.push(',');
                         }
-                        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
+                        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
                     }
                     let mut q = sqlx::query(&sql);
                     for e in chunk {
-                        q = q.bind(e.ts).bind(&e.name).bind(&e.user_id).bind(&e.props).bind(now);
+                        q = q.bind(e.ts).bind(&e.name).bind(&e.user_id).bind(&e.props).bind(now).bind(e.ts.div_euclid(DAY));
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -167,22 +170,29 @@ impl ReportRepo for Storage {
     async fn event_counts(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError> {
         let fut = async {
             on_pool!(self.db(), p => {
-                let rows = sqlx::query("SELECT name, COUNT(*) AS n FROM events WHERE ts >= $1 AND ts < $2 GROUP BY name ORDER BY name")
-                    .bind(start).bind(end).fetch_all(p).await?;
+                let rows = sqlx::query("SELECT name, COUNT(*) AS n FROM events WHERE day >= $1 AND day < $2 GROUP BY name ORDER BY name")
+                    .bind(start.div_euclid(DAY)).bind(end.div_euclid(DAY)).fetch_all(p).await?;
                 rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("n")?))).collect::<Result<Vec<_>, sqlx::Error>>()
             })
         };
         self.run("events.counts", fut).await
     }
 
+    async fn event_exists(&self, name: &str) -> Result<bool, StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE name = $1 LIMIT 1) AS x")
+                .bind(name).fetch_one(p).await.map(|n| n > 0))
+        };
+        self.run("events.exists", fut).await
+    }
+
     async fn daily_counts(&self, start: i64, end: i64) -> Result<Vec<DailyCount>, StorageError> {
-        let sql = format!(
-            "SELECT ts / {DAY} AS day, name, COUNT(DISTINCT user_id) AS users, COUNT(*) AS n FROM events \
-             WHERE ts >= $1 AND ts < $2 GROUP BY ts / {DAY}, name ORDER BY day, name"
-        );
+        // Whole days only: the covering index (day, name, user_id) answers it in order.
+        let sql = "SELECT day, name, COUNT(DISTINCT user_id) AS users, COUNT(*) AS n FROM events \
+                   WHERE day >= $1 AND day < $2 GROUP BY day, name ORDER BY day, name";
         let fut = async {
             on_pool!(self.db(), p => {
-                let rows = sqlx::query(&sql).bind(start).bind(end).fetch_all(p).await?;
+                let rows = sqlx::query(sql).bind(start.div_euclid(DAY)).bind(end.div_euclid(DAY)).fetch_all(p).await?;
                 rows.iter()
                     .map(|r| Ok(DailyCount { day: r.try_get("day")?, name: r.try_get("name")?, users: r.try_get("users")?, events: r.try_get("n")? }))
                     .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -192,13 +202,11 @@ impl ReportRepo for Storage {
     }
 
     async fn daily_active(&self, start: i64, end: i64) -> Result<Vec<(i64, i64)>, StorageError> {
-        let sql = format!(
-            "SELECT ts / {DAY} AS day, COUNT(DISTINCT user_id) AS users FROM events WHERE ts >= $1 AND ts < $2 \
-             GROUP BY ts / {DAY} ORDER BY day"
-        );
+        let sql = "SELECT day, COUNT(DISTINCT user_id) AS users FROM events WHERE day >= $1 AND day < $2 \
+                   GROUP BY day ORDER BY day";
         let fut = async {
             on_pool!(self.db(), p => {
-                let rows = sqlx::query(&sql).bind(start).bind(end).fetch_all(p).await?;
+                let rows = sqlx::query(sql).bind(start.div_euclid(DAY)).bind(end.div_euclid(DAY)).fetch_all(p).await?;
                 rows.iter().map(|r| Ok((r.try_get("day")?, r.try_get("users")?))).collect::<Result<Vec<_>, sqlx::Error>>()
             })
         };
@@ -206,10 +214,10 @@ impl ReportRepo for Storage {
     }
 
     async fn active_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError> {
-        let sql = format!("SELECT DISTINCT user_id, ts / {DAY} AS day FROM events WHERE ts >= $1 AND ts < $2");
+        let sql = "SELECT DISTINCT user_id, day FROM events WHERE day >= $1 AND day < $2";
         let fut = async {
             on_pool!(self.db(), p => {
-                let rows = sqlx::query(&sql).bind(start).bind(end).fetch_all(p).await?;
+                let rows = sqlx::query(sql).bind(start.div_euclid(DAY)).bind(end.div_euclid(DAY)).fetch_all(p).await?;
                 rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("day")?))).collect::<Result<Vec<_>, sqlx::Error>>()
             })
         };
@@ -217,12 +225,10 @@ impl ReportRepo for Storage {
     }
 
     async fn first_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError> {
-        let sql = format!(
-            "SELECT user_id, MIN(ts) / {DAY} AS day FROM events WHERE ts < $2 GROUP BY user_id HAVING MAX(ts) >= $1"
-        );
+        let sql = "SELECT user_id, MIN(day) AS day FROM events WHERE day < $2 GROUP BY user_id HAVING MAX(day) >= $1";
         let fut = async {
             on_pool!(self.db(), p => {
-                let rows = sqlx::query(&sql).bind(start).bind(end).fetch_all(p).await?;
+                let rows = sqlx::query(sql).bind(start.div_euclid(DAY)).bind(end.div_euclid(DAY)).fetch_all(p).await?;
                 rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("day")?))).collect::<Result<Vec<_>, sqlx::Error>>()
             })
         };
