@@ -22,6 +22,7 @@ fn vm_hwm_mib() -> f64 {
 }
 
 async fn bench(label: &str, st: Storage, events: u64, end_day: i64) {
+    let st = st.with_timeout(std::time::Duration::from_secs(3600));
     let have: i64 = st.event_counts(0, i64::MAX).await.unwrap().iter().map(|(_, n)| n).sum();
     if (have as u64) < events * 9 / 10 {
         let t = Instant::now();

@@ -67,6 +67,8 @@ impl Ctx {
     /// A context at the current time.
     pub fn new(storage: Storage, cfg: Arc<Config>, base_dir: &Path) -> Ctx {
         let dir = resolve(base_dir, &cfg.reports.dir);
+        // Report queries may scan millions of events: allow them minutes, not the interactive limit.
+        let storage = storage.with_timeout(std::time::Duration::from_secs(600));
         Ctx { storage, cfg, base_dir: base_dir.to_path_buf(), dir, now: chrono::Utc::now().timestamp_millis() }
     }
 

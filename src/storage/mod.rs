@@ -124,6 +124,13 @@ impl Storage {
         Ok(storage)
     }
 
+    /// The same database with another limit per operation (report queries over millions of
+    /// events take longer than the interactive default, `storage.connect_timeout`).
+    pub fn with_timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+
     /// Counts failed operations in `counter` (label `op`) from now on.
     pub fn with_error_counter(mut self, counter: IntCounterVec) -> Self {
         self.errors = Some(counter);
