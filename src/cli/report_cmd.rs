@@ -99,22 +99,16 @@ pub fn report(l: &LoadedConfig, cmd: &ReportCommand) -> anyhow::Result<ExitCode>
         let j = &l.config.jobs;
         let code = match cmd {
             ReportCommand::Baseline { windows, window_minutes } => {
-                let out = match crate::reports::baseline::run(&ctx, windows.unwrap_or(j.baseline.windows), window_minutes.unwrap_or(j.baseline.window_minutes)).await {
-                    Ok((_, paths)) => Outcome { status: "ok", answer: serde_json::json!({"status": "written", "paths": paths}), paths, error: None },
-                    Err(e) => fail(e),
-                };
+                let out = jobs::run_baseline(
+                    &ctx,
+                    windows.unwrap_or(j.baseline.windows),
+                    window_minutes.unwrap_or(j.baseline.window_minutes),
+                )
+                .await;
                 finish(record(JobKind::Baseline.name(), out).await)
             }
             ReportCommand::Kpi { date } => {
-                let out = match crate::reports::kpi::run(&ctx, date.as_deref()).await {
-                    Ok((doc, paths)) => Outcome {
-                        status: "ok",
-                        answer: serde_json::json!({"status": "written", "date": doc["date"], "alerts": {"warning": doc["alerts"]["warning"], "critical": doc["alerts"]["critical"]}, "paths": paths}),
-                        paths,
-                        error: None,
-                    },
-                    Err(e) => fail(e),
-                };
+                let out = jobs::run_kpi(&ctx, date.as_deref()).await;
                 finish(record(JobKind::Kpi.name(), out).await)
             }
             ReportCommand::Digest { lookback_days, anchor_date, print_markdown, allow_duplicate_anchor } => {
@@ -138,14 +132,14 @@ pub fn report(l: &LoadedConfig, cmd: &ReportCommand) -> anyhow::Result<ExitCode>
             }
             ReportCommand::Incident { alert } => finish(Some(match crate::reports::incident::incident(&ctx, alert).await {
                 Ok((doc, paths)) => Outcome { status: "ok", answer: serde_json::json!({"status": "written", "incident": doc, "paths": paths}), paths, error: None },
-                Err(e) => fail(e),
+                Err(e) => jobs::failed(e),
             })),
             ReportCommand::Recovery => match crate::reports::incident::recovery(&ctx).await {
                 Ok((recovered, doc, paths)) => {
                     print(&serde_json::json!({"status": "written", "recovered": recovered, "checks": doc["checks"], "paths": paths}));
                     ExitCode::from(if recovered { 0 } else { 3 })
                 }
-                Err(e) => finish(Some(fail(e))),
+                Err(e) => finish(Some(jobs::failed(e))),
             },
             ReportCommand::Seed { events, users, days, end_date, seed } => {
                 let end_day = match end_date {
@@ -187,15 +181,6 @@ pub fn report(l: &LoadedConfig, cmd: &ReportCommand) -> anyhow::Result<ExitCode>
 
 fn ctx_now() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn fail(e: crate::reports::ReportError) -> Outcome {
-    Outcome {
-        status: "failed",
-        answer: serde_json::json!({"status": "failed", "error": e.to_string()}),
-        paths: vec![],
-        error: Some(e.to_string()),
-    }
 }
 
 fn finish(o: Option<Outcome>) -> ExitCode {

@@ -91,7 +91,8 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-fn failed(e: ReportError) -> Outcome {
+/// The outcome of a run that failed with `e`.
+pub fn failed(e: ReportError) -> Outcome {
     Outcome {
         status: "failed",
         answer: json!({"status": "failed", "error": e.to_string()}),
@@ -100,27 +101,36 @@ fn failed(e: ReportError) -> Outcome {
     }
 }
 
+/// Runs the baseline (cron and CLI).
+pub async fn run_baseline(ctx: &Ctx, windows: u32, window_minutes: u32) -> Outcome {
+    match crate::reports::baseline::run(ctx, windows, window_minutes).await {
+        Ok((_, paths)) => {
+            Outcome { status: "ok", answer: json!({"status": "written", "paths": paths}), paths, error: None }
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// Runs the KPI rollup for `date` (default yesterday) (cron and CLI).
+pub async fn run_kpi(ctx: &Ctx, date: Option<&str>) -> Outcome {
+    match crate::reports::kpi::run(ctx, date).await {
+        Ok((doc, paths)) => Outcome {
+            status: "ok",
+            answer: json!({"status": "written", "date": doc["date"],
+                "alerts": {"warning": doc["alerts"]["warning"], "critical": doc["alerts"]["critical"]}, "paths": paths}),
+            paths,
+            error: None,
+        },
+        Err(e) => failed(e),
+    }
+}
+
 /// Runs a job with the configured parameters (what cron runs).
 pub async fn run_configured(ctx: &Ctx, kind: JobKind) -> Outcome {
     let j = &ctx.cfg.jobs;
     match kind {
-        JobKind::Baseline => {
-            match crate::reports::baseline::run(ctx, j.baseline.windows, j.baseline.window_minutes).await {
-                Ok((_, paths)) => {
-                    Outcome { status: "ok", answer: json!({"status": "written", "paths": paths}), paths, error: None }
-                }
-                Err(e) => failed(e),
-            }
-        }
-        JobKind::Kpi => match crate::reports::kpi::run(ctx, None).await {
-            Ok((doc, paths)) => Outcome {
-                status: "ok",
-                answer: json!({"status": "written", "date": doc["date"], "alerts": {"warning": doc["alerts"]["warning"], "critical": doc["alerts"]["critical"]}, "paths": paths}),
-                paths,
-                error: None,
-            },
-            Err(e) => failed(e),
-        },
+        JobKind::Baseline => run_baseline(ctx, j.baseline.windows, j.baseline.window_minutes).await,
+        JobKind::Kpi => run_kpi(ctx, None).await,
         JobKind::Digest => {
             let args = digest::DigestArgs {
                 lookback_days: j.digest.lookback_days,

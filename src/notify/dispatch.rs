@@ -27,8 +27,6 @@ pub struct Outgoing {
     pub notification: Notification,
     /// Why it is not sent (silence, inhibition, mute time), if so.
     pub suppressed: Option<String>,
-    /// Mute time interval names of the route (checked at enqueue).
-    pub route_key: String,
 }
 
 /// The parts of the notify configuration the dispatcher uses.
@@ -215,13 +213,7 @@ impl Dispatcher {
             Notification::build(&g.route.receiver, key, &g.labels, &rules.external_url, alerts, rules.max_alerts)
         };
         let emit = |out: &mut Vec<Outgoing>, kind: &str, n: Notification, suppressed: Option<String>| {
-            out.push(Outgoing {
-                receiver: g.route.receiver.clone(),
-                kind: kind.into(),
-                notification: n,
-                suppressed,
-                route_key: g.route.key.clone(),
-            })
+            out.push(Outgoing { receiver: g.route.receiver.clone(), kind: kind.into(), notification: n, suppressed })
         };
         // Muted alerts are recorded once per reason and status.
         for (fp, r) in &muted {

@@ -362,10 +362,9 @@ async fn run_dispatcher(
         let out = d.flush(now);
         metrics.groups.set(d.group_count() as i64);
         if !out.is_empty() {
-            let mut pending = out;
             // The outbox must get these; retry while the database is away.
             loop {
-                match enqueue(&plan, &storage, pending.clone(), now).await {
+                match enqueue(&plan, &storage, out.clone(), now).await {
                     Ok(_) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "outbox: cannot queue notifications; retrying");
@@ -373,7 +372,6 @@ async fn run_dispatcher(
                             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                             _ = stop.changed() => return,
                         }
-                        pending = pending.clone();
                     }
                 }
             }

@@ -183,7 +183,6 @@ async fn notify_critical(ctx: &Ctx, doc: &Value) -> Result<usize, ReportError> {
         kind: "firing".into(),
         notification: n,
         suppressed: None,
-        route_key: "kpi".into(),
     }];
     crate::notify::enqueue(&plan, &ctx.storage, out, ctx.now).await?;
     Ok(crate::notify::deliver_due(&plan, &ctx.storage).await)
