@@ -206,8 +206,15 @@ impl Runbooks {
     }
 }
 
-/// The list items (up to 3) under the first heading that starts with "Check" or "Investigat".
+/// The list items (up to 3) under the first heading that starts with "Check", "Investigat"
+/// or "First".
 pub fn first_steps(md: &str) -> Vec<String> {
+    section_items(md, &["check", "investigat", "first"], 3)
+}
+
+/// The list items (numbered or bulleted, at most `limit`) under the first Markdown heading
+/// whose text starts (case-insensitively) with one of `prefixes`.
+pub fn section_items(md: &str, prefixes: &[&str], limit: usize) -> Vec<String> {
     let mut inside = false;
     let mut out = Vec::new();
     for line in md.lines() {
@@ -217,7 +224,7 @@ pub fn first_steps(md: &str) -> Vec<String> {
                 break;
             }
             let h = t.trim_start_matches('#').trim().to_lowercase();
-            inside = h.starts_with("check") || h.starts_with("investigat") || h.starts_with("first");
+            inside = prefixes.iter().any(|p| h.starts_with(p));
             continue;
         }
         if !inside {
@@ -229,7 +236,7 @@ pub fn first_steps(md: &str) -> Vec<String> {
             .or_else(|| t.split_once(". ").filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit())).map(|(_, r)| r));
         if let Some(i) = item {
             out.push(i.to_string());
-            if out.len() == 3 {
+            if out.len() == limit {
                 break;
             }
         }

@@ -10,26 +10,6 @@ use crate::notify::model::rfc3339;
 use crate::storage::{AlertRepo, ReportRepo};
 use serde_json::{Value, json};
 
-/// The bullet items under the runbook's first heading starting with `heading`.
-fn runbook_section(md: &str, heading: &str) -> Vec<String> {
-    let mut inside = false;
-    let mut out = Vec::new();
-    for line in md.lines() {
-        let t = line.trim();
-        if t.starts_with('#') {
-            if inside {
-                break;
-            }
-            inside = t.trim_start_matches('#').trim().to_lowercase().starts_with(heading);
-            continue;
-        }
-        if inside && let Some(item) = t.strip_prefix("- ").or_else(|| t.split_once(". ").map(|(_, r)| r)) {
-            out.push(item.to_string());
-        }
-    }
-    out
-}
-
 /// Writes an incident note for `alert` (name or fingerprint).
 pub async fn incident(ctx: &Ctx, alert: &str) -> Result<(Value, Vec<String>), ReportError> {
     let stored = ctx.storage.load_alerts().await?;
@@ -66,7 +46,7 @@ pub async fn incident(ctx: &Ctx, alert: &str) -> Result<(Value, Vec<String>), Re
     let runbook =
         std::fs::read_to_string(super::resolve(&ctx.base_dir, &ctx.cfg.notify.runbooks_dir).join(format!("{name}.md")))
             .unwrap_or_default();
-    let mitigation = runbook_section(&runbook, "mitigat");
+    let mitigation = crate::notify::template::section_items(&runbook, &["mitigat"], usize::MAX);
     let text = |k: &str| annotations.get(k).and_then(Value::as_str).map(String::from);
     let doc = json!({
         "schema": "sidewatch.incident/v1",
