@@ -84,5 +84,7 @@ pub async fn seed(st: &Storage, spec: &SeedSpec, mut progress: impl FnMut(u64)) 
     }
     total += st.insert_events(&batch).await?;
     progress(total);
+    // A bulk load leaves the planner blind (and, on PostgreSQL, index-only scans off).
+    st.clone().with_timeout(std::time::Duration::from_secs(3600)).analyze_events().await?;
     Ok(total)
 }

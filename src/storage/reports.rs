@@ -82,6 +82,9 @@ pub trait ReportRepo: Send + Sync {
     async fn insert_events_marked(&self, events: &[NewEvent], mark: Option<(&str, &str)>) -> Result<u64, StorageError>;
     /// Events per name on the days in `[start, end)` (ms, rounded down to whole days).
     async fn event_counts(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError>;
+    /// Refreshes the planner's statistics of `events` after a bulk load (PostgreSQL: `VACUUM
+    /// ANALYZE`, which also sets the visibility map that index-only scans need; SQLite: `ANALYZE`).
+    async fn analyze_events(&self) -> Result<(), StorageError>;
     /// Whether any event named `name` was ever recorded.
     async fn event_exists(&self, name: &str) -> Result<bool, StorageError>;
     /// Distinct users and events per UTC day and name for the days in `[start, end)` (ms,
@@ -176,6 +179,16 @@ impl ReportRepo for Storage {
             })
         };
         self.run("events.counts", fut).await
+    }
+
+    async fn analyze_events(&self) -> Result<(), StorageError> {
+        let fut = async {
+            match self.db() {
+                super::Db::Sqlite(p) => sqlx::query("ANALYZE events").execute(p).await.map(|_| ()),
+                super::Db::Postgres(p) => sqlx::query("VACUUM ANALYZE events").execute(p).await.map(|_| ()),
+            }
+        };
+        self.run("events.analyze", fut).await
     }
 
     async fn event_exists(&self, name: &str) -> Result<bool, StorageError> {
