@@ -22,9 +22,14 @@ impl LoadedConfig {
     /// Resolves a path from the configuration: absolute paths stay, relative ones are joined
     /// to the config file's folder (or the working directory when there is no file).
     pub fn resolve(&self, path: &str) -> PathBuf {
-        let p = Path::new(path);
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+        resolve_path(&self.base_dir, path)
     }
+}
+
+/// `path` as is when absolute, else relative to `base` (the configuration file's folder).
+pub fn resolve_path(base: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
 }
 
 /// Loads the configuration: `path` if given (it must exist), else `sidewatch.toml` in the

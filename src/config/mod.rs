@@ -15,7 +15,7 @@ pub mod types;
 mod validate;
 
 pub use error::ConfigError;
-pub use load::{LoadedConfig, load, load_from_str};
+pub use load::{LoadedConfig, load, load_from_str, resolve_path};
 pub use scrape::{
     HealthCheckConfig, RelabelAction, RelabelConfig, ScrapeConfig, StoreConfig as SeriesStoreConfig, TargetConfig,
 };

@@ -163,8 +163,12 @@ impl Dispatcher {
         let mut out = Vec::new();
         let due: Vec<String> =
             self.groups.iter().filter(|(_, g)| g.next_flush <= now).map(|(k, _)| k.clone()).collect();
-        let firing: Vec<(u64, AlertIn)> =
-            self.alerts.iter().filter(|(_, t)| t.alert.firing()).map(|(fp, t)| (*fp, t.alert.clone())).collect();
+        // Inhibition sources; only needed (and copied) when some group is due.
+        let firing: Vec<(u64, AlertIn)> = if due.is_empty() {
+            Vec::new()
+        } else {
+            self.alerts.iter().filter(|(_, t)| t.alert.firing()).map(|(fp, t)| (*fp, t.alert.clone())).collect()
+        };
         for key in due {
             let Some(mut g) = self.groups.remove(&key) else { continue };
             g.fps.retain(|fp| self.alerts.contains_key(fp));

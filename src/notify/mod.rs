@@ -49,11 +49,6 @@ pub struct Plan {
     pub cfg: NotifyConfig,
 }
 
-fn resolve(base: &Path, p: &str) -> std::path::PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
-}
-
 /// Checks `[notify]` without touching files: routes, matchers, receiver references, channel
 /// fields, inhibition rules, time intervals. Errors name the field.
 pub fn check(cfg: &NotifyConfig) -> Vec<String> {
@@ -136,7 +131,7 @@ impl Plan {
             for (j, c) in r.webhook.iter().enumerate() {
                 let body = (!c.body_template.is_empty()).then(|| {
                     let name = format!("webhook.{}.{j}", r.name);
-                    extra.push((name.clone(), resolve(base_dir, &c.body_template)));
+                    extra.push((name.clone(), crate::config::resolve_path(base_dir, &c.body_template)));
                     name
                 });
                 add("webhook", j, Arc::new(webhook::Webhook::new(c.clone(), body)));
@@ -152,7 +147,7 @@ impl Plan {
                 .enumerate()
                 .for_each(|(j, c)| add("alertmanager", j, Arc::new(alertmanager::Alertmanager::new(c.clone()))));
         }
-        let dir = (!cfg.templates_dir.is_empty()).then(|| resolve(base_dir, &cfg.templates_dir));
+        let dir = (!cfg.templates_dir.is_empty()).then(|| crate::config::resolve_path(base_dir, &cfg.templates_dir));
         let templates = Templates::load(dir.as_deref(), &extra)?;
         let rules = Rules {
             route,
@@ -170,7 +165,7 @@ impl Plan {
             rules: Arc::new(rules),
             targets,
             templates: Arc::new(templates),
-            runbooks: Arc::new(Runbooks::load(&resolve(base_dir, &cfg.runbooks_dir))),
+            runbooks: Arc::new(Runbooks::load(&crate::config::resolve_path(base_dir, &cfg.runbooks_dir))),
             cfg: cfg.clone(),
         })
     }

@@ -7,7 +7,7 @@
 //! answer is `insufficient_evidence` with observed and required counts and nothing is written —
 //! and only once per anchor date unless duplicates are allowed.
 
-use super::{Ctx, ReportError, charts, date_of, day_of, frame, num, query_link, write_atomic, write_json};
+use super::{Ctx, ReportError, charts, date_of, day_of, frame, mean, num, query_link, write_atomic, write_json};
 use crate::notify::model::rfc3339;
 use crate::storage::{AlertRepo, OutboxFilter, OutboxRepo, ReportRepo};
 use serde_json::{Value, json};
@@ -130,10 +130,6 @@ async fn incidents(ctx: &Ctx, start: i64, end: i64) -> Result<(Vec<Value>, Vec<V
     Ok((out, n.into_iter().take(5).map(|(a, c)| json!({"alert": a, "fired": c})).collect()))
 }
 
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 /// Makes the digest; returns the answer (status, observed, required, paths) and the Markdown.
 pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<String>), ReportError> {
     if args.lookback_days == 0 {
@@ -205,7 +201,7 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         let rows = ctx.storage.history(&s.name, start - span, end).await?;
         let cur: Vec<f64> = rows.iter().filter(|r| r.ts >= start).map(|r| r.value).collect();
         let prev: Vec<f64> = rows.iter().filter(|r| r.ts < start).map(|r| r.value).collect();
-        let (m, pm) = (mean(&cur), mean(&prev));
+        let (m, pm) = (mean(cur.iter().copied()), mean(prev.iter().copied()));
         let shift = match (m, pm) {
             (Some(a), Some(b)) if b.abs() > f64::EPSILON => Some((a - b) / b.abs() * 100.0),
             _ => None,
@@ -235,8 +231,8 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         "{} incident(s), {} failed deliveries, daily active users {} (previous week {})",
         incidents.len(),
         failed.len(),
-        num(mean(&this_w)),
-        num(mean(&prev_w))
+        num(mean(this_w.iter().copied())),
+        num(mean(prev_w.iter().copied()))
     );
     let doc = json!({
         "schema": SCHEMA,
@@ -248,7 +244,7 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         "evidence": {"observed": observed, "required": required,
             "events_query": format!("SELECT COUNT(*) FROM events WHERE ts >= {start} AND ts < {end}"),
             "links": ctx.cfg.history.series.iter().map(|s| json!({"series": s.name, "url": query_link(&ctx.cfg, &s.expr, start, end)})).collect::<Vec<_>>()},
-        "dau": {"mean": num(mean(&this_w)), "previous_mean": num(mean(&prev_w))},
+        "dau": {"mean": num(mean(this_w.iter().copied())), "previous_mean": num(mean(prev_w.iter().copied()))},
         "kpi": {"funnels": kpi["funnels"], "alerts": kpi["alerts"], "retention": kpi["retention"]},
         "availability": availability,
         "incidents": incidents,

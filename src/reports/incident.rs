@@ -5,7 +5,7 @@
 //! history series and says, check by check, whether the service is back: readiness stable,
 //! 5xx ratio back to baseline, p95 under target, queue depth no longer rising, retries normal.
 
-use super::{Ctx, ReportError, num, write_atomic, write_json};
+use super::{Ctx, ReportError, mean, num, write_atomic, write_json};
 use crate::notify::model::rfc3339;
 use crate::storage::{AlertRepo, ReportRepo};
 use serde_json::{Value, json};
@@ -43,9 +43,10 @@ pub async fn incident(ctx: &Ctx, alert: &str) -> Result<(Value, Vec<String>), Re
             )
         }
     };
-    let runbook =
-        std::fs::read_to_string(super::resolve(&ctx.base_dir, &ctx.cfg.notify.runbooks_dir).join(format!("{name}.md")))
-            .unwrap_or_default();
+    let runbook = std::fs::read_to_string(
+        crate::config::resolve_path(&ctx.base_dir, &ctx.cfg.notify.runbooks_dir).join(format!("{name}.md")),
+    )
+    .unwrap_or_default();
     let mitigation = crate::notify::template::section_items(&runbook, &["mitigat"], usize::MAX);
     let text = |k: &str| annotations.get(k).and_then(Value::as_str).map(String::from);
     let doc = json!({
@@ -69,10 +70,6 @@ pub async fn incident(ctx: &Ctx, alert: &str) -> Result<(Value, Vec<String>), Re
     write_json(&jp, &doc)?;
     write_atomic(&mp, super::render("incident", &doc)?.as_bytes())?;
     Ok((doc, vec![jp.display().to_string(), mp.display().to_string()]))
-}
-
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 /// Least-squares slope per minute of `(ts, value)`.
@@ -122,7 +119,7 @@ pub async fn recovery(ctx: &Ctx) -> Result<(bool, Value, Vec<String>), ReportErr
         let now_v: Vec<f64> = series(name, since, ctx.now + 1).await?.iter().map(|r| r.value).collect();
         let base: Vec<f64> =
             series(name, ctx.now - 86_400_000, since - 3_600_000).await?.iter().map(|r| r.value).collect();
-        match (mean(&now_v), mean(&base)) {
+        match (mean(now_v.iter().copied()), mean(base.iter().copied())) {
             (Some(n), Some(b)) => {
                 let ok = n <= b * rc.baseline_tolerance + 1e-9;
                 check(

@@ -6,7 +6,7 @@
 //! ones are sent to `kpi.receiver` through the notification outbox (so the cooldown drops an
 //! identical alert within `notify.cooldown`). Written as `kpi/<date>.json` and `kpi/<date>.md`.
 
-use super::{Ctx, ReportError, date_of, day_of, frame, num, write_atomic, write_json};
+use super::{Ctx, ReportError, date_of, day_of, frame, mean, num, write_atomic, write_json};
 use crate::storage::ReportRepo;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -44,11 +44,6 @@ fn rates(
         (f > 0).then(|| (d, *users.get(&(to, d)).unwrap_or(&0) as f64 / f as f64))
     })
     .collect()
-}
-
-fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
-    let (s, n) = v.fold((0.0, 0), |(s, n), x| (s + x, n + 1));
-    (n > 0).then(|| s / n as f64)
 }
 
 /// Computes the rollup (no files); the JSON document.

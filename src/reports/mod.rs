@@ -66,7 +66,7 @@ pub struct Ctx {
 impl Ctx {
     /// A context at the current time.
     pub fn new(storage: Storage, cfg: Arc<Config>, base_dir: &Path) -> Ctx {
-        let dir = resolve(base_dir, &cfg.reports.dir);
+        let dir = crate::config::resolve_path(base_dir, &cfg.reports.dir);
         // Report queries may scan millions of events: allow them minutes, not the interactive limit.
         let storage = storage.with_timeout(std::time::Duration::from_secs(600));
         Ctx { storage, cfg, base_dir: base_dir.to_path_buf(), dir, now: chrono::Utc::now().timestamp_millis() }
@@ -78,9 +78,10 @@ impl Ctx {
     }
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+/// The mean, or `None` for no values.
+pub fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let (s, n) = values.into_iter().fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    (n > 0).then(|| s / n as f64)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed into place.
