@@ -66,10 +66,9 @@ fn max_range_ms(expr: &str) -> Option<i64> {
 
 /// LLM calls in the window: events named `llm_call`, or the `llm_calls` history series (the
 /// recorded `llm_calls_expr`) read at steps of the expression's range.
-async fn llm_calls(ctx: &Ctx, start: i64, end: i64) -> Result<u64, ReportError> {
+async fn llm_calls(ctx: &Ctx, counts: &[(String, i64)], start: i64, end: i64) -> Result<u64, ReportError> {
     let expr = &ctx.cfg.digest.evidence.llm_calls_expr;
     if expr.is_empty() {
-        let counts = ctx.storage.event_counts(start, end).await?;
         return Ok(counts.iter().filter(|(n, _)| n == "llm_call").map(|(_, c)| *c as u64).sum());
     }
     let step = max_range_ms(expr).unwrap_or(ctx.cfg.history.interval.get().as_millis() as i64).max(1);
@@ -150,8 +149,9 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
     let end = (anchor + 1) * DAY;
     let start = end - args.lookback_days as i64 * DAY;
     let ev = &ctx.cfg.digest.evidence;
-    let events: u64 = ctx.storage.event_counts(start, end).await?.iter().map(|(_, n)| *n as u64).sum();
-    let calls = llm_calls(ctx, start, end).await?;
+    let counts = ctx.storage.event_counts(start, end).await?;
+    let events: u64 = counts.iter().map(|(_, n)| *n as u64).sum();
+    let calls = llm_calls(ctx, &counts, start, end).await?;
     let observed = json!({"events": events, "llm_calls": calls});
     let required = json!({"events": ev.min_events, "llm_calls": ev.min_llm_calls});
     let answer = |status: Status, paths: Vec<String>| {
@@ -166,8 +166,15 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         return Ok((Status::DuplicateAnchor, answer(Status::DuplicateAnchor, vec![]), None));
     }
 
-    let kpi = super::kpi::compute(ctx, anchor).await?;
-    let dau = ctx.storage.daily_active(start - args.lookback_days as i64 * DAY, end).await?;
+    let loaded = super::kpi::load(ctx, anchor).await?;
+    let kpi = super::kpi::build(ctx, anchor, &loaded);
+    // This window and the one before: from the KPI's daily active users when it loaded them.
+    let from = start - args.lookback_days as i64 * DAY;
+    let dau: Vec<(i64, i64)> = if from.div_euclid(DAY) >= anchor - super::kpi::LOADED_DAYS {
+        loaded.dau.range(from.div_euclid(DAY)..).map(|(d, u)| (*d, *u)).collect()
+    } else {
+        ctx.storage.daily_active(from, end).await?
+    };
     let (this_w, prev_w): (Vec<f64>, Vec<f64>) = (
         dau.iter().filter(|(d, _)| d * DAY >= start).map(|(_, u)| *u as f64).collect(),
         dau.iter().filter(|(d, _)| d * DAY < start).map(|(_, u)| *u as f64).collect(),

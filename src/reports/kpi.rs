@@ -6,7 +6,7 @@
 //! ones are sent to `kpi.receiver` through the notification outbox (so the cooldown drops an
 //! identical alert within `notify.cooldown`). Written as `kpi/<date>.json` and `kpi/<date>.md`.
 
-use super::{Ctx, ReportError, date_of, day_of, frame, mean, num, write_atomic, write_json};
+use super::{Ctx, ReportError, date_of, day_of, mean, num, write_atomic, write_json};
 use crate::storage::ReportRepo;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 /// Schema of `kpi/<date>.json`.
 pub const SCHEMA: &str = "sidewatch.kpi/v1";
 const DAY: i64 = 86_400_000;
+/// Days before the rollup's date whose daily counts and active users it loads.
+pub(crate) const LOADED_DAYS: i64 = 37;
 
 /// The day to roll up: `date`, or yesterday.
 pub fn target_day(ctx: &Ctx, date: Option<&str>) -> Result<i64, ReportError> {
@@ -46,16 +48,34 @@ fn rates(
     .collect()
 }
 
+/// What the rollup reads from the database: three grouped queries, not the events themselves.
+pub struct Loaded {
+    /// Distinct users and events per day and event name, the 37 days up to the date.
+    pub counts: Vec<crate::storage::DailyCount>,
+    /// Daily active users (day → users), the same days.
+    pub dau: BTreeMap<i64, i64>,
+    /// Retention cohorts first seen in the 30 days up to the date.
+    pub cohorts: Vec<crate::storage::Cohort>,
+}
+
 /// Computes the rollup (no files); the JSON document.
 pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
-    let cfg = &ctx.cfg.kpi;
-    let (start, end) = ((day - 37) * DAY, (day + 1) * DAY);
-    let counts = ctx.storage.daily_counts(start, end).await?;
-    for f in &cfg.funnels {
+    Ok(build(ctx, day, &load(ctx, day).await?))
+}
+
+/// Loads what the rollup for `day` needs; fails when a funnel names an event never recorded.
+pub async fn load(ctx: &Ctx, day: i64) -> Result<Loaded, ReportError> {
+    let (start, end) = ((day - LOADED_DAYS) * DAY, (day + 1) * DAY);
+    // The three grouped queries run at once, each on its own pooled connection.
+    let (counts, dau, cohorts) = tokio::try_join!(
+        ctx.storage.daily_counts(start, end),
+        ctx.storage.daily_active(start, end),
+        ctx.storage.cohorts(day - 30, day),
+    )?;
+    for f in &ctx.cfg.kpi.funnels {
         for e in [&f.from, &f.to] {
             if !counts.iter().any(|c| &c.name == e) && !ctx.storage.event_exists(e).await? {
                 let mut known: Vec<&str> = counts.iter().map(|c| c.name.as_str()).collect();
-                known.dedup();
                 known.sort();
                 known.dedup();
                 return Err(ReportError::Input(format!(
@@ -66,6 +86,13 @@ pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
             }
         }
     }
+    Ok(Loaded { counts, dau: dau.into_iter().collect(), cohorts })
+}
+
+/// Builds the rollup document for `day` from what [`load`] read.
+pub fn build(ctx: &Ctx, day: i64, loaded: &Loaded) -> Value {
+    let cfg = &ctx.cfg.kpi;
+    let (counts, dau) = (&loaded.counts, &loaded.dau);
     let users: HashMap<(&str, i64), i64> = counts.iter().map(|c| ((c.name.as_str(), c.day), c.users)).collect();
     let mut funnels = Vec::new();
     let mut alerts = Vec::new();
@@ -94,22 +121,14 @@ pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
             "daily": r.iter().map(|(d, v)| json!({"date": date_of(*d), "rate": num(Some(*v))})).collect::<Vec<_>>(),
         }));
     }
-    let first = ctx.storage.first_days(start, end).await?;
-    let active = ctx.storage.active_days(start, end).await?;
-    // Daily active users from the distinct user-days already loaded (no second scan).
-    let mut dau: BTreeMap<i64, i64> = BTreeMap::new();
-    for (_, d) in &active {
-        *dau.entry(*d).or_default() += 1;
-    }
     let dau_latest = dau.get(&day).map(|v| *v as f64);
     let dau_avg7 = mean((day - 7..day).filter_map(|d| dau.get(&d).map(|v| *v as f64)));
-    let cohorts: Vec<Value> = frame::off_runtime(move || frame::cohorts(&first, &active))
-        .await?
-        .into_iter()
-        .filter(|c| c.day >= day - 30 && c.day <= day)
+    let cohorts: Vec<Value> = loaded
+        .cohorts
+        .iter()
         .map(|c| {
-            let rate = |k: i64, n: u64| {
-                if c.day + k > day || c.size < cfg.min_cohort_size {
+            let rate = |k: i64, n: i64| {
+                if c.day + k > day || (c.size as u64) < cfg.min_cohort_size {
                     json!("n/a")
                 } else {
                     num(Some(n as f64 / c.size as f64))
@@ -119,7 +138,7 @@ pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
         })
         .collect();
     let count = |s: &str| alerts.iter().filter(|a| a["severity"] == s).count();
-    Ok(json!({
+    json!({
         "schema": SCHEMA,
         "date": date_of(day),
         "generated_at": crate::notify::model::rfc3339(ctx.now),
@@ -129,7 +148,7 @@ pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
         "retention": {"min_cohort_size": cfg.min_cohort_size, "cohorts": cohorts},
         "alerts": {"warning": count("warning"), "critical": count("critical"), "items": alerts},
         "events_today": counts.iter().filter(|c| c.day == day).map(|c| json!({"name": c.name, "events": c.events, "users": c.users})).collect::<Vec<_>>(),
-    }))
+    })
 }
 
 /// Queues critical KPI alerts for `kpi.receiver` (cooldown applies) and sends them now.

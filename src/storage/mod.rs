@@ -18,7 +18,7 @@ pub use alerts::{AlertChange, AlertRepo, StoredAlert};
 pub use audit::{AuditEntry, AuditQuery, AuditRepo, NewAuditEntry};
 pub use meta::MetaRepo;
 pub use outbox::{Attempt, NewOutboxRow, OutboxFilter, OutboxRepo, OutboxRow, StoredSilence};
-pub use reports::{DailyCount, HistoryRow, JobRun, NewEvent, ReportRepo};
+pub use reports::{Cohort, DailyCount, HistoryRow, JobRun, NewEvent, ReportRepo};
 pub(crate) use sqlite::file_path as sqlite_file;
 
 use crate::config::StorageConfig;
@@ -160,6 +160,9 @@ impl Storage {
         .map_err(|source| StorageError::Migrate { backend, source })?;
         self.set_meta("schema_version", &version.unwrap_or(0).to_string()).await?;
         self.instance_id().await?;
+        // A bulk load (`report seed` into an empty table) drops the event indexes and builds
+        // them at its end; if it was interrupted, they are built here.
+        self.clone().with_timeout(Duration::from_secs(3600)).event_indexes(true).await?;
         Ok(())
     }
 

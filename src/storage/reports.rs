@@ -34,6 +34,19 @@ pub struct DailyCount {
     pub events: i64,
 }
 
+/// A retention cohort: the users first seen on one UTC day.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cohort {
+    /// The first day (days since 1970-01-01).
+    pub day: i64,
+    /// Users first seen that day.
+    pub size: i64,
+    /// Of those, users with an event the next day.
+    pub d1: i64,
+    /// Of those, users with an event seven days later.
+    pub d7: i64,
+}
+
 /// One metric history row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistoryRow {
@@ -85,6 +98,9 @@ pub trait ReportRepo: Send + Sync {
     /// Refreshes the planner's statistics of `events` after a bulk load (PostgreSQL: `VACUUM
     /// ANALYZE`, which also sets the visibility map that index-only scans need; SQLite: `ANALYZE`).
     async fn analyze_events(&self) -> Result<(), StorageError>;
+    /// Drops (`false`) or creates (`true`) the secondary indexes of `events`, so a bulk load
+    /// into an empty table builds each index once, sorted, instead of row by row.
+    async fn event_indexes(&self, on: bool) -> Result<(), StorageError>;
     /// Whether any event named `name` was ever recorded.
     async fn event_exists(&self, name: &str) -> Result<bool, StorageError>;
     /// Distinct users and events per UTC day and name for the days in `[start, end)` (ms,
@@ -92,10 +108,9 @@ pub trait ReportRepo: Send + Sync {
     async fn daily_counts(&self, start: i64, end: i64) -> Result<Vec<DailyCount>, StorageError>;
     /// Distinct users per UTC day in `[start, end)`.
     async fn daily_active(&self, start: i64, end: i64) -> Result<Vec<(i64, i64)>, StorageError>;
-    /// Distinct (user, UTC day) pairs with any event before `end`, and from `start`.
-    async fn active_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError>;
-    /// First UTC day each user was seen (before `end`), for users active since `start`.
-    async fn first_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError>;
+    /// Retention cohorts whose first day is in `[from_day, to_day]` (days since 1970-01-01):
+    /// each one's size and how many of its users had an event one and seven days later.
+    async fn cohorts(&self, from_day: i64, to_day: i64) -> Result<Vec<Cohort>, StorageError>;
     /// Appends history rows.
     async fn insert_history(&self, rows: &[HistoryRow]) -> Result<(), StorageError>;
     /// History rows of `name` in `[start, end)`, by time.
@@ -136,6 +151,15 @@ pub trait ReportRepo: Send + Sync {
 
 const DAY: i64 = 86_400_000;
 
+/// The secondary indexes of `events`, as the migrations create them.
+const EVENT_INDEXES: [(&str, &str); 5] = [
+    ("events_name_ts", "name, ts"),
+    ("events_ts", "ts"),
+    ("events_day_name_user", "day, name, user_id"),
+    ("events_day_user", "day, user_id"),
+    ("events_user_day", "user_id, day"),
+];
+
 #[async_trait]
 impl ReportRepo for Storage {
     async fn insert_events_marked(&self, events: &[NewEvent], mark: Option<(&str, &str)>) -> Result<u64, StorageError> {
@@ -156,6 +180,30 @@ impl ReportRepo for Storage {
                     let mut q = sqlx::query(&sql);
                     for e in chunk {
                         q = q.bind(e.ts).bind(&e.name).bind(&e.user_id).bind(&e.props).bind(now).bind(e.ts.div_euclid(DAY));
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                // Each user's first day, kept at ingest (users in order, so concurrent batches
+                // on PostgreSQL lock rows in the same order).
+                let mut first: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+                for e in events {
+                    let d = e.ts.div_euclid(DAY);
+                    first.entry(e.user_id.as_str()).and_modify(|f| *f = (*f).min(d)).or_insert(d);
+                }
+                let first: Vec<(&str, i64)> = first.into_iter().collect();
+                for chunk in first.chunks(400) {
+                    let mut sql = String::from("INSERT INTO event_users (user_id, first_day) VALUES ");
+                    for i in 0..chunk.len() {
+                        if i > 0 {
+                            sql.push(',');
+                        }
+                        sql.push_str(&format!("(${}, ${})", i * 2 + 1, i * 2 + 2));
+                    }
+                    sql.push_str(" ON CONFLICT (user_id) DO UPDATE SET first_day = excluded.first_day \
+                                  WHERE excluded.first_day < event_users.first_day");
+                    let mut q = sqlx::query(&sql);
+                    for (u, d) in chunk {
+                        q = q.bind(*u).bind(*d);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -189,6 +237,23 @@ impl ReportRepo for Storage {
             }
         };
         self.run("events.analyze", fut).await
+    }
+
+    async fn event_indexes(&self, on: bool) -> Result<(), StorageError> {
+        let fut = async {
+            on_pool!(self.db(), p => {
+                for (name, cols) in EVENT_INDEXES {
+                    let sql = if on {
+                        format!("CREATE INDEX IF NOT EXISTS {name} ON events ({cols})")
+                    } else {
+                        format!("DROP INDEX IF EXISTS {name}")
+                    };
+                    sqlx::query(&sql).execute(p).await?;
+                }
+                Ok(())
+            })
+        };
+        self.run("events.indexes", fut).await
     }
 
     async fn event_exists(&self, name: &str) -> Result<bool, StorageError> {
@@ -226,26 +291,22 @@ impl ReportRepo for Storage {
         self.run("events.dau", fut).await
     }
 
-    async fn active_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError> {
-        let sql = "SELECT DISTINCT user_id, day FROM events WHERE day >= $1 AND day < $2";
+    async fn cohorts(&self, from_day: i64, to_day: i64) -> Result<Vec<Cohort>, StorageError> {
+        // One row per cohort: its users (from event_users) and how many of them were active
+        // one and seven days later (index probes into (user_id, day), two per user).
+        let sql = "SELECT u.first_day AS day, COUNT(*) AS size, \
+                   SUM(CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.user_id AND e.day = u.first_day + 1) THEN 1 ELSE 0 END) AS d1, \
+                   SUM(CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.user_id AND e.day = u.first_day + 7) THEN 1 ELSE 0 END) AS d7 \
+                   FROM event_users u WHERE u.first_day >= $1 AND u.first_day <= $2 GROUP BY u.first_day ORDER BY u.first_day";
         let fut = async {
             on_pool!(self.db(), p => {
-                let rows = sqlx::query(sql).bind(start.div_euclid(DAY)).bind(end.div_euclid(DAY)).fetch_all(p).await?;
-                rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("day")?))).collect::<Result<Vec<_>, sqlx::Error>>()
+                let rows = sqlx::query(sql).bind(from_day).bind(to_day).fetch_all(p).await?;
+                rows.iter()
+                    .map(|r| Ok(Cohort { day: r.try_get("day")?, size: r.try_get("size")?, d1: r.try_get("d1")?, d7: r.try_get("d7")? }))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
             })
         };
-        self.run("events.active_days", fut).await
-    }
-
-    async fn first_days(&self, start: i64, end: i64) -> Result<Vec<(String, i64)>, StorageError> {
-        let sql = "SELECT user_id, MIN(day) AS day FROM events WHERE day < $2 GROUP BY user_id HAVING MAX(day) >= $1";
-        let fut = async {
-            on_pool!(self.db(), p => {
-                let rows = sqlx::query(sql).bind(start.div_euclid(DAY)).bind(end.div_euclid(DAY)).fetch_all(p).await?;
-                rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("day")?))).collect::<Result<Vec<_>, sqlx::Error>>()
-            })
-        };
-        self.run("events.first_days", fut).await
+        self.run("events.cohorts", fut).await
     }
 
     async fn insert_history(&self, rows: &[HistoryRow]) -> Result<(), StorageError> {
