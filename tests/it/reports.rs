@@ -404,3 +404,62 @@ async fn a_pull_source_is_read_with_a_watermark_and_never_counted_twice() {
         assert!(sqlx::query("DELETE FROM product_events").execute(p).await.is_err());
     }
 }
+
+/// Cohorts come from each user's first day, kept at ingest — also when an earlier event
+/// arrives late and moves a user to an older cohort.
+async fn cohorts_follow_first_days(st: Storage) {
+    let ev = |user: &str, day: i64| NewEvent {
+        ts: day * DAY + 3_600_000,
+        name: "landing_view".into(),
+        user_id: user.into(),
+        props: "{}".into(),
+    };
+    st.insert_events(&[ev("a", 10), ev("b", 10), ev("a", 11), ev("c", 11), ev("b", 17)]).await.unwrap();
+    let c: Vec<(i64, i64, i64, i64)> =
+        st.cohorts(0, 100).await.unwrap().iter().map(|c| (c.day, c.size, c.d1, c.d7)).collect();
+    assert_eq!(c, vec![(10, 2, 1, 1), (11, 1, 0, 0)]);
+    // c's event of day 9 arrives late: c now belongs to day 9's cohort and was back on day 10.
+    st.insert_events(&[ev("c", 9), ev("c", 10)]).await.unwrap();
+    let c: Vec<(i64, i64, i64, i64)> =
+        st.cohorts(0, 100).await.unwrap().iter().map(|c| (c.day, c.size, c.d1, c.d7)).collect();
+    assert_eq!(c, vec![(9, 1, 1, 0), (10, 2, 1, 1)]);
+    assert_eq!(st.cohorts(10, 10).await.unwrap().len(), 1, "only cohorts in the range");
+}
+
+#[tokio::test]
+async fn cohorts_follow_first_days_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    cohorts_follow_first_days(crate::notify_delivery::sqlite(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn cohorts_follow_first_days_on_postgres() {
+    let Some(db) = crate::common::pg_test_db("cohorts_follow_first_days_on_postgres").await else {
+        return;
+    };
+    let cfg: sidewatch::config::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
+    cohorts_follow_first_days(Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_generator_rebuilds_the_event_indexes_after_a_bulk_load() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let st = crate::notify_delivery::sqlite(dir.path()).await;
+    let end_day = day_of(chrono::Utc::now().timestamp_millis()) - 1;
+    let spec = sidewatch::reports::seed::SeedSpec { events: 3_000, users: 200, days: 10, end_day, seed: 1 };
+    let n = sidewatch::reports::seed::seed(&st, &spec, |_| {}).await.unwrap();
+    assert!(n >= 3_000);
+    let url = format!("sqlite://{}", dir.path().join("data/t.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(names, ["events_day_name_user", "events_day_user", "events_name_ts", "events_ts", "events_user_day"]);
+    let cohorts = st.cohorts(end_day - 30, end_day).await.unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT user_id) FROM events").fetch_one(&mut c).await.unwrap();
+    assert!(users > 150);
+    assert_eq!(cohorts.iter().map(|c| c.size).sum::<i64>(), users, "every generated user is in a cohort");
+}
