@@ -452,11 +452,12 @@ async fn the_generator_rebuilds_the_event_indexes_after_a_bulk_load() {
     assert!(n >= 3_000);
     let url = format!("sqlite://{}", dir.path().join("data/t.db").display());
     let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name")
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
     assert_eq!(names, ["events_day_name_user", "events_day_user", "events_name_ts", "events_ts", "events_user_day"]);
     let cohorts = st.cohorts(end_day - 30, end_day).await.unwrap();
     let users: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT user_id) FROM events").fetch_one(&mut c).await.unwrap();
