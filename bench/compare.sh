@@ -97,9 +97,14 @@ echo "== warming up ${WARMUP}s, then measuring ${DURATION}s (scrape every ${INTE
 sleep "$WARMUP"
 c0s=$(cpu $SWPID); c0p=$(cpu $PPID_)
 rs=(); rp=()
+: > "$WORK/groups.txt"
 for _ in $(seq 1 "$DURATION"); do
   sleep 1
   rs+=("$(rss $SWPID)"); rp+=("$(rss $PPID_)")
+  if [ "$RULES" = 1 ]; then   # each group's last duration, sampled every second, for medians
+    curl -s "127.0.0.1:$SWPORT/metrics" | awk '/^sidewatch_rule_group_last_duration_seconds/ {print "sidewatch", $1, $2}' >> "$WORK/groups.txt"
+    curl -s "127.0.0.1:$PPORT/metrics" | awk '/^prometheus_rule_group_last_duration_seconds/ {print "prometheus", $1, $2}' >> "$WORK/groups.txt"
+  fi
 done
 c1s=$(cpu $SWPID); c1p=$(cpu $PPID_)
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -126,5 +131,19 @@ if [ "$RULES" = 1 ]; then
   echo "rule groups (alerts-24.yml, every 5 s): last evaluation duration and missed iterations"
   curl -s "127.0.0.1:$SWPORT/metrics" | grep -E '^sidewatch_rule_group_(last_duration_seconds|iterations_missed_total)' | sed 's/^/  sidewatch  /'
   curl -s "127.0.0.1:$PPORT/metrics" | grep -E '^prometheus_rule_group_(last_duration_seconds|iterations_missed_total)' | sed 's/^/  Prometheus /'
+  python3 - "$WORK/groups.txt" <<'PY'
+import re, statistics, sys
+d = {}
+for line in open(sys.argv[1]):
+    who, metric, v = line.split()
+    g = re.search(r'rule_group="[^"]*;([^"]+)"', metric) or re.search(r'\bgroup="([^"]+)"', metric)
+    d.setdefault((g.group(1) if g else metric, who), []).append(float(v))
+print("  median of per-second samples of each group's last duration over the measured window:")
+for grp in sorted({k[0] for k in d}):
+    s, p = d.get((grp, "sidewatch"), []), d.get((grp, "prometheus"), [])
+    if s and p:
+        ms, mp = statistics.median(s), statistics.median(p)
+        print(f"  {grp:<16} sidewatch {ms:.4f} s  Prometheus {mp:.4f} s  Prometheus/sidewatch {mp / ms if ms else float('nan'):.1f}x  ({len(s)}/{len(p)} samples)")
+PY
   curl -s "127.0.0.1:$SWPORT/api/v1/rules" | python3 -c 'import json,sys; g=json.load(sys.stdin)["data"]["groups"]; print("  sidewatch rules with errors:", sum(1 for x in g for r in x["rules"] if r["health"]!="ok"))'
 fi

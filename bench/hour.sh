@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# A live hour, sidewatch vs Prometheus, same run, loopback only: both start empty and scrape the
+# same server of the reference workload (100k series) every 15 s for MINUTES minutes, so each
+# holds the same hour of the same workload that it scraped itself (no backfill, no checkpoint
+# restore). Samples RSS and CPU of both every 10 s into $OUT/rss.csv and prints RSS and ratios
+# at 5, 15, 30, 45 and 60 minutes, the median of the last 5 minutes, and CPU per scrape.
+#
+#   bench/hour.sh                      # 60 minutes, 100k series, no rules
+#   MINUTES=10 SERIES=10000 bench/hour.sh
+#
+# Snapshots: 240 consecutive snapshots 15 s apart from ../shared/bench/gen_metrics.py (written
+# once to ~/.cache/sw-bench/snaps-<N>k-240, ~2.3 GB at 100k series), served in order, so
+# counters grow through the hour without a reset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERIES=${SERIES:-100000}
+MINUTES=${MINUTES:-60}
+INTERVAL=15
+DATA=${SIDEWATCH_BENCH_DATA:-$HOME/.cache/sw-bench}
+OUT=${OUT:-$(mktemp -d)}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
+GEN=../shared/bench/gen_metrics.py
+[ -f "$GEN" ] || { echo "needs ../shared/bench/gen_metrics.py beside this clone"; exit 1; }
+command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+pkill -x prometheus 2>/dev/null || true   # the package may have started one on :9090
+
+SNAPS="$DATA/snaps-$((SERIES / 1000))k-240"
+[ -f "$SNAPS/snap_0239.prom" ] || python3 "$GEN" --series "$SERIES" --snapshots 240 --step "$INTERVAL" --outdir "$SNAPS"
+echo "== building sidewatch (release)"
+cargo build --release --quiet
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)
+mkdir -p "$OUT"
+PIDS=()
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+SECONDS_TOTAL=$((MINUTES * 60 + 60))
+python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds "$SECONDS_TOTAL" &
+PIDS+=($!)
+cat > "$OUT/prometheus.yml" <<YML
+global: { scrape_interval: ${INTERVAL}s, scrape_timeout: 10s, evaluation_interval: ${INTERVAL}s }
+scrape_configs:
+  - job_name: api
+    static_configs: [{ targets: ["127.0.0.1:$TPORT"] }]
+YML
+prometheus --config.file="$OUT/prometheus.yml" --storage.tsdb.path="$OUT/prom" \
+  --web.listen-address="127.0.0.1:$PPORT" --storage.tsdb.retention.time=2h >"$OUT/prom.log" 2>&1 &
+PPID_=$!; PIDS+=($PPID_)
+cat > "$OUT/sidewatch.toml" <<TOML
+[server]
+listen = "127.0.0.1:$SWPORT"
+[storage]
+url = "sqlite://sw.db"
+[log]
+level = "warn"
+[scrape]
+interval = "${INTERVAL}s"
+timeout = "10s"
+[rules]
+files = []
+[[targets]]
+name = "api"
+metrics_url = "http://127.0.0.1:$TPORT/metrics"
+TOML
+"$CARGO_TARGET_DIR/release/sidewatch" --config "$OUT/sidewatch.toml" run 2>"$OUT/sw.log" &
+SWPID=$!; PIDS+=($SWPID)
+
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }      # clock ticks (1/100 s)
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }   # KiB
+echo "== sampling every 10 s for $MINUTES minutes into $OUT/rss.csv"
+echo "elapsed_s,sidewatch_rss_kib,prometheus_rss_kib,sidewatch_cpu_ticks,prometheus_cpu_ticks" > "$OUT/rss.csv"
+t0=$(date +%s)
+while [ $(( $(date +%s) - t0 )) -lt $((MINUTES * 60)) ]; do
+  sleep 10
+  echo "$(( $(date +%s) - t0 )),$(rss $SWPID),$(rss $PPID_),$(cpu $SWPID),$(cpu $PPID_)" >> "$OUT/rss.csv"
+done
+cp "$OUT/sw.log" "$OUT/sw-final.log"
+grep -E "^(VmHWM|RssAnon|RssFile)" "/proc/$SWPID/status" | sed 's/^/sidewatch  /'
+grep -E "^(VmHWM|RssAnon|RssFile)" "/proc/$PPID_/status" | sed 's/^/Prometheus /'
+sw_series=$(curl -s "127.0.0.1:$SWPORT/metrics" | awk '/^sidewatch_store_series / {print $2}')
+sw_samples=$(curl -s "127.0.0.1:$SWPORT/metrics" | awk '/^sidewatch_store_samples / {print $2}')
+echo "sidewatch store: $sw_series series, $sw_samples samples"
+python3 - "$OUT/rss.csv" "$INTERVAL" <<'PY'
+import csv, statistics, sys
+rows = [list(map(float, r)) for r in list(csv.reader(open(sys.argv[1])))[1:]]
+interval = float(sys.argv[2])
+print(f"{'minute':>8}{'sidewatch MiB':>15}{'Prometheus MiB':>16}{'ratio':>8}")
+for m in (5, 15, 30, 45, 60):
+    near = [r for r in rows if abs(r[0] - m * 60) <= 10]
+    if near:
+        r = near[0]
+        print(f"{m:>8}{r[1] / 1024:>15.1f}{r[2] / 1024:>16.1f}{r[1] / r[2]:>8.3f}")
+last = [r for r in rows if r[0] >= rows[-1][0] - 300]
+s, p = statistics.median(r[1] for r in last), statistics.median(r[2] for r in last)
+print(f"{'last 5 min median':>8}  {s / 1024:.1f} vs {p / 1024:.1f} MiB, ratio {s / p:.3f}")
+span = rows[-1][0] - rows[0][0]
+scrapes = span / interval
+cs, cp = (rows[-1][3] - rows[0][3]) / 100 / scrapes, (rows[-1][4] - rows[0][4]) / 100 / scrapes
+print(f"CPU seconds per scrape over the run: sidewatch {cs:.4f}, Prometheus {cp:.4f}, ratio {cs / cp:.3f}")
+PY
