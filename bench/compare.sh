@@ -28,7 +28,7 @@ GEN=../shared/bench/gen_metrics.py
 command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 pkill -x prometheus 2>/dev/null || true   # the package may have started one on :9090
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)
 SNAPS="$DATA/snaps-$((SERIES / 1000))k-32"
 [ -f "$SNAPS/snap_0031.prom" ] || python3 "$GEN" --series "$SERIES" --snapshots 32 --step "$INTERVAL" --outdir "$SNAPS"
@@ -54,44 +54,9 @@ fi
 python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds $((DURATION + WARMUP + 120)) &
 PIDS+=($!)
 
-if [ "$RULES" = 1 ]; then PROM_RULES="rule_files: [\"$RULE_FILE\"]"; else PROM_RULES=""; fi
-cat > "$WORK/prometheus.yml" <<YML
-global: { scrape_interval: ${INTERVAL}s, scrape_timeout: ${INTERVAL}s, evaluation_interval: 5s }
-$PROM_RULES
-scrape_configs:
-  - job_name: api
-    static_configs: [{ targets: ["127.0.0.1:$TPORT"] }]
-YML
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
-  --web.listen-address="127.0.0.1:$PPORT" --storage.tsdb.retention.time=2h >"$WORK/prom.log" 2>&1 &
-PPID_=$!; PIDS+=($PPID_)
-
-cat > "$WORK/sidewatch.toml" <<TOML
-[server]
-listen = "127.0.0.1:$SWPORT"
-[storage]
-url = "sqlite://sw.db"
-[log]
-level = "warn"
-[scrape]
-interval = "${INTERVAL}s"
-timeout = "${INTERVAL}s"
-[store]
-checkpoint_path = "sw.store"
-checkpoint_interval = "1h"
-[rules]
-files = [$( [ "$RULES" = 1 ] && echo "\"$RULE_FILE\"" )]
-evaluation_interval = "5s"
-[[targets]]
-name = "api"
-metrics_url = "http://127.0.0.1:$TPORT/metrics"
-TOML
-"$CARGO_TARGET_DIR/release/sidewatch" --config "$WORK/sidewatch.toml" run 2>"$WORK/sw.log" &
-SWPID=$!; PIDS+=($SWPID)
-
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }      # clock ticks (1/100 s)
-rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }   # KiB
-hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+RF=""; [ "$RULES" = 1 ] && RF=$RULE_FILE
+start_prometheus "$WORK" "$TPORT" "$PPORT" "$INTERVAL" "$INTERVAL" "$RF"
+start_sidewatch "$WORK" "$TPORT" "$SWPORT" "$INTERVAL" "$INTERVAL" $'checkpoint_path = "sw.store"\ncheckpoint_interval = "1h"' "$RF"
 
 echo "== warming up ${WARMUP}s, then measuring ${DURATION}s (scrape every ${INTERVAL}s)"
 sleep "$WARMUP"

@@ -29,7 +29,7 @@ SNAPS="$DATA/snaps-$((SERIES / 1000))k-240"
 echo "== building sidewatch (release)"
 cargo build --release --quiet
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)
 mkdir -p "$OUT"
 PIDS=()
@@ -39,36 +39,8 @@ trap cleanup EXIT
 SECONDS_TOTAL=$((MINUTES * 60 + 60))
 python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds "$SECONDS_TOTAL" &
 PIDS+=($!)
-cat > "$OUT/prometheus.yml" <<YML
-global: { scrape_interval: ${INTERVAL}s, scrape_timeout: 10s, evaluation_interval: ${INTERVAL}s }
-scrape_configs:
-  - job_name: api
-    static_configs: [{ targets: ["127.0.0.1:$TPORT"] }]
-YML
-prometheus --config.file="$OUT/prometheus.yml" --storage.tsdb.path="$OUT/prom" \
-  --web.listen-address="127.0.0.1:$PPORT" --storage.tsdb.retention.time=2h >"$OUT/prom.log" 2>&1 &
-PPID_=$!; PIDS+=($PPID_)
-cat > "$OUT/sidewatch.toml" <<TOML
-[server]
-listen = "127.0.0.1:$SWPORT"
-[storage]
-url = "sqlite://sw.db"
-[log]
-level = "warn"
-[scrape]
-interval = "${INTERVAL}s"
-timeout = "10s"
-[rules]
-files = []
-[[targets]]
-name = "api"
-metrics_url = "http://127.0.0.1:$TPORT/metrics"
-TOML
-"$CARGO_TARGET_DIR/release/sidewatch" --config "$OUT/sidewatch.toml" run 2>"$OUT/sw.log" &
-SWPID=$!; PIDS+=($SWPID)
-
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }      # clock ticks (1/100 s)
-rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }   # KiB
+start_prometheus "$OUT" "$TPORT" "$PPORT" "$INTERVAL" 10
+start_sidewatch "$OUT" "$TPORT" "$SWPORT" "$INTERVAL" 10 ""
 echo "== sampling every 10 s for $MINUTES minutes into $OUT/rss.csv"
 echo "elapsed_s,sidewatch_rss_kib,prometheus_rss_kib,sidewatch_cpu_ticks,prometheus_cpu_ticks" > "$OUT/rss.csv"
 t0=$(date +%s)
