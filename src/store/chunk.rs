@@ -149,9 +149,20 @@ impl Chunk {
         self.w.bytes.capacity()
     }
 
-    /// Turns a full chunk into a [`Sealed`] one: exact-size bytes, no append state.
+    /// Turns a full chunk into a [`Sealed`] one: one exact-size allocation holding its bounds,
+    /// count and bytes, no append state.
     pub(crate) fn into_sealed(self) -> Sealed {
-        Sealed { data: self.w.bytes.into_boxed_slice(), min_t: self.min_t, max_t: self.max_t, count: self.count }
+        let mut b = Vec::with_capacity(SEALED_HEADER + self.w.bytes.len());
+        b.extend_from_slice(&self.min_t.to_le_bytes());
+        b.extend_from_slice(&self.max_t.to_le_bytes());
+        b.extend_from_slice(&self.count.to_le_bytes());
+        b.extend_from_slice(&self.w.bytes);
+        Sealed(b.into_boxed_slice())
+    }
+
+    /// Time of the newest sample and its value's bits; `None` when empty.
+    pub(crate) fn last(&self) -> Option<(i64, u64)> {
+        (self.count > 0).then_some((self.max_t, self.v_bits))
     }
 
     /// A read-only view.
@@ -281,24 +292,25 @@ impl Chunk {
     }
 }
 
-/// A full chunk kept for reading only: 40 bytes of header instead of the 72 of an appendable one.
+/// Bytes before a sealed chunk's data: `min_t`, `max_t` (i64) and the count (u16), little-endian.
+const SEALED_HEADER: usize = 18;
+
+/// A full chunk kept for reading only: one boxed slice (16 bytes in the series) holding the
+/// header and the compressed bytes, instead of the 72 bytes of an appendable chunk.
 #[derive(Clone, Debug)]
-pub(crate) struct Sealed {
-    data: Box<[u8]>,
-    min_t: i64,
-    max_t: i64,
-    count: u16,
-}
+pub(crate) struct Sealed(Box<[u8]>);
 
 impl Sealed {
     /// A read-only view.
     pub(crate) fn view(&self) -> ChunkView<'_> {
+        let b = &self.0;
+        let i64_at = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         ChunkView {
-            data: &self.data,
-            count: self.count,
-            min_t: self.min_t,
-            max_t: self.max_t,
-            bytes: self.data.len(),
+            data: &b[SEALED_HEADER..],
+            count: u16::from_le_bytes([b[16], b[17]]),
+            min_t: i64_at(0),
+            max_t: i64_at(8),
+            bytes: b.len(),
             seeks: &[],
         }
     }

@@ -19,31 +19,33 @@ pub(crate) struct MemSeries {
     pub(crate) name: Sym,
     pub(crate) fp: u64,
     pub(crate) sealed: Vec<Sealed>,
+    /// Never empty once the series has a sample: sealing starts a new head with the sample
+    /// being appended, so the newest sample is always the head's last.
     pub(crate) head: Chunk,
-    last_t: i64,
-    last_bits: u64,
 }
 
 impl MemSeries {
     pub(crate) fn new(labels: Box<[(Sym, Sym)]>, name: Sym, fp: u64) -> Self {
-        MemSeries { labels, name, fp, sealed: Vec::new(), head: Chunk::new(), last_t: i64::MIN, last_bits: 0 }
+        MemSeries { labels, name, fp, sealed: Vec::new(), head: Chunk::new() }
     }
 
     /// Time of the newest sample, or `i64::MIN` when empty.
     pub(crate) fn last_t(&self) -> i64 {
-        self.last_t
+        self.head.last().map_or(i64::MIN, |l| l.0)
     }
 
     /// Whether the newest sample is a staleness marker.
     pub(crate) fn is_stale(&self) -> bool {
-        self.last_bits == STALE_NAN_BITS
+        self.head.last().is_some_and(|l| l.1 == STALE_NAN_BITS)
     }
 
     /// Appends `(t, v)`; a repeat of the last sample is accepted silently.
     pub(crate) fn append(&mut self, t: i64, v: f64) -> Result<(), AppendError> {
-        if t <= self.last_t {
-            if t == self.last_t {
-                return if v.to_bits() == self.last_bits { Ok(()) } else { Err(AppendError::Duplicate) };
+        if let Some((last_t, last_bits)) = self.head.last()
+            && t <= last_t
+        {
+            if t == last_t {
+                return if v.to_bits() == last_bits { Ok(()) } else { Err(AppendError::Duplicate) };
             }
             return Err(AppendError::OutOfOrder);
         }
@@ -53,15 +55,13 @@ impl MemSeries {
             self.sealed.push(full.into_sealed());
         }
         self.head.append(t, v);
-        self.last_t = t;
-        self.last_bits = v.to_bits();
         Ok(())
     }
 
     /// Appends a staleness marker at `t` unless the series is already stale or empty.
     /// Returns whether one was written.
     pub(crate) fn mark_stale(&mut self, t: i64) -> bool {
-        if self.last_t == i64::MIN || self.is_stale() || t <= self.last_t {
+        if self.last_t() == i64::MIN || self.is_stale() || t <= self.last_t() {
             return false;
         }
         self.append(t, f64::from_bits(STALE_NAN_BITS)).is_ok()
@@ -75,8 +75,11 @@ impl MemSeries {
     /// The newest sample with `start <= t <= end` (staleness marker included); O(1) when the
     /// series' last sample is in range, as it is for evaluations at the current time.
     pub(crate) fn last_in(&self, start: i64, end: i64) -> Option<(i64, f64)> {
-        if self.last_t >= start && self.last_t <= end {
-            return Some((self.last_t, f64::from_bits(self.last_bits)));
+        if let Some((t, bits)) = self.head.last()
+            && t >= start
+            && t <= end
+        {
+            return Some((t, f64::from_bits(bits)));
         }
         self.samples(start, end).last()
     }
@@ -112,14 +115,12 @@ impl MemSeries {
 
     /// Restores a chunk from a checkpoint (appended after the existing ones).
     pub(crate) fn push_restored(&mut self, chunk: Chunk) {
-        if let Some(last) = chunk.iter().last() {
+        if chunk.len() > 0 {
             if self.head.len() > 0 {
                 let h = std::mem::replace(&mut self.head, Chunk::new());
                 self.sealed.push(h.into_sealed());
             }
             self.head = chunk;
-            self.last_t = last.0;
-            self.last_bits = last.1.to_bits();
         }
     }
 }
