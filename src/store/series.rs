@@ -18,7 +18,8 @@ pub(crate) struct MemSeries {
     pub(crate) labels: Box<[(Sym, Sym)]>,
     pub(crate) name: Sym,
     pub(crate) fp: u64,
-    pub(crate) sealed: Vec<Sealed>,
+    /// Exact-size (a `Vec` would allocate room for four on its first push).
+    pub(crate) sealed: Box<[Sealed]>,
     /// Never empty once the series has a sample: sealing starts a new head with the sample
     /// being appended, so the newest sample is always the head's last.
     pub(crate) head: Chunk,
@@ -26,7 +27,7 @@ pub(crate) struct MemSeries {
 
 impl MemSeries {
     pub(crate) fn new(labels: Box<[(Sym, Sym)]>, name: Sym, fp: u64) -> Self {
-        MemSeries { labels, name, fp, sealed: Vec::new(), head: Chunk::new() }
+        MemSeries { labels, name, fp, sealed: Box::new([]), head: Chunk::new() }
     }
 
     /// Time of the newest sample, or `i64::MIN` when empty.
@@ -52,7 +53,7 @@ impl MemSeries {
         if self.head.is_full() {
             let used = self.head.raw().0.len();
             let full = std::mem::replace(&mut self.head, Chunk::with_capacity(used + used / 8));
-            self.sealed.push(full.into_sealed());
+            self.seal(full);
         }
         self.head.append(t, v);
         Ok(())
@@ -95,11 +96,22 @@ impl MemSeries {
             .take_while(move |(t, _)| *t <= end)
     }
 
+    fn seal(&mut self, full: Chunk) {
+        let mut v = std::mem::take(&mut self.sealed).into_vec();
+        v.reserve_exact(1);
+        v.push(full.into_sealed());
+        self.sealed = v.into_boxed_slice();
+    }
+
     /// Drops sealed chunks that end before `cutoff`; returns how many samples went.
     pub(crate) fn truncate_before(&mut self, cutoff: i64) -> usize {
         let keep_from = self.sealed.iter().position(|c| c.view().max_t() >= cutoff).unwrap_or(self.sealed.len());
         let dropped = self.sealed[..keep_from].iter().map(|c| c.view().len()).sum();
-        self.sealed.drain(..keep_from);
+        if keep_from > 0 {
+            let mut v = std::mem::take(&mut self.sealed).into_vec();
+            v.drain(..keep_from);
+            self.sealed = v.into_boxed_slice();
+        }
         dropped
     }
 
@@ -118,7 +130,7 @@ impl MemSeries {
         if chunk.len() > 0 {
             if self.head.len() > 0 {
                 let h = std::mem::replace(&mut self.head, Chunk::new());
-                self.sealed.push(h.into_sealed());
+                self.seal(h);
             }
             self.head = chunk;
         }
