@@ -2,7 +2,7 @@
 //! rollup and the digest over 1M events (and 10M with `SIDEWATCH_BENCH_10M=1`), 30 days, 100k
 //! users, on SQLite (and PostgreSQL when `SIDEWATCH_TEST_POSTGRES_URL` is set). Time is split
 //! into load (the three grouped SQL queries) and compute (the rollup built from what they
-//! return), plus each whole report; peak memory is the process's VmHWM. Databases are generated once with the
+//! return, retention rates on a polars DataFrame), plus each whole report; peak memory is the process's VmHWM. Databases are generated once with the
 //! `report seed` generator into `~/.cache/sw-bench/` and reused.
 
 use sidewatch::config::{Config, StorageConfig};
@@ -75,7 +75,7 @@ async fn bench(label: &str, st: Storage, events: u64, end_day: i64) {
     let t = Instant::now();
     let reps = 100;
     for _ in 0..reps {
-        std::hint::black_box(kpi::build(&ctx, end_day, &loaded));
+        std::hint::black_box(kpi::build(&ctx, end_day, &loaded).await.unwrap());
     }
     let t_compute = t.elapsed().as_secs_f64() / reps as f64;
     let t = Instant::now();

@@ -167,7 +167,7 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
     }
 
     let loaded = super::kpi::load(ctx, anchor).await?;
-    let kpi = super::kpi::build(ctx, anchor, &loaded);
+    let kpi = super::kpi::build(ctx, anchor, &loaded).await?;
     // This window and the one before: from the KPI's daily active users when it loaded them.
     let from = start - args.lookback_days as i64 * DAY;
     let dau: Vec<(i64, i64)> = if from.div_euclid(DAY) >= anchor - super::kpi::LOADED_DAYS {

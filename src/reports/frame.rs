@@ -1,6 +1,6 @@
 //! The computations on DataFrames (polars, lazy): window statistics of a history series and
-//! cohort retention. DataFrames are built from the rows sqlx returns; what SQL does best
-//! (daily distinct users, distinct active user-days) has already been done there.
+//! cohort retention rates. DataFrames are built from the rows sqlx returns; what SQL does best
+//! (daily distinct users, each cohort's size and returning users) has already been done there.
 
 use polars::prelude::*;
 
@@ -81,17 +81,69 @@ pub fn window_stats(rows: &[(i64, f64)], start: i64, window_ms: i64, n: usize) -
     Ok(stats)
 }
 
+/// One cohort's retention: D1 and D7 as fractions of its size, `None` while the cohort is
+/// younger than 1 / 7 days at the rollup's date or smaller than the minimum size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retention {
+    /// The cohort's first day (days since 1970-01-01).
+    pub day: i64,
+    /// Users first seen that day.
+    pub size: i64,
+    /// Share active the next day.
+    pub d1: Option<f64>,
+    /// Share active seven days later.
+    pub d7: Option<f64>,
+}
+
+/// Retention rates of the cohorts first seen in the 30 days up to `day`, oldest first, from
+/// `(first day, size, users back the next day, users back seven days later)` rows.
+pub fn retention(cohorts: &[(i64, i64, i64, i64)], day: i64, min_size: i64) -> PolarsResult<Vec<Retention>> {
+    let df = df!(
+        "d0" => cohorts.iter().map(|c| c.0).collect::<Vec<_>>(),
+        "size" => cohorts.iter().map(|c| c.1).collect::<Vec<_>>(),
+        "d1" => cohorts.iter().map(|c| c.2).collect::<Vec<_>>(),
+        "d7" => cohorts.iter().map(|c| c.3).collect::<Vec<_>>()
+    )?;
+    // A rate only for a mature cohort (its day + k has ended by `day`) of at least `min_size`.
+    let rate = |k: i64, n: &str| {
+        when(col("d0").lt_eq(lit(day - k)).and(col("size").gt_eq(lit(min_size))))
+            .then(col(n).cast(DataType::Float64) / col("size").cast(DataType::Float64))
+            .otherwise(lit(Null {}).cast(DataType::Float64))
+            .alias(format!("r{k}"))
+    };
+    let out = df
+        .lazy()
+        .filter(col("d0").gt_eq(lit(day - 30)).and(col("d0").lt_eq(lit(day))))
+        .with_columns([rate(1, "d1"), rate(7, "d7")])
+        .sort(["d0"], Default::default())
+        .collect()?;
+    let (d0, size) = (out.column("d0")?.i64()?, out.column("size")?.i64()?);
+    let (r1, r7) = (out.column("r1")?.f64()?, out.column("r7")?.f64()?);
+    Ok((0..out.height())
+        .filter_map(|i| Some(Retention { day: d0.get(i)?, size: size.get(i)?, d1: r1.get(i), d7: r7.get(i) }))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn windows() {
+    fn windows_and_retention() {
         let rows: Vec<(i64, f64)> = (0..20).map(|i| (i * 30_000, i as f64)).collect();
         let w = window_stats(&rows, 0, 300_000, 3).unwrap();
         assert_eq!(w.len(), 3);
         assert_eq!((w[0].count, w[0].mean, w[0].max), (10, Some(4.5), Some(9.0)));
         assert_eq!((w[1].count, w[1].min), (10, Some(10.0)));
         assert_eq!((w[2].count, w[2].mean), (0, None));
+        // Day 10: 4 users, 1 back on day 11, 2 on day 17; day 15 is too young for D7 at day 20;
+        // day 19 too small; day 20 too young for both; day -20 outside the 30 days.
+        let c = [(-20, 9, 9, 9), (10, 4, 1, 2), (15, 4, 4, 4), (19, 1, 1, 0), (20, 5, 0, 0)];
+        let r = retention(&c, 20, 2).unwrap();
+        let got: Vec<(i64, i64, Option<f64>, Option<f64>)> = r.iter().map(|x| (x.day, x.size, x.d1, x.d7)).collect();
+        assert_eq!(
+            got,
+            vec![(10, 4, Some(0.25), Some(0.5)), (15, 4, Some(1.0), None), (19, 1, None, None), (20, 5, None, None)]
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! ones are sent to `kpi.receiver` through the notification outbox (so the cooldown drops an
 //! identical alert within `notify.cooldown`). Written as `kpi/<date>.json` and `kpi/<date>.md`.
 
-use super::{Ctx, ReportError, date_of, day_of, mean, num, write_atomic, write_json};
+use super::{Ctx, ReportError, date_of, day_of, frame, mean, num, write_atomic, write_json};
 use crate::storage::ReportRepo;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -60,7 +60,7 @@ pub struct Loaded {
 
 /// Computes the rollup (no files); the JSON document.
 pub async fn compute(ctx: &Ctx, day: i64) -> Result<Value, ReportError> {
-    Ok(build(ctx, day, &load(ctx, day).await?))
+    build(ctx, day, &load(ctx, day).await?).await
 }
 
 /// Loads what the rollup for `day` needs; fails when a funnel names an event never recorded.
@@ -89,9 +89,13 @@ pub async fn load(ctx: &Ctx, day: i64) -> Result<Loaded, ReportError> {
     Ok(Loaded { counts, dau: dau.into_iter().collect(), cohorts })
 }
 
-/// Builds the rollup document for `day` from what [`load`] read.
-pub fn build(ctx: &Ctx, day: i64, loaded: &Loaded) -> Value {
+/// Builds the rollup document for `day` from what [`load`] read (retention rates on a polars
+/// DataFrame of the cohort rows, off the async runtime).
+pub async fn build(ctx: &Ctx, day: i64, loaded: &Loaded) -> Result<Value, ReportError> {
     let cfg = &ctx.cfg.kpi;
+    let rows: Vec<(i64, i64, i64, i64)> = loaded.cohorts.iter().map(|c| (c.day, c.size, c.d1, c.d7)).collect();
+    let min_size = i64::try_from(cfg.min_cohort_size).unwrap_or(i64::MAX);
+    let retention = frame::off_runtime(move || frame::retention(&rows, day, min_size)).await?;
     let (counts, dau) = (&loaded.counts, &loaded.dau);
     let users: HashMap<(&str, i64), i64> = counts.iter().map(|c| ((c.name.as_str(), c.day), c.users)).collect();
     let mut funnels = Vec::new();
@@ -123,22 +127,13 @@ pub fn build(ctx: &Ctx, day: i64, loaded: &Loaded) -> Value {
     }
     let dau_latest = dau.get(&day).map(|v| *v as f64);
     let dau_avg7 = mean((day - 7..day).filter_map(|d| dau.get(&d).map(|v| *v as f64)));
-    let cohorts: Vec<Value> = loaded
-        .cohorts
+    let na = |r: Option<f64>| r.map_or(json!("n/a"), |v| num(Some(v)));
+    let cohorts: Vec<Value> = retention
         .iter()
-        .map(|c| {
-            let rate = |k: i64, n: i64| {
-                if c.day + k > day || (c.size as u64) < cfg.min_cohort_size {
-                    json!("n/a")
-                } else {
-                    num(Some(n as f64 / c.size as f64))
-                }
-            };
-            json!({"cohort": date_of(c.day), "size": c.size, "d1": rate(1, c.d1), "d7": rate(7, c.d7)})
-        })
+        .map(|c| json!({"cohort": date_of(c.day), "size": c.size, "d1": na(c.d1), "d7": na(c.d7)}))
         .collect();
     let count = |s: &str| alerts.iter().filter(|a| a["severity"] == s).count();
-    json!({
+    Ok(json!({
         "schema": SCHEMA,
         "date": date_of(day),
         "generated_at": crate::notify::model::rfc3339(ctx.now),
@@ -148,7 +143,7 @@ pub fn build(ctx: &Ctx, day: i64, loaded: &Loaded) -> Value {
         "retention": {"min_cohort_size": cfg.min_cohort_size, "cohorts": cohorts},
         "alerts": {"warning": count("warning"), "critical": count("critical"), "items": alerts},
         "events_today": counts.iter().filter(|c| c.day == day).map(|c| json!({"name": c.name, "events": c.events, "users": c.users})).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 /// Queues critical KPI alerts for `kpi.receiver` (cooldown applies) and sends them now.
