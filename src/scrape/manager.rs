@@ -87,6 +87,8 @@ impl ScrapeManager {
                     limit: cfg.body_size_limit.unwrap_or(DEFAULT_BODY_LIMIT).bytes(),
                     timeout,
                     scraper,
+                    interval_ms: interval.as_millis() as i64,
+                    last_t_ms: None,
                 };
                 tasks.push(tokio::spawn(run_every(
                     spread(&cfg.name, interval),
@@ -179,13 +181,31 @@ struct MetricsJob {
     limit: u64,
     timeout: Duration,
     scraper: MetricsScraper,
+    interval_ms: i64,
+    /// Timestamp given to the previous scrape's samples.
+    last_t_ms: Option<i64>,
+}
+
+/// How far a scrape may start from exactly one interval after the previous one and still get
+/// that exact timestamp (as Prometheus' `--scrape.timestamp-tolerance`, there 2 ms).
+const TIMESTAMP_TOLERANCE_MS: i64 = 25;
+
+/// The timestamp for a scrape starting at `now`: the previous one plus the interval when `now`
+/// is within [`TIMESTAMP_TOLERANCE_MS`] of it, else `now`. Regular timestamps have a zero
+/// delta-of-delta, which the chunks store in one bit instead of 16 or more.
+fn aligned(prev: Option<i64>, now: i64, interval_ms: i64) -> i64 {
+    match prev {
+        Some(p) if (now - (p + interval_ms)).abs() <= TIMESTAMP_TOLERANCE_MS => p + interval_ms,
+        _ => now,
+    }
 }
 
 impl Job for MetricsJob {
     async fn run(&mut self, (client, store, m): &Ctx) {
         let started = Instant::now();
         let t = Utc::now();
-        let t_ms = t.timestamp_millis();
+        let t_ms = aligned(self.last_t_ms, t.timestamp_millis(), self.interval_ms);
+        self.last_t_ms = Some(t_ms);
         let result = match fetch(client, &self.url, ACCEPT, self.timeout, self.limit, |s| s == 200).await {
             Ok(f) => self.scraper.ingest(store, &f.body, Format::from_content_type(f.content_type.as_deref()), t_ms),
             Err(e) => Err(ScrapeError::from(e)),
@@ -244,5 +264,19 @@ impl Job for ProbeJob {
         s.last_error = out.error;
         s.last_probe = Some(t);
         s.last_probe_duration = out.duration;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aligned;
+
+    #[test]
+    fn scrape_timestamps_snap_to_the_interval_within_the_tolerance() {
+        assert_eq!(aligned(None, 1_000_007, 15_000), 1_000_007, "the first scrape keeps its time");
+        assert_eq!(aligned(Some(1_000_000), 1_015_009, 15_000), 1_015_000);
+        assert_eq!(aligned(Some(1_000_000), 1_014_980, 15_000), 1_015_000, "early within the tolerance");
+        assert_eq!(aligned(Some(1_000_000), 1_015_026, 15_000), 1_015_026, "late beyond it");
+        assert_eq!(aligned(Some(1_000_000), 1_030_000, 15_000), 1_030_000, "a skipped tick");
     }
 }
