@@ -26,7 +26,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
 GEN=../shared/bench/gen_metrics.py
 [ -f "$GEN" ] || { echo "needs ../shared/bench/gen_metrics.py beside this clone"; exit 1; }
 command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
-pkill -x prometheus 2>/dev/null || true   # the package may have started one on :9090
+pkill -xf /usr/bin/prometheus 2>/dev/null || true   # the package's own service (:9090), not another benchmark's
 
 . bench/lib.sh
 TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)

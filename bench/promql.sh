@@ -15,7 +15,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
 GEN=../shared/bench/gen_metrics.py
 [ -f "$GEN" ] || { echo "needs ../shared/bench/gen_metrics.py beside this clone"; exit 1; }
 command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
-pkill -x prometheus 2>/dev/null || true
+pkill -xf /usr/bin/prometheus 2>/dev/null || true   # the package's own service (:9090), not another benchmark's
 SNAPS="$DATA/snaps-100k-240"
 [ -f "$SNAPS/snap_0239.prom" ] || python3 "$GEN" --series 100000 --snapshots 240 --step 15 --outdir "$SNAPS"
 # Reuse an earlier backfill (its name holds the hour's end); Prometheus reads past data fine.
