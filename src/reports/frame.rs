@@ -2,6 +2,7 @@
 //! cohort retention rates. DataFrames are built from the rows sqlx returns; what SQL does best
 //! (daily distinct users, each cohort's size and returning users) has already been done there.
 
+use crate::storage::Cohort;
 use polars::prelude::*;
 
 /// Runs a polars computation on a thread of its own: polars blocks in ways a tokio runtime
@@ -96,13 +97,13 @@ pub struct Retention {
 }
 
 /// Retention rates of the cohorts first seen in the 30 days up to `day`, oldest first, from
-/// `(first day, size, users back the next day, users back seven days later)` rows.
-pub fn retention(cohorts: &[(i64, i64, i64, i64)], day: i64, min_size: i64) -> PolarsResult<Vec<Retention>> {
+/// the cohort rows SQL returned.
+pub fn retention(cohorts: &[Cohort], day: i64, min_size: i64) -> PolarsResult<Vec<Retention>> {
     let df = df!(
-        "d0" => cohorts.iter().map(|c| c.0).collect::<Vec<_>>(),
-        "size" => cohorts.iter().map(|c| c.1).collect::<Vec<_>>(),
-        "d1" => cohorts.iter().map(|c| c.2).collect::<Vec<_>>(),
-        "d7" => cohorts.iter().map(|c| c.3).collect::<Vec<_>>()
+        "d0" => cohorts.iter().map(|c| c.day).collect::<Vec<_>>(),
+        "size" => cohorts.iter().map(|c| c.size).collect::<Vec<_>>(),
+        "d1" => cohorts.iter().map(|c| c.d1).collect::<Vec<_>>(),
+        "d7" => cohorts.iter().map(|c| c.d7).collect::<Vec<_>>()
     )?;
     // A rate only for a mature cohort (its day + k has ended by `day`) of at least `min_size`.
     let rate = |k: i64, n: &str| {
@@ -138,7 +139,10 @@ mod tests {
         assert_eq!((w[2].count, w[2].mean), (0, None));
         // Day 10: 4 users, 1 back on day 11, 2 on day 17; day 15 is too young for D7 at day 20;
         // day 19 too small; day 20 too young for both; day -20 outside the 30 days.
-        let c = [(-20, 9, 9, 9), (10, 4, 1, 2), (15, 4, 4, 4), (19, 1, 1, 0), (20, 5, 0, 0)];
+        let c: Vec<Cohort> = [(-20, 9, 9, 9), (10, 4, 1, 2), (15, 4, 4, 4), (19, 1, 1, 0), (20, 5, 0, 0)]
+            .into_iter()
+            .map(|(day, size, d1, d7)| Cohort { day, size, d1, d7 })
+            .collect();
         let r = retention(&c, 20, 2).unwrap();
         let got: Vec<(i64, i64, Option<f64>, Option<f64>)> = r.iter().map(|x| (x.day, x.size, x.d1, x.d7)).collect();
         assert_eq!(

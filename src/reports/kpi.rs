@@ -93,7 +93,7 @@ pub async fn load(ctx: &Ctx, day: i64) -> Result<Loaded, ReportError> {
 /// DataFrame of the cohort rows, off the async runtime).
 pub async fn build(ctx: &Ctx, day: i64, loaded: &Loaded) -> Result<Value, ReportError> {
     let cfg = &ctx.cfg.kpi;
-    let rows: Vec<(i64, i64, i64, i64)> = loaded.cohorts.iter().map(|c| (c.day, c.size, c.d1, c.d7)).collect();
+    let rows = loaded.cohorts.clone();
     let min_size = i64::try_from(cfg.min_cohort_size).unwrap_or(i64::MAX);
     let retention = frame::off_runtime(move || frame::retention(&rows, day, min_size)).await?;
     let (counts, dau) = (&loaded.counts, &loaded.dau);

@@ -60,9 +60,8 @@ pub struct MetricsScraper {
     order: Vec<(u128, Option<u32>)>,
     /// Ids written by the last successful scrape (sorted), for staleness.
     prev: Vec<u32>,
-    batch: Vec<(u32, i64, f64)>,
-    /// Samples in the last scrape: the next batch is allocated at this size and released
-    /// after its append (2.4 MB at 100k samples, not kept resident between scrapes).
+    /// Samples in the last scrape: the next scrape's batch is allocated at this size (and
+    /// dropped after its append: 2.4 MB at 100k samples, not kept resident between scrapes).
     batch_hint: usize,
     current: Vec<u32>,
 }
@@ -83,7 +82,6 @@ impl MetricsScraper {
             cache_generation: 0,
             order: Vec::new(),
             prev: Vec::new(),
-            batch: Vec::new(),
             batch_hint: 0,
             current: Vec::new(),
         }
@@ -139,7 +137,7 @@ impl MetricsScraper {
             self.cache_generation = store.generation();
         }
         let mut report = IngestReport::default();
-        self.batch = Vec::with_capacity(self.batch_hint);
+        let mut batch = Vec::with_capacity(self.batch_hint);
         // Series that carry their own timestamps get no staleness markers (as in Prometheus).
         self.current.clear();
         for entry in Parser::new(text, format) {
@@ -165,20 +163,19 @@ impl MetricsScraper {
                 self.order.push((key, id));
             }
             if let Some(id) = id {
-                self.batch.push((id, s.timestamp_ms.unwrap_or(t), s.value));
+                batch.push((id, s.timestamp_ms.unwrap_or(t), s.value));
                 if s.timestamp_ms.is_none() {
                     self.current.push(id);
                 }
             }
         }
         self.order.truncate(report.scraped);
-        report.post_relabel = self.batch.len();
-        if self.sample_limit > 0 && self.batch.len() > self.sample_limit {
-            return Err(ScrapeError::SampleLimit { got: self.batch.len(), limit: self.sample_limit });
+        report.post_relabel = batch.len();
+        if self.sample_limit > 0 && batch.len() > self.sample_limit {
+            return Err(ScrapeError::SampleLimit { got: batch.len(), limit: self.sample_limit });
         }
-        report.rejected = store.append_batch(&self.batch).rejected;
-        self.batch_hint = self.batch.len();
-        self.batch = Vec::new();
+        report.rejected = store.append_batch(&batch).rejected;
+        self.batch_hint = batch.len();
         self.current.sort_unstable();
         self.current.dedup();
         let vanished = difference(&self.prev, &self.current);

@@ -152,6 +152,13 @@ pub trait ReportRepo: Send + Sync {
 
 const DAY: i64 = 86_400_000;
 
+/// `($1, $2), ($3, $4), …`: the values of a multi-row insert of `rows` rows of `cols` columns.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let row =
+        |r: usize| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", "));
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// The secondary indexes of `events`, as the migrations create them.
 const EVENT_INDEXES: [(&str, &str); 5] = [
     ("events_name_ts", "name, ts"),
@@ -170,14 +177,10 @@ impl ReportRepo for Storage {
                 let now = chrono::Utc::now().timestamp_millis();
                 // Multi-row inserts: 200 rows × 6 parameters per statement.
                 for chunk in events.chunks(200) {
-                    let mut sql = String::from("INSERT INTO events (ts, name, user_id, props, received_at, day) VALUES ");
-                    for i in 0..chunk.len() {
-                        let b = i * 6;
-                        if i > 0 {
-                            sql.push(',');
-                        }
-                        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
-                    }
+                    let sql = format!(
+                        "INSERT INTO events (ts, name, user_id, props, received_at, day) VALUES {}",
+                        placeholders(chunk.len(), 6)
+                    );
                     let mut q = sqlx::query(&sql);
                     for e in chunk {
                         q = q.bind(e.ts).bind(&e.name).bind(&e.user_id).bind(&e.props).bind(now).bind(e.ts.div_euclid(DAY));
@@ -193,15 +196,11 @@ impl ReportRepo for Storage {
                 }
                 let first: Vec<(&str, i64)> = first.into_iter().collect();
                 for chunk in first.chunks(400) {
-                    let mut sql = String::from("INSERT INTO event_users (user_id, first_day) VALUES ");
-                    for i in 0..chunk.len() {
-                        if i > 0 {
-                            sql.push(',');
-                        }
-                        sql.push_str(&format!("(${}, ${})", i * 2 + 1, i * 2 + 2));
-                    }
-                    sql.push_str(" ON CONFLICT (user_id) DO UPDATE SET first_day = excluded.first_day \
-                                  WHERE excluded.first_day < event_users.first_day");
+                    let sql = format!(
+                        "INSERT INTO event_users (user_id, first_day) VALUES {} ON CONFLICT (user_id) \
+                         DO UPDATE SET first_day = excluded.first_day WHERE excluded.first_day < event_users.first_day",
+                        placeholders(chunk.len(), 2)
+                    );
                     let mut q = sqlx::query(&sql);
                     for (u, d) in chunk {
                         q = q.bind(*u).bind(*d);

@@ -35,11 +35,6 @@ impl MemSeries {
         self.head.last().map_or(i64::MIN, |l| l.0)
     }
 
-    /// Whether the newest sample is a staleness marker.
-    pub(crate) fn is_stale(&self) -> bool {
-        self.head.last().is_some_and(|l| l.1 == STALE_NAN_BITS)
-    }
-
     /// Appends `(t, v)`; a repeat of the last sample is accepted silently.
     pub(crate) fn append(&mut self, t: i64, v: f64) -> Result<(), AppendError> {
         if let Some((last_t, last_bits)) = self.head.last()
@@ -62,10 +57,12 @@ impl MemSeries {
     /// Appends a staleness marker at `t` unless the series is already stale or empty.
     /// Returns whether one was written.
     pub(crate) fn mark_stale(&mut self, t: i64) -> bool {
-        if self.last_t() == i64::MIN || self.is_stale() || t <= self.last_t() {
-            return false;
+        match self.head.last() {
+            Some((last_t, bits)) if bits != STALE_NAN_BITS && t > last_t => {
+                self.append(t, f64::from_bits(STALE_NAN_BITS)).is_ok()
+            }
+            _ => false,
         }
-        self.append(t, f64::from_bits(STALE_NAN_BITS)).is_ok()
     }
 
     /// Every chunk, oldest first.
