@@ -13,6 +13,7 @@
 # `promtool tsdb create-blocks-from openmetrics` (slow: ~2.4 GB of OpenMetrics text).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh   # DATA, GEN, CARGO_TARGET_DIR, Prometheus installed, helpers
 SERIES=${SERIES:-100000}
 DURATION=${DURATION:-120}
 INTERVAL=${INTERVAL:-5}
@@ -20,15 +21,7 @@ WARMUP=${WARMUP:-20}
 BACKFILL=${BACKFILL:-0}
 RULES=${RULES:-0}     # 1: both also evaluate ../shared/bench/alerts-24.yml every 5 s
 RULE_FILE=$(cd "$(dirname "$0")/../.." && pwd)/shared/bench/alerts-24.yml
-DATA=${SIDEWATCH_BENCH_DATA:-$HOME/.cache/sw-bench}
-export SIDEWATCH_BENCH_DATA=$DATA
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
-GEN=../shared/bench/gen_metrics.py
-[ -f "$GEN" ] || { echo "needs ../shared/bench/gen_metrics.py beside this clone"; exit 1; }
-command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
-pkill -xf /usr/bin/prometheus 2>/dev/null || true   # the package's own service (:9090), not another benchmark's
 
-. bench/lib.sh
 TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)
 SNAPS="$DATA/snaps-$((SERIES / 1000))k-32"
 [ -f "$SNAPS/snap_0031.prom" ] || python3 "$GEN" --series "$SERIES" --snapshots 32 --step "$INTERVAL" --outdir "$SNAPS"

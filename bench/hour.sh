@@ -13,23 +13,17 @@
 # counters grow through the hour without a reset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh   # DATA, GEN, CARGO_TARGET_DIR, Prometheus installed, helpers
 SERIES=${SERIES:-100000}
 MINUTES=${MINUTES:-60}
 INTERVAL=15
-DATA=${SIDEWATCH_BENCH_DATA:-$HOME/.cache/sw-bench}
 OUT=${OUT:-$(mktemp -d)}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
-GEN=../shared/bench/gen_metrics.py
-[ -f "$GEN" ] || { echo "needs ../shared/bench/gen_metrics.py beside this clone"; exit 1; }
-command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
-pkill -xf /usr/bin/prometheus 2>/dev/null || true   # the package's own service (:9090), not another benchmark's
 
 SNAPS="$DATA/snaps-$((SERIES / 1000))k-240"
 [ -f "$SNAPS/snap_0239.prom" ] || python3 "$GEN" --series "$SERIES" --snapshots 240 --step "$INTERVAL" --outdir "$SNAPS"
 echo "== building sidewatch (release)"
 cargo build --release --quiet
 
-. bench/lib.sh
 TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)
 mkdir -p "$OUT"
 PIDS=()

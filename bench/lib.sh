@@ -1,5 +1,15 @@
-# Shared by bench/compare.sh and bench/hour.sh (sourced): ports, /proc readers, and starting
-# Prometheus and sidewatch against one loopback target. Callers set CARGO_TARGET_DIR and PIDS.
+# Shared by the bench scripts (sourced from the repository root): where snapshots live, the
+# workload generator, Prometheus installed (Debian's package) with its own service stopped,
+# ports, /proc readers, and starting Prometheus and sidewatch against one loopback target.
+# Callers set PIDS before starting processes.
+
+DATA=${SIDEWATCH_BENCH_DATA:-$HOME/.cache/sw-bench}
+export SIDEWATCH_BENCH_DATA=$DATA
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
+GEN=../shared/bench/gen_metrics.py
+[ -f "$GEN" ] || { echo "needs ../shared/bench/gen_metrics.py beside this clone"; exit 1; }
+command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+pkill -xf /usr/bin/prometheus 2>/dev/null || true   # the package's own service (:9090), not another benchmark's
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }      # clock ticks (1/100 s)

@@ -9,13 +9,7 @@
 #   bench/promql.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${SIDEWATCH_BENCH_DATA:-$HOME/.cache/sw-bench}
-export SIDEWATCH_BENCH_DATA=$DATA
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sidewatch-target}
-GEN=../shared/bench/gen_metrics.py
-[ -f "$GEN" ] || { echo "needs ../shared/bench/gen_metrics.py beside this clone"; exit 1; }
-command -v prometheus >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
-pkill -xf /usr/bin/prometheus 2>/dev/null || true   # the package's own service (:9090), not another benchmark's
+. bench/lib.sh   # DATA, GEN, CARGO_TARGET_DIR, Prometheus installed, helpers
 SNAPS="$DATA/snaps-100k-240"
 [ -f "$SNAPS/snap_0239.prom" ] || python3 "$GEN" --series 100000 --snapshots 240 --step 15 --outdir "$SNAPS"
 # Reuse an earlier backfill (its name holds the hour's end); Prometheus reads past data fine.
