@@ -22,7 +22,10 @@ BACKFILL=${BACKFILL:-0}
 RULES=${RULES:-0}     # 1: both also evaluate ../shared/bench/alerts-24.yml every 5 s
 RULE_FILE=$(cd "$(dirname "$0")/../.." && pwd)/shared/bench/alerts-24.yml
 
-TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)
+# TPORT: the target's port (it is in the `instance` label, so a STORE_FILE must match it);
+# STORE_FILE: start sidewatch from that checkpoint instead of writing one with store_size;
+# SW_BIN: run that sidewatch binary (and build nothing).
+TPORT=${TPORT:-$(free_port)}; SWPORT=$(free_port); PPORT=$(free_port)
 SNAPS="$DATA/snaps-$((SERIES / 1000))k-32"
 [ -f "$SNAPS/snap_0031.prom" ] || python3 "$GEN" --series "$SERIES" --snapshots 32 --step "$INTERVAL" --outdir "$SNAPS"
 WORK=$(mktemp -d)
@@ -31,8 +34,10 @@ PIDS=()
 trap cleanup EXIT
 
 echo "== building sidewatch (release) and writing the 1h checkpoint"
-cargo build --release --quiet
-if [ "$SERIES" = 100000 ]; then
+[ -n "${SW_BIN:-}" ] || cargo build --release --quiet
+if [ -n "${STORE_FILE:-}" ]; then
+  cp "$STORE_FILE" "$WORK/sw.store"
+elif [ "$SERIES" = 100000 ]; then
   SIDEWATCH_BENCH_INSTANCE="127.0.0.1:$TPORT" cargo bench --quiet --bench store_size 2>/dev/null | tee "$WORK/store_size.txt"
   cp "$DATA/store-100k-1h.store" "$WORK/sw.store"
 fi
@@ -65,6 +70,10 @@ for _ in $(seq 1 "$DURATION"); do
   fi
 done
 c1s=$(cpu $SWPID); c1p=$(cpu $PPID_)
+# Where each process's resident memory is at the end: anonymous (heap) vs file-backed pages.
+for who in sidewatch:$SWPID Prometheus:$PPID_; do
+  awk -v who="${who%%:*}" '/^(Rss|Anonymous|Shared_Clean|Private_Clean|Private_Dirty):/ {printf "%s%s %s %.1f MiB", sep, who, $1, $2/1024; sep="  "; who=""} END {print ""}' "/proc/${who#*:}/smaps_rollup" >> "$WORK/smaps.txt"
+done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 sw_dur=$(curl -s "127.0.0.1:$SWPORT/api/v1/targets" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["activeTargets"][0]["lastScrapeDuration"])')
 sw_series=$(curl -s "127.0.0.1:$SWPORT/metrics" | awk '/^sidewatch_store_series / {print $2}')
@@ -83,6 +92,7 @@ print(f"{'last scrape duration (s)':28}{float(sd):12.4f}{float(pd):12.4f}{float(
 print(f"{'RSS median (MiB)':28}{rs / 1024:12.1f}{rp / 1024:12.1f}{rs / rp:8.3f}")
 print(f"{'RSS peak (MiB)':28}{hs / 1024:12.1f}{hp / 1024:12.1f}{hs / hp:8.3f}")
 PY
+echo "resident memory at the end (smaps_rollup):"; sed 's/^/  /' "$WORK/smaps.txt"
 
 if [ "$RULES" = 1 ]; then
   echo

@@ -22,7 +22,7 @@ OUT=${OUT:-$(mktemp -d)}
 SNAPS="$DATA/snaps-$((SERIES / 1000))k-240"
 [ -f "$SNAPS/snap_0239.prom" ] || python3 "$GEN" --series "$SERIES" --snapshots 240 --step "$INTERVAL" --outdir "$SNAPS"
 echo "== building sidewatch (release)"
-cargo build --release --quiet
+[ -n "${SW_BIN:-}" ] || cargo build --release --quiet   # SW_BIN: run that binary instead
 
 TPORT=$(free_port); SWPORT=$(free_port); PPORT=$(free_port)
 mkdir -p "$OUT"
@@ -45,9 +45,11 @@ done
 cp "$OUT/sw.log" "$OUT/sw-final.log"
 grep -E "^(VmHWM|RssAnon|RssFile)" "/proc/$SWPID/status" | sed 's/^/sidewatch  /'
 grep -E "^(VmHWM|RssAnon|RssFile)" "/proc/$PPID_/status" | sed 's/^/Prometheus /'
-sw_series=$(curl -s "127.0.0.1:$SWPORT/metrics" | awk '/^sidewatch_store_series / {print $2}')
-sw_samples=$(curl -s "127.0.0.1:$SWPORT/metrics" | awk '/^sidewatch_store_samples / {print $2}')
-echo "sidewatch store: $sw_series series, $sw_samples samples"
+curl -s "127.0.0.1:$SWPORT/metrics" > "$OUT/sw-metrics.txt"
+sw() { awk -v m="$1" '$1 == m {print $2}' "$OUT/sw-metrics.txt"; }
+echo "sidewatch store: $(sw sidewatch_store_series) series, $(sw sidewatch_store_samples) samples," \
+  "chunks in memory $(sw sidewatch_store_chunk_bytes) B, in chunk files $(sw sidewatch_store_file_chunk_bytes) B," \
+  "index $(sw sidewatch_store_index_bytes) B"
 python3 - "$OUT/rss.csv" "$INTERVAL" <<'PY'
 import csv, statistics, sys
 rows = [list(map(float, r)) for r in list(csv.reader(open(sys.argv[1])))[1:]]

@@ -55,6 +55,6 @@ evaluation_interval = "5s"
 name = "api"
 metrics_url = "http://127.0.0.1:$tport/metrics"
 TOML
-  "$CARGO_TARGET_DIR/release/sidewatch" --config "$dir/sidewatch.toml" run 2>"$dir/sw.log" &
+  "${SW_BIN:-$CARGO_TARGET_DIR/release/sidewatch}" --config "$dir/sidewatch.toml" run 2>"$dir/sw.log" &
   SWPID=$!; PIDS+=($SWPID)
 }

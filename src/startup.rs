@@ -70,6 +70,12 @@ impl Application {
         let storage = storage.with_error_counter(metrics.storage_errors.clone());
         let store = Arc::new(Store::new(cfg.store.max_series, cfg.store.retention.get().as_millis() as i64));
         let checkpoint = checkpoint_path(&config);
+        if cfg.store.sealed_chunks == crate::config::scrape::SealedChunks::Files {
+            let dir = checkpoint.with_extension("chunks");
+            if let Err(e) = store.use_chunk_dir(&dir) {
+                tracing::warn!(error = %e, path = %dir.display(), "cannot use the chunk directory; keeping sealed chunks in memory");
+            }
+        }
         match store.restore_from(&checkpoint) {
             Ok(st) if st.series > 0 => {
                 tracing::info!(series = st.series, samples = st.samples, path = %checkpoint.display(), "store restored from checkpoint")
@@ -79,6 +85,7 @@ impl Application {
                 tracing::warn!(error = %e, path = %checkpoint.display(), "store checkpoint unreadable; starting empty")
             }
         }
+        crate::telemetry::release_free_memory(); // the restore's decode buffers
         let listener = TcpListener::bind(&cfg.server.listen)
             .await
             .with_context(|| format!("cannot listen on {} (server.listen)", cfg.server.listen))?;

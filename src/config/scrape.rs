@@ -36,6 +36,22 @@ pub struct StoreConfig {
     /// The checkpoint file. Empty means next to the SQLite database (`<db>.store`), or
     /// `data/sidewatch.store` with PostgreSQL.
     pub checkpoint_path: String,
+    /// Where sealed chunks (full, read-only) are kept: `"files"` writes them to segment files
+    /// in a directory beside the checkpoint (`<checkpoint>.chunks/`) read through a memory map,
+    /// so only the pages queries read are resident, as Prometheus does with `chunks_head`;
+    /// `"memory"` keeps them on the heap.
+    pub sealed_chunks: SealedChunks,
+}
+
+/// `store.sealed_chunks`: where full chunks live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SealedChunks {
+    /// Segment files beside the checkpoint, memory-mapped for reading.
+    #[default]
+    Files,
+    /// On the heap.
+    Memory,
 }
 
 impl Default for StoreConfig {
@@ -45,6 +61,7 @@ impl Default for StoreConfig {
             max_series: 1_000_000,
             checkpoint_interval: Duration::from_secs(60),
             checkpoint_path: String::new(),
+            sealed_chunks: SealedChunks::Files,
         }
     }
 }

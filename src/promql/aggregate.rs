@@ -23,6 +23,18 @@ struct Group {
 
 pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
     let op = a.op.to_string().to_lowercase();
+    if matches!(op.as_str(), "sum" | "avg" | "count" | "group" | "min" | "max" | "stddev" | "stdvar")
+        && a.param.is_none()
+        && !ctx.is_cached(&a.expr, t)
+    {
+        // `sum by (…) (rate(m[5m]))` and the like: fold each series' result into its group as
+        // it is computed, without building the input vector (one label set per input series).
+        let mut groups = Groups::new(&op, &a.modifier);
+        if let Some(r) = super::functions::stream_range_call(ctx, &a.expr, t, &mut |s| groups.add(s)) {
+            r?;
+            return Ok(Value::Vector(groups.finish(t, None)));
+        }
+    }
     let input = ctx.eval_vector(&a.expr, t)?;
     let (by, names) = match &a.modifier {
         Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
@@ -128,22 +140,49 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
     {
         ctx.warn(format!("quantile value should be between 0 and 1, got {}", super::value::format_float(q)));
     }
-    // Groups are found by a hash of the grouping labels (checked against the group's first
-    // member on a hit), so a sample costs no allocation unless it opens a group.
-    let mut groups: Vec<Group> = Vec::new();
-    let mut first: Vec<Labels> = Vec::new();
-    let mut index: HashMap<u64, Vec<usize>, crate::store::FastHash> = HashMap::default();
+    let mut groups = Groups::new(&op, &a.modifier);
     for s in input {
-        let h = signature_hash(&s.labels, by, &names);
-        let slot = index.entry(h).or_default();
-        let found = slot.iter().copied().find(|&i| same_signature(&first[i], &s.labels, by, &names));
+        groups.add(s)?;
+    }
+    Ok(Value::Vector(groups.finish(t, param_scalar)))
+}
+
+/// The groups of one aggregation being accumulated. Groups are found by a hash of the grouping
+/// labels (checked against the group's first member on a hit), so a sample costs no allocation
+/// unless it opens a group.
+struct Groups<'a> {
+    op: &'a str,
+    by: bool,
+    names: Vec<String>,
+    groups: Vec<Group>,
+    first: Vec<Labels>,
+    index: HashMap<u64, Vec<usize>, crate::store::FastHash>,
+}
+
+impl<'a> Groups<'a> {
+    fn new(op: &'a str, modifier: &Option<LabelModifier>) -> Self {
+        let (by, names) = match modifier {
+            Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+            None => (true, Vec::new()),
+        };
+        Groups { op, by, names, groups: Vec::new(), first: Vec::new(), index: HashMap::default() }
+    }
+
+    /// Adds one input sample to its group. Fails on an unknown operator.
+    fn add(&mut self, s: Sample) -> R<()> {
+        let (by, names) = (self.by, &self.names);
+        let h = signature_hash(&s.labels, by, names);
+        let slot = self.index.entry(h).or_default();
+        let found = slot.iter().copied().find(|&i| same_signature(&self.first[i], &s.labels, by, names));
         let i = match found {
             Some(i) => i,
             None => {
-                slot.push(groups.len());
-                first.push(s.labels.clone());
-                groups.push(Group {
-                    labels: group_of(&s.labels),
+                slot.push(self.groups.len());
+                let labels = if by { s.labels.keep(names) } else { s.labels.remove(names, true) };
+                self.first.push(s.labels.clone());
+                self.groups.push(Group {
+                    labels,
                     count: 0.0,
                     sum: (0.0, 0.0),
                     mean: Mean::default(),
@@ -151,13 +190,13 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
                     extreme: s.v,
                     members: Vec::new(),
                 });
-                groups.len() - 1
+                self.groups.len() - 1
             }
         };
-        let g = &mut groups[i];
+        let g = &mut self.groups[i];
         g.count += 1.0;
         let f = s.v;
-        match op.as_str() {
+        match self.op {
             "sum" => g.sum = kahan_inc(f, g.sum.0, g.sum.1),
             "avg" => g.mean.add(f),
             "stddev" | "stdvar" => g.var.add(f),
@@ -175,33 +214,38 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
             "count" | "group" => {}
             other => return Err(QueryError::bad(format!("unknown aggregation {other:?}"))),
         }
+        Ok(())
     }
-    let out = groups
-        .into_iter()
-        .map(|g| {
-            let v = match op.as_str() {
-                "sum" => {
-                    if g.sum.0.is_infinite() {
-                        g.sum.0
-                    } else {
-                        g.sum.0 + g.sum.1
+
+    /// One sample per group, at `t`; `param` is the quantile of `quantile`.
+    fn finish(self, t: i64, param: Option<f64>) -> Vec<Sample> {
+        let op = self.op;
+        self.groups
+            .into_iter()
+            .map(|g| {
+                let v = match op {
+                    "sum" => {
+                        if g.sum.0.is_infinite() {
+                            g.sum.0
+                        } else {
+                            g.sum.0 + g.sum.1
+                        }
                     }
-                }
-                "avg" => g.mean.value(),
-                "stddev" => g.var.value().sqrt(),
-                "stdvar" => g.var.value(),
-                "min" | "max" => g.extreme,
-                "count" => g.count,
-                "group" => 1.0,
-                _ => {
-                    let mut vals: Vec<f64> = g.members.iter().map(|s| s.v).collect();
-                    quantile(param_scalar.unwrap_or(f64::NAN), &mut vals)
-                }
-            };
-            Sample { labels: g.labels, t, v }
-        })
-        .collect();
-    Ok(Value::Vector(out))
+                    "avg" => g.mean.value(),
+                    "stddev" => g.var.value().sqrt(),
+                    "stdvar" => g.var.value(),
+                    "min" | "max" => g.extreme,
+                    "count" => g.count,
+                    "group" => 1.0,
+                    _ => {
+                        let mut vals: Vec<f64> = g.members.iter().map(|s| s.v).collect();
+                        quantile(param.unwrap_or(f64::NAN), &mut vals)
+                    }
+                };
+                Sample { labels: g.labels, t, v }
+            })
+            .collect()
+    }
 }
 
 /// Descending by value, NaN last.

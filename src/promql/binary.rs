@@ -46,9 +46,28 @@ pub(crate) fn eval(ctx: &Ctx, b: &BinaryExpr, t: i64) -> R<Value> {
     if b.modifier.as_ref().is_some_and(|m| m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some()) {
         return Err(QueryError::bad("fill modifiers are an experimental feature and not enabled"));
     }
+    let comparison = is_comparison(&op);
+    if comparison
+        && !return_bool
+        && let Some(r) = number_literal(&b.rhs)
+        && !ctx.is_cached(&b.lhs, t)
+    {
+        // `resets(m[2m]) > 0` and the like: filter each series' result as it is computed
+        // instead of building the whole vector first (the output is usually tiny).
+        let mut out = Vec::new();
+        let streamed = super::functions::stream_range_call(ctx, &b.lhs, t, &mut |s| {
+            if apply(&op, s.v, r)?.1 {
+                out.push(s);
+            }
+            Ok(())
+        });
+        if let Some(res) = streamed {
+            res?;
+            return Ok(Value::Vector(out));
+        }
+    }
     let lhs = ctx.eval(&b.lhs, t)?;
     let rhs = ctx.eval(&b.rhs, t)?;
-    let comparison = is_comparison(&op);
     match (lhs, rhs) {
         (Value::Scalar(l), Value::Scalar(r)) => {
             let (v, keep) = apply(&op, l, r)?;
@@ -68,6 +87,16 @@ pub(crate) fn eval(ctx: &Ctx, b: &BinaryExpr, t: i64) -> R<Value> {
             l.type_name(),
             r.type_name()
         ))),
+    }
+}
+
+/// The number `e` is, through parentheses, when it is a literal.
+fn number_literal(e: &promql_parser::parser::Expr) -> Option<f64> {
+    use promql_parser::parser::Expr;
+    match e {
+        Expr::NumberLiteral(n) => Some(n.val),
+        Expr::Paren(p) => number_literal(&p.expr),
+        _ => None,
     }
 }
 

@@ -116,6 +116,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Whether the rule-group cache holds the result of `e` at `t` (then evaluating it is a copy).
+    pub(crate) fn is_cached(&self, e: &Expr, t: i64) -> bool {
+        self.cache.is_some_and(|c| c.contains(&(e.to_string(), t, self.start, self.end)))
+    }
+
     /// `f()`, or the result an earlier query of the same rule-group evaluation got for the
     /// same expression at the same time. Only expressions that read the store are worth it.
     fn cached(&self, e: &Expr, t: i64, f: impl FnOnce() -> R<Value>) -> R<Value> {

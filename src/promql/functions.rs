@@ -248,6 +248,45 @@ fn absent_labels(vs: Option<&VectorSelector>) -> Labels {
 
 /// A range-vector function call.
 fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
+    let mut out = Vec::new();
+    let one_name = range_call_each(ctx, name, args, t, &mut |s| {
+        out.push(s);
+        Ok(())
+    })?;
+    Ok(Value::Vector(if one_name { out } else { check_unique(out)? }))
+}
+
+/// When `e` is a range-function call over a matrix selector of one metric name (so its output
+/// series are distinct without a check), hands each output sample to `sink` as it is computed
+/// instead of building the vector — what an aggregation over `rate(…)` needs. `None` when `e`
+/// is not such a call (the caller evaluates it as usual).
+pub(crate) fn stream_range_call(ctx: &Ctx, e: &Expr, t: i64, sink: &mut dyn FnMut(Sample) -> R<()>) -> Option<R<()>> {
+    let mut e = e;
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    let Expr::Call(c) = e else { return None };
+    let name = c.func.name;
+    if !range_fns::is_range_fn(name) || name == "absent_over_time" {
+        return None;
+    }
+    let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+    let matrix = if name == "quantile_over_time" { args.get(1)? } else { args.first()? };
+    let mut m = *matrix;
+    while let Expr::Paren(p) = m {
+        m = &p.expr;
+    }
+    match m {
+        Expr::MatrixSelector(ms) if single_metric(&ms.vs) => {
+            Some(range_call_each(ctx, name, &args, t, sink).map(|_| ()))
+        }
+        _ => None,
+    }
+}
+
+/// Evaluates a range-function call, handing each output sample to `sink`; returns whether the
+/// input had a single metric name (then the output has distinct label sets).
+fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut dyn FnMut(Sample) -> R<()>) -> R<bool> {
     let (matrix_arg, scalar_args): (&Expr, Vec<&Expr>) =
         if name == "quantile_over_time" { (args[1], vec![args[0]]) } else { (args[0], args[1..].to_vec()) };
     let params = scalar_args.iter().map(|a| ctx.eval_scalar(a, t)).collect::<R<Vec<f64>>>()?;
@@ -269,12 +308,11 @@ fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
         }
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
-    let mut out = Vec::new();
     let mut buf = Vec::new();
-    let mut emit = |labels: Labels, w: &Window, it: &mut dyn Iterator<Item = (i64, f64)>| {
-        if let Some(v) = range_fns::apply(name, &params, w, it, &mut buf) {
-            let labels = if keep_name { labels } else { labels.into_without_name() };
-            out.push(Sample { labels, t, v });
+    let mut emit = |labels: Labels, w: &Window, it: &mut dyn Iterator<Item = (i64, f64)>| -> R<()> {
+        match range_fns::apply(name, &params, w, it, &mut buf) {
+            Some(v) => sink(Sample { labels: if keep_name { labels } else { labels.into_without_name() }, t, v }),
+            None => Ok(()),
         }
     };
     let mut inner = matrix_arg;
@@ -285,25 +323,23 @@ fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
         Expr::MatrixSelector(ms) => {
             // The store hands out labels already without the name when the function drops it.
             ctx.visit_range(ms, t, !keep_name, |labels, start, end, it| {
-                emit(labels, &Window { start, end, eval_t: t }, it);
-                Ok(())
+                emit(labels, &Window { start, end, eval_t: t }, it)
             })?
         }
         Expr::Subquery(sq) => {
             let end = ctx.ref_time(&sq.at, &sq.offset, t);
             let w = Window { start: end - sq.range.as_millis() as i64, end, eval_t: t };
             for s in ctx.subquery(sq, t)? {
-                emit(s.labels, &w, &mut s.points.iter().copied());
+                emit(s.labels, &w, &mut s.points.iter().copied())?;
             }
         }
         _ => return Err(QueryError::bad(format!("expected type range vector in call to function {name:?}"))),
     }
     // One metric name in, distinct series out: dropping the name cannot make two equal.
-    let one_name = match inner {
+    Ok(match inner {
         Expr::MatrixSelector(ms) => single_metric(&ms.vs),
         _ => false,
-    };
-    Ok(Value::Vector(if one_name { out } else { check_unique(out)? }))
+    })
 }
 
 /// `absent_over_time(m)`: 1 with the selector's labels when no series has a sample.

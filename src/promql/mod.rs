@@ -104,6 +104,10 @@ impl EvalCache {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
     }
 
+    fn contains(&self, key: &(String, i64, i64, i64)) -> bool {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).contains_key(key)
+    }
+
     fn put(&self, key: (String, i64, i64, i64), v: Value) {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(key, v);
     }

@@ -15,6 +15,7 @@ pub struct ScrapeMetrics {
     pub(crate) store_samples: IntGauge,
     pub(crate) store_chunk_bytes: IntGauge,
     pub(crate) store_index_bytes: IntGauge,
+    pub(crate) store_file_chunk_bytes: IntGauge,
     pub(crate) store_max_series: IntGauge,
 }
 
@@ -53,7 +54,14 @@ impl ScrapeMetrics {
             ),
             store_series: gauge("sidewatch_store_series", "Series held in the in-memory store."),
             store_samples: gauge("sidewatch_store_samples", "Samples held in the in-memory store."),
-            store_chunk_bytes: gauge("sidewatch_store_chunk_bytes", "Bytes of compressed sample chunks."),
+            store_chunk_bytes: gauge(
+                "sidewatch_store_chunk_bytes",
+                "Bytes of compressed sample chunks held in memory.",
+            ),
+            store_file_chunk_bytes: gauge(
+                "sidewatch_store_file_chunk_bytes",
+                "Bytes of sealed chunks kept in memory-mapped chunk files (store.sealed_chunks = \"files\").",
+            ),
             store_index_bytes: gauge(
                 "sidewatch_store_index_bytes",
                 "Estimated bytes of the series index and label strings.",
@@ -69,6 +77,7 @@ impl ScrapeMetrics {
         self.store_samples.set(st.samples as i64);
         self.store_chunk_bytes.set(st.chunk_bytes as i64);
         self.store_index_bytes.set(st.index_bytes as i64);
+        self.store_file_chunk_bytes.set(st.file_bytes as i64);
         self.store_max_series.set(store.max_series() as i64);
     }
 }

@@ -51,13 +51,15 @@ pub struct MetricsScraper {
     honor_labels: bool,
     sample_limit: usize,
     rules: Vec<Rule>,
-    /// 128-bit hash of the raw series text → store id, or `None` when relabeling dropped it.
-    /// Keeping the hash instead of the text saves ~80 bytes and a pointer chase per series;
-    /// two independent 64-bit hashes make a collision (2^-128 per pair) a non-event.
-    cache: HashMap<u128, Option<u32>, BuildHasherDefault<KeyIsHash>>,
+    /// 128-bit hash of the raw series text → store id, or [`DROPPED`] when relabeling dropped
+    /// it. Keeping the hash instead of the text saves ~80 bytes and a pointer chase per series;
+    /// two independent 64-bit hashes make a collision (2^-128 per pair) a non-event. Keys are
+    /// four `u32`s and ids plain `u32`s, so an entry takes 20 bytes (a `u128` key, aligned to
+    /// 16, and an `Option<u32>` took 32).
+    cache: HashMap<SeriesKey, u32, BuildHasherDefault<KeyIsHash>>,
     cache_generation: u64,
     /// (key, id) of each sample of the last scrape, in body order.
-    order: Vec<(u128, Option<u32>)>,
+    order: Vec<(SeriesKey, u32)>,
     /// Ids written by the last successful scrape (sorted), for staleness.
     prev: Vec<u32>,
     /// Samples in the last scrape: the next scrape's batch is allocated at this size (and
@@ -152,8 +154,9 @@ impl MetricsScraper {
                 Some(id) => id,
                 None => {
                     let id = self.resolve(store, s.name, s.labels())?;
-                    self.cache.insert(key, id);
                     report.added += usize::from(id.is_some());
+                    let id = id.unwrap_or(DROPPED);
+                    self.cache.insert(key, id);
                     id
                 }
             };
@@ -162,7 +165,7 @@ impl MetricsScraper {
             } else {
                 self.order.push((key, id));
             }
-            if let Some(id) = id {
+            if id != DROPPED {
                 batch.push((id, s.timestamp_ms.unwrap_or(t), s.value));
                 if s.timestamp_ms.is_none() {
                     self.current.push(id);
@@ -205,15 +208,29 @@ impl MetricsScraper {
     }
 }
 
-/// Two fixed-seed 64-bit hashes of a series text, as one cache key.
-fn series_key(text: &str) -> u128 {
+/// The cached id of a series that relabeling dropped.
+const DROPPED: u32 = u32::MAX;
+
+/// Two fixed-seed 64-bit hashes of a series text, as four `u32`s (4-byte aligned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SeriesKey([u32; 4]);
+
+impl std::hash::Hash for SeriesKey {
+    /// The key already is a hash: its low 64 bits are handed on as they are.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(u64::from(self.0[0]) | (u64::from(self.0[1]) << 32));
+    }
+}
+
+fn series_key(text: &str) -> SeriesKey {
     use std::hash::BuildHasher;
     static A: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x5157_4154_4348_0001);
     static B: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x9e37_79b9_7f4a_7c15);
-    (u128::from(A.hash_one(text)) << 64) | u128::from(B.hash_one(text))
+    let (a, b) = (A.hash_one(text), B.hash_one(text));
+    SeriesKey([b as u32, (b >> 32) as u32, a as u32, (a >> 32) as u32])
 }
 
-/// A hasher for keys that already are good hashes: it passes the low 64 bits through.
+/// A hasher for keys that already are good hashes: it passes a `u64` through.
 #[derive(Default)]
 pub(crate) struct KeyIsHash(u64);
 
@@ -221,12 +238,12 @@ impl std::hash::Hasher for KeyIsHash {
     fn finish(&self) -> u64 {
         self.0
     }
-    /// Only `u128` keys are hashed here; other input is folded in byte by byte.
+    /// Only [`SeriesKey`]s are hashed here; other input is folded in byte by byte.
     fn write(&mut self, bytes: &[u8]) {
         self.0 = bytes.iter().fold(self.0, |h, b| h.rotate_left(8) ^ u64::from(*b));
     }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
 

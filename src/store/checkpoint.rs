@@ -64,40 +64,47 @@ fn bad(what: &str) -> io::Error {
 }
 
 impl Store {
-    /// Writes every series to `path` (atomically). Holds the read lock only while copying.
+    /// Writes every series to `path` (atomically), streaming through a buffered file: the read
+    /// lock is held while the series are written (to the page cache), and the whole store is
+    /// never copied into memory at once.
     pub fn checkpoint_to(&self, path: &Path) -> io::Result<CheckpointStats> {
-        let mut buf = Vec::with_capacity(1 << 20);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        let mut out = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+        let mut buf = Vec::with_capacity(4096);
         let mut stats = CheckpointStats::default();
-        buf.extend_from_slice(MAGIC);
+        out.write_all(MAGIC)?;
         {
             let inner = self.read();
-            buf.extend_from_slice(&(inner.series.len() as u64).to_le_bytes());
+            out.write_all(&(inner.series.len() as u64).to_le_bytes())?;
+            stats.bytes = MAGIC.len() + 8;
             for s in inner.series.values() {
+                buf.clear();
                 buf.extend_from_slice(&(s.labels.len() as u16).to_le_bytes());
                 for &(k, v) in s.labels.iter() {
                     put_bytes(&mut buf, inner.interner.get(k).as_bytes());
                     put_bytes(&mut buf, inner.interner.get(v).as_bytes());
                 }
-                let chunks: Vec<_> = s.chunks().collect();
-                buf.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
-                for c in chunks {
-                    let (bytes, count) = c.raw();
+                let at = buf.len();
+                buf.extend_from_slice(&0u32.to_le_bytes());
+                let mut n = 0u32;
+                s.each_raw(inner.files.as_ref(), |bytes, count| {
                     buf.extend_from_slice(&count.to_le_bytes());
                     put_bytes(&mut buf, bytes);
                     stats.samples += count as usize;
-                }
+                    n += 1;
+                })?;
+                buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
+                out.write_all(&buf)?;
+                stats.bytes += buf.len();
                 stats.series += 1;
             }
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&buf)?;
+        let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
-        stats.bytes = buf.len();
         Ok(stats)
     }
 
@@ -130,13 +137,14 @@ impl Store {
             }
             let Ok(id) = self.get_or_create(pairs.iter().copied()) else { continue };
             let mut inner = self.write();
-            if let Some(s) = inner.series.get_mut(id) {
+            let super::Inner { series, files, .. } = &mut *inner;
+            if let Some(s) = series.get_mut(id) {
                 if s.sample_count() > 0 {
                     continue;
                 }
                 for c in chunks {
                     stats.samples += c.len();
-                    s.push_restored(c);
+                    s.push_restored(c, files.as_mut());
                 }
                 stats.series += 1;
             }

@@ -3,6 +3,8 @@
 //! buckets, values as the XOR with the previous value's bits. Bits are kept exactly, so a
 //! real `NaN` and Prometheus' StaleNaN marker (a distinct bit pattern) both survive.
 
+use super::chunkfile::{ChunkFiles, FileLoc};
+
 /// Samples per chunk before it is sealed (30 minutes at a 15 s interval).
 pub(crate) const CHUNK_SAMPLES: u16 = 120;
 
@@ -116,16 +118,19 @@ const SEEK_EVERY: u16 = 16;
 /// The decoder state after sample `n - 1` of a chunk (`n == 0`: none), so reading a window at
 /// the end of the head chunk — what rule evaluation at the current time does — need not decode
 /// the chunk from its start. The head keeps the last two (every 16 samples), so windows up to
-/// 16 samples back always start at one.
+/// 16 samples back always start at one. Times are offsets from the chunk's first sample, so a
+/// seek point takes 24 bytes.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Seek {
-    n: u16,
+    v: u64,
+    /// Time of sample `n - 1`, as an offset from the chunk's first sample.
+    t: u32,
+    delta: i32,
+    /// Bit position of sample `n`.
+    pos: u16,
+    n: u8,
     leading: u8,
     trailing: u8,
-    pos: u32,
-    t: i64,
-    delta: i64,
-    v: u64,
 }
 
 /// A chunk being appended to, or sealed (then only its bytes and bounds are kept).
@@ -159,15 +164,19 @@ impl Chunk {
         self.w.bytes.capacity()
     }
 
-    /// Turns a full chunk into a [`Sealed`] one: one exact-size allocation holding its bounds,
-    /// count and bytes, no append state.
-    pub(crate) fn into_sealed(self) -> Sealed {
-        let mut b = Vec::with_capacity(SEALED_HEADER + self.w.bytes.len());
-        b.extend_from_slice(&self.min_t.to_le_bytes());
-        b.extend_from_slice(&self.max_t.to_le_bytes());
-        b.extend_from_slice(&self.count.to_le_bytes());
-        b.extend_from_slice(&self.w.bytes);
-        Sealed(b.into_boxed_slice())
+    /// Turns a full chunk into a [`Sealed`] one: its bounds and count, and its bytes written to
+    /// the chunk files when there are some (kept in memory, exact-size, otherwise or when the
+    /// write fails).
+    pub(crate) fn into_sealed(self, files: Option<&mut ChunkFiles>) -> Sealed {
+        let loc = match files.map(|f| f.put(&self.w.bytes)) {
+            Some(Ok(loc)) => Loc::File(loc),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot write a sealed chunk to its file; keeping it in memory");
+                Loc::Mem(self.w.bytes.into_boxed_slice())
+            }
+            None => Loc::Mem(self.w.bytes.into_boxed_slice()),
+        };
+        Sealed { min_t: self.min_t, max_t: self.max_t, count: self.count, loc }
     }
 
     /// Time of the newest sample and its value's bits; `None` when empty.
@@ -177,14 +186,7 @@ impl Chunk {
 
     /// A read-only view.
     pub(crate) fn view(&self) -> ChunkView<'_> {
-        ChunkView {
-            data: &self.w.bytes,
-            count: self.count,
-            min_t: self.min_t,
-            max_t: self.max_t,
-            bytes: self.byte_len(),
-            seeks: &self.seeks,
-        }
+        ChunkView { data: &self.w.bytes, count: self.count, min_t: self.min_t, max_t: self.max_t, seeks: &self.seeks }
     }
 
     /// Appends a sample; the caller guarantees `t` is after the last sample.
@@ -215,16 +217,23 @@ impl Chunk {
         self.count += 1;
         if self.count.is_multiple_of(SEEK_EVERY) && self.count < CHUNK_SAMPLES {
             let bits = self.w.bytes.len() * 8 - if self.w.used == 0 { 0 } else { 8 - self.w.used as usize };
-            self.seeks[0] = self.seeks[1];
-            self.seeks[1] = Seek {
-                n: self.count,
-                leading: if self.leading == u8::MAX { 0 } else { self.leading },
-                trailing: self.trailing,
-                pos: bits as u32,
-                t,
-                delta: self.t_delta,
-                v: self.v_bits,
-            };
+            // A seek point is 24 bytes; one whose numbers do not fit (a chunk spanning 49 days,
+            // an interval of 24 days, more than 64 Kibit) is skipped: readers then start from
+            // an earlier one or the chunk's start.
+            if let (Ok(t), Ok(delta), Ok(pos)) =
+                (u32::try_from(t - self.min_t), i32::try_from(self.t_delta), u16::try_from(bits))
+            {
+                self.seeks[0] = self.seeks[1];
+                self.seeks[1] = Seek {
+                    v: self.v_bits,
+                    t,
+                    delta,
+                    pos,
+                    n: self.count as u8,
+                    leading: if self.leading == u8::MAX { 0 } else { self.leading },
+                    trailing: self.trailing,
+                };
+            }
         }
     }
 
@@ -293,8 +302,7 @@ impl Chunk {
         Chunk { leading: u8::MAX, ..Default::default() }
     }
 
-    /// An empty chunk with room for `bytes` (the size of the series' previous chunk, so a
-    /// series' chunks grow by at most one reallocation each).
+    /// An empty chunk with room for `bytes` (from the size of the series' previous chunk).
     pub(crate) fn with_capacity(bytes: usize) -> Chunk {
         let mut c = Chunk::new();
         c.w.bytes.reserve_exact(bytes);
@@ -302,26 +310,64 @@ impl Chunk {
     }
 }
 
-/// Bytes before a sealed chunk's data: `min_t`, `max_t` (i64) and the count (u16), little-endian.
-const SEALED_HEADER: usize = 18;
+/// Where a sealed chunk's bytes are.
+#[derive(Debug)]
+pub(crate) enum Loc {
+    /// In memory (no chunk files, or writing one failed).
+    Mem(Box<[u8]>),
+    /// In a chunk file, read through its map.
+    File(FileLoc),
+}
 
-/// A full chunk kept for reading only: one boxed slice (16 bytes in the series) holding the
-/// header and the compressed bytes, instead of the 72 bytes of an appendable chunk.
-#[derive(Clone, Debug)]
-pub(crate) struct Sealed(Box<[u8]>);
+/// A full chunk kept for reading only: its bounds and count in memory (so a query that does
+/// not need it never touches its bytes) and its bytes in memory or in a chunk file.
+#[derive(Debug)]
+pub(crate) struct Sealed {
+    min_t: i64,
+    max_t: i64,
+    count: u16,
+    pub(crate) loc: Loc,
+}
 
 impl Sealed {
-    /// A read-only view.
-    pub(crate) fn view(&self) -> ChunkView<'_> {
-        let b = &self.0;
-        let i64_at = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        ChunkView {
-            data: &b[SEALED_HEADER..],
-            count: u16::from_le_bytes([b[16], b[17]]),
-            min_t: i64_at(0),
-            max_t: i64_at(8),
-            bytes: b.len(),
-            seeks: &[],
+    /// A read-only view; `files` must be the store's chunk files when the chunk is in one.
+    pub(crate) fn view<'a>(&'a self, files: Option<&'a ChunkFiles>) -> ChunkView<'a> {
+        let data: &[u8] = match (&self.loc, files) {
+            (Loc::Mem(b), _) => b,
+            (Loc::File(loc), Some(f)) => f.get(*loc),
+            (Loc::File(_), None) => &[],
+        };
+        ChunkView { data, count: self.count, min_t: self.min_t, max_t: self.max_t, seeks: &[] }
+    }
+
+    /// Number of samples.
+    pub(crate) fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Time of the last sample (ms).
+    pub(crate) fn max_t(&self) -> i64 {
+        self.max_t
+    }
+
+    /// Time of the first sample (ms).
+    pub(crate) fn min_t(&self) -> i64 {
+        self.min_t
+    }
+
+    /// Bytes held in memory for the data (0 when in a chunk file).
+    pub(crate) fn mem_bytes(&self) -> usize {
+        match &self.loc {
+            Loc::Mem(b) => b.len(),
+            Loc::File(_) => 0,
+        }
+    }
+
+    /// Bytes of the data wherever it is.
+    pub(crate) fn data_len(&self) -> usize {
+        match &self.loc {
+            Loc::Mem(b) => b.len(),
+            Loc::File(l) => l.len as usize,
         }
     }
 }
@@ -333,7 +379,6 @@ pub(crate) struct ChunkView<'a> {
     count: u16,
     min_t: i64,
     max_t: i64,
-    bytes: usize,
     seeks: &'a [Seek],
 }
 
@@ -351,11 +396,6 @@ impl<'a> ChunkView<'a> {
     /// Time of the last sample (ms).
     pub(crate) fn max_t(self) -> i64 {
         self.max_t
-    }
-
-    /// Bytes held (allocated) for the data.
-    pub(crate) fn byte_len(self) -> usize {
-        self.bytes
     }
 
     /// The raw bytes and sample count, for the checkpoint.
@@ -382,13 +422,13 @@ impl<'a> ChunkView<'a> {
     /// Decodes the samples from the latest seek point before `start` (or from the first), so
     /// every sample at or after `start` is among those returned.
     pub(crate) fn iter_from(self, start: i64) -> ChunkIter<'a> {
-        match self.seeks.iter().rev().find(|s| s.n > 0 && s.t < start) {
+        match self.seeks.iter().rev().find(|s| s.n > 0 && self.min_t + i64::from(s.t) < start) {
             Some(s) => ChunkIter {
                 r: BitReader { bytes: self.data, pos: s.pos as usize },
-                left: self.count - s.n,
-                n: s.n,
-                t: s.t,
-                delta: s.delta,
+                left: self.count - u16::from(s.n),
+                n: u16::from(s.n),
+                t: self.min_t + i64::from(s.t),
+                delta: i64::from(s.delta),
                 v: s.v,
                 leading: s.leading,
                 trailing: s.trailing,
@@ -533,6 +573,20 @@ mod tests {
         let vals: Vec<f64> = c.iter().map(|s| s.1).collect();
         assert!(vals[1].is_nan() && !is_stale(vals[1]), "a real NaN stays a real NaN");
         assert!(is_stale(vals[2]) && is_stale(vals[11]));
+    }
+
+    #[test]
+    fn windows_start_right_when_seek_points_do_not_fit() {
+        // Deltas past i32 milliseconds and times past u32 from the chunk start: those seek
+        // points are skipped, and a window still gets every sample from its start.
+        let samples: Vec<(i64, f64)> =
+            (0..100i64).map(|i| (i * if i < 50 { 15_000 } else { 3_000_000_000 }, i as f64)).collect();
+        let c = roundtrip(&samples);
+        for start in [0, 20 * 15_000 + 1, 49 * 15_000, 60 * 3_000_000_000, 99 * 3_000_000_000 - 1] {
+            let got: Vec<(i64, f64)> = c.view().iter_from(start).filter(|(t, _)| *t >= start).collect();
+            let want: Vec<(i64, f64)> = samples.iter().copied().filter(|(t, _)| *t >= start).collect();
+            assert_eq!(got, want, "from {start}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub(crate) mod checkpoint;
 pub(crate) mod chunk;
+pub(crate) mod chunkfile;
 pub(crate) mod index;
 pub(crate) mod labels;
 pub mod maintenance;
@@ -75,6 +76,11 @@ pub struct StoreStats {
     pub chunk_bytes: usize,
     /// Estimated bytes of the index, interned strings and series headers.
     pub index_bytes: usize,
+    /// Bytes of sealed chunks kept in chunk files (read through a memory map, not counted in
+    /// `chunk_bytes`).
+    pub file_bytes: usize,
+    /// Chunk segment files on disk.
+    pub file_segments: usize,
 }
 
 /// Counts from one batch append.
@@ -100,6 +106,8 @@ struct Inner {
     next_id: u32,
     /// Metric name → how far back rules look (ms), beyond the default.
     retention: HashMap<Sym, i64>,
+    /// Where sealed chunks go; `None` keeps them in memory.
+    files: Option<chunkfile::ChunkFiles>,
 }
 
 /// The store; share it behind an `Arc`.
@@ -121,6 +129,20 @@ impl Store {
             max_series,
             default_retention_ms: retention_ms,
         }
+    }
+
+    /// Keeps sealed chunks in segment files in `dir` (emptied first), read through a memory
+    /// map, instead of in memory. Call before the store holds data. Fails when the directory
+    /// cannot be created or emptied; the store then keeps chunks in memory.
+    pub fn use_chunk_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        let files = chunkfile::ChunkFiles::open(dir)?;
+        self.write().files = Some(files);
+        Ok(())
+    }
+
+    /// The chunk directory in use, if any.
+    pub fn chunk_dir(&self) -> Option<std::path::PathBuf> {
+        self.read().files.as_ref().map(|f| f.dir().to_path_buf())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -156,18 +178,20 @@ impl Store {
     /// Appends one sample to series `id`.
     pub fn append(&self, id: u32, t: i64, v: f64) -> Result<(), StoreError> {
         let mut inner = self.write();
-        let s = inner.series.get_mut(id).ok_or(StoreError::UnknownSeries)?;
-        Ok(s.append(t, v)?)
+        let Inner { series, files, .. } = &mut *inner;
+        let s = series.get_mut(id).ok_or(StoreError::UnknownSeries)?;
+        Ok(s.append(t, v, files.as_mut())?)
     }
 
     /// Appends `(id, value)` pairs, each at its own timestamp, under one lock.
     pub fn append_batch(&self, samples: &[(u32, i64, f64)]) -> AppendStats {
         let mut stats = AppendStats::default();
         let mut inner = self.write();
+        let Inner { series, files, .. } = &mut *inner;
         for &(id, t, v) in samples {
-            match inner.series.get_mut(id) {
+            match series.get_mut(id) {
                 None => stats.unknown += 1,
-                Some(s) => match s.append(t, v) {
+                Some(s) => match s.append(t, v, files.as_mut()) {
                     Ok(()) => stats.appended += 1,
                     Err(_) => stats.rejected += 1,
                 },
@@ -193,7 +217,8 @@ impl Store {
     /// Returns how many were marked.
     pub fn mark_stale(&self, ids: impl IntoIterator<Item = u32>, t: i64) -> usize {
         let mut inner = self.write();
-        ids.into_iter().filter(|id| inner.series.get_mut(*id).is_some_and(|s| s.mark_stale(t))).count()
+        let Inner { series, files, .. } = &mut *inner;
+        ids.into_iter().filter(|id| series.get_mut(*id).is_some_and(|s| s.mark_stale(t, files.as_mut()))).count()
     }
 
     /// Ids of the series matching every matcher, ascending.
@@ -232,11 +257,11 @@ impl Store {
         let inner = self.read();
         for id in inner.select(matchers) {
             let s = &inner.series[&id];
-            if s.last_t() < start || s.chunks().next().is_none_or(|c| c.min_t() > end) {
+            if s.last_t() < start || s.first_t() > end {
                 continue;
             }
             let labels = if without_name { inner.labels_without_name(s) } else { inner.labels_of(s) };
-            f(labels, &mut s.samples(start, end));
+            f(labels, &mut s.samples(start, end, inner.files.as_ref()));
         }
     }
 
@@ -249,7 +274,7 @@ impl Store {
             if s.last_t() < start {
                 continue;
             }
-            if let Some((t, v)) = s.last_in(start, end) {
+            if let Some((t, v)) = s.last_in(start, end, inner.files.as_ref()) {
                 f(&inner.labels_of(s), t, v);
             }
         }
@@ -310,11 +335,11 @@ impl Store {
         let mut inner = self.write();
         let mut samples = 0;
         let mut dead = Vec::new();
-        let Inner { series, retention, .. } = &mut *inner;
+        let Inner { series, retention, files, .. } = &mut *inner;
         for (id, s) in series.iter_mut() {
             let keep = retention.get(&s.name).copied().unwrap_or(self.default_retention_ms);
             let cutoff = now_ms - keep;
-            samples += s.truncate_before(cutoff);
+            samples += s.truncate_before(cutoff, files.as_mut());
             if s.last_t() < cutoff {
                 samples += s.sample_count();
                 dead.push(id);
@@ -336,9 +361,11 @@ impl Store {
         for s in inner.series.values() {
             st.samples += s.sample_count();
             st.chunk_bytes += s.chunk_bytes();
+            st.file_bytes += s.data_bytes() - s.chunk_bytes();
             st.index_bytes += std::mem::size_of::<MemSeries>() + s.labels.len() * 8 + 16;
         }
         st.index_bytes += inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 13;
+        st.file_segments = inner.files.as_ref().map_or(0, |f| f.usage().0);
         st
     }
 
@@ -388,7 +415,8 @@ impl Inner {
     }
 
     fn remove(&mut self, id: u32) {
-        if let Some(s) = self.series.remove(id) {
+        if let Some(mut s) = self.series.remove(id) {
+            s.release(self.files.as_mut());
             self.postings.remove(id, &s.labels);
             if self.by_fp.get(&s.fp) == Some(&id) {
                 // Promote a colliding series, if any, to the main map.

@@ -1,7 +1,8 @@
 //! A *memory series*: one label set's samples — sealed chunks plus the head chunk being
 //! appended to — and the rules for appending (in order only, duplicates ignored).
 
-use super::chunk::{Chunk, ChunkView, STALE_NAN_BITS, Sealed};
+use super::chunk::{Chunk, Loc, STALE_NAN_BITS, Sealed};
+use super::chunkfile::ChunkFiles;
 use super::labels::Sym;
 
 /// Why an append was refused.
@@ -35,8 +36,9 @@ impl MemSeries {
         self.head.last().map_or(i64::MIN, |l| l.0)
     }
 
-    /// Appends `(t, v)`; a repeat of the last sample is accepted silently.
-    pub(crate) fn append(&mut self, t: i64, v: f64) -> Result<(), AppendError> {
+    /// Appends `(t, v)`; a repeat of the last sample is accepted silently. A full head chunk is
+    /// sealed into `files` when given.
+    pub(crate) fn append(&mut self, t: i64, v: f64, files: Option<&mut ChunkFiles>) -> Result<(), AppendError> {
         if let Some((last_t, last_bits)) = self.head.last()
             && t <= last_t
         {
@@ -46,9 +48,12 @@ impl MemSeries {
             return Err(AppendError::OutOfOrder);
         }
         if self.head.is_full() {
+            // The next head starts at a quarter of this one's size and grows by half: sized
+            // to the full chunk at once, every series' head would reserve 30 minutes of data
+            // the moment they seal together (after a restart, or when they were created at once).
             let used = self.head.raw().0.len();
-            let full = std::mem::replace(&mut self.head, Chunk::with_capacity(used + used / 8));
-            self.seal(full);
+            let full = std::mem::replace(&mut self.head, Chunk::with_capacity(used / 4));
+            self.seal(full, files);
         }
         self.head.append(t, v);
         Ok(())
@@ -56,78 +61,136 @@ impl MemSeries {
 
     /// Appends a staleness marker at `t` unless the series is already stale or empty.
     /// Returns whether one was written.
-    pub(crate) fn mark_stale(&mut self, t: i64) -> bool {
+    pub(crate) fn mark_stale(&mut self, t: i64, files: Option<&mut ChunkFiles>) -> bool {
         match self.head.last() {
             Some((last_t, bits)) if bits != STALE_NAN_BITS && t > last_t => {
-                self.append(t, f64::from_bits(STALE_NAN_BITS)).is_ok()
+                self.append(t, f64::from_bits(STALE_NAN_BITS), files).is_ok()
             }
             _ => false,
         }
     }
 
-    /// Every chunk, oldest first.
-    pub(crate) fn chunks(&self) -> impl Iterator<Item = ChunkView<'_>> {
-        self.sealed.iter().map(Sealed::view).chain(std::iter::once(self.head.view())).filter(|c| c.len() > 0)
+    /// Time of the oldest sample, or `i64::MAX` when empty; reads no chunk bytes.
+    pub(crate) fn first_t(&self) -> i64 {
+        match self.sealed.first() {
+            Some(c) => c.min_t(),
+            None if self.head.len() > 0 => self.head.view().min_t(),
+            None => i64::MAX,
+        }
     }
 
     /// The newest sample with `start <= t <= end` (staleness marker included); O(1) when the
     /// series' last sample is in range, as it is for evaluations at the current time.
-    pub(crate) fn last_in(&self, start: i64, end: i64) -> Option<(i64, f64)> {
+    pub(crate) fn last_in(&self, start: i64, end: i64, files: Option<&ChunkFiles>) -> Option<(i64, f64)> {
         if let Some((t, bits)) = self.head.last()
             && t >= start
             && t <= end
         {
             return Some((t, f64::from_bits(bits)));
         }
-        self.samples(start, end).last()
+        self.samples(start, end, files).last()
     }
 
     /// Samples with `start <= t <= end`, oldest first; staleness markers included (the
     /// evaluator needs them), decoded only from chunks that overlap the range, and in the head
     /// chunk from its nearest seek point before `start`.
-    pub(crate) fn samples(&self, start: i64, end: i64) -> impl Iterator<Item = (i64, f64)> + '_ {
-        self.chunks()
-            .filter(move |c| c.max_t() >= start && c.min_t() <= end)
+    /// Sealed chunks outside the range are skipped by their in-memory bounds (their bytes,
+    /// perhaps in a chunk file, are not touched).
+    pub(crate) fn samples<'a>(
+        &'a self,
+        start: i64,
+        end: i64,
+        files: Option<&'a ChunkFiles>,
+    ) -> impl Iterator<Item = (i64, f64)> + 'a {
+        let sealed =
+            self.sealed.iter().filter(move |c| c.max_t() >= start && c.min_t() <= end).map(move |c| c.view(files));
+        let head =
+            std::iter::once(self.head.view()).filter(move |c| c.len() > 0 && c.max_t() >= start && c.min_t() <= end);
+        sealed
+            .chain(head)
             .flat_map(move |c| c.iter_from(start))
             .skip_while(move |(t, _)| *t < start)
             .take_while(move |(t, _)| *t <= end)
     }
 
-    fn seal(&mut self, full: Chunk) {
+    fn seal(&mut self, full: Chunk, files: Option<&mut ChunkFiles>) {
         let mut v = std::mem::take(&mut self.sealed).into_vec();
         v.reserve_exact(1);
-        v.push(full.into_sealed());
+        v.push(full.into_sealed(files));
         self.sealed = v.into_boxed_slice();
     }
 
-    /// Drops sealed chunks that end before `cutoff`; returns how many samples went.
-    pub(crate) fn truncate_before(&mut self, cutoff: i64) -> usize {
-        let keep_from = self.sealed.iter().position(|c| c.view().max_t() >= cutoff).unwrap_or(self.sealed.len());
-        let dropped = self.sealed[..keep_from].iter().map(|c| c.view().len()).sum();
-        if keep_from > 0 {
-            let mut v = std::mem::take(&mut self.sealed).into_vec();
-            v.drain(..keep_from);
-            self.sealed = v.into_boxed_slice();
+    /// Drops sealed chunks that end before `cutoff` (releasing their place in `files`); returns
+    /// how many samples went.
+    pub(crate) fn truncate_before(&mut self, cutoff: i64, mut files: Option<&mut ChunkFiles>) -> usize {
+        let keep_from = self.sealed.iter().position(|c| c.max_t() >= cutoff).unwrap_or(self.sealed.len());
+        if keep_from == 0 {
+            return 0;
         }
+        let mut v = std::mem::take(&mut self.sealed).into_vec();
+        let dropped = v
+            .drain(..keep_from)
+            .map(|c| {
+                if let (Loc::File(loc), Some(f)) = (&c.loc, files.as_deref_mut()) {
+                    f.release(*loc);
+                }
+                c.len()
+            })
+            .sum();
+        self.sealed = v.into_boxed_slice();
         dropped
+    }
+
+    /// Releases every sealed chunk's place in `files` (the series is being removed).
+    pub(crate) fn release(&mut self, files: Option<&mut ChunkFiles>) {
+        self.truncate_before(i64::MAX, files);
     }
 
     /// Number of samples held.
     pub(crate) fn sample_count(&self) -> usize {
-        self.chunks().map(ChunkView::len).sum()
+        self.sealed.iter().map(Sealed::len).sum::<usize>() + self.head.len()
     }
 
-    /// Bytes held by chunk data.
+    /// Bytes of chunk data held in memory (sealed chunks in a chunk file count 0).
     pub(crate) fn chunk_bytes(&self) -> usize {
-        self.chunks().map(ChunkView::byte_len).sum()
+        self.sealed.iter().map(Sealed::mem_bytes).sum::<usize>() + self.head.byte_len()
+    }
+
+    /// Bytes of chunk data wherever it is.
+    pub(crate) fn data_bytes(&self) -> usize {
+        self.sealed.iter().map(Sealed::data_len).sum::<usize>() + self.head.byte_len()
+    }
+
+    /// Calls `f` with each chunk's compressed bytes and sample count, oldest first; sealed chunks
+    /// in a chunk file are read from the file (not through its map, so a bulk reader such as
+    /// the checkpoint does not make them resident). Fails when a chunk file cannot be read.
+    pub(crate) fn each_raw(&self, files: Option<&ChunkFiles>, mut f: impl FnMut(&[u8], u16)) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        for c in self.sealed.iter() {
+            match (&c.loc, files) {
+                (Loc::File(loc), Some(files)) => {
+                    files.read_into(*loc, &mut buf)?;
+                    f(&buf, c.len() as u16);
+                }
+                _ => {
+                    let (bytes, count) = c.view(files).raw();
+                    f(bytes, count);
+                }
+            }
+        }
+        if self.head.len() > 0 {
+            let (bytes, count) = self.head.raw();
+            f(bytes, count);
+        }
+        Ok(())
     }
 
     /// Restores a chunk from a checkpoint (appended after the existing ones).
-    pub(crate) fn push_restored(&mut self, chunk: Chunk) {
+    pub(crate) fn push_restored(&mut self, chunk: Chunk, files: Option<&mut ChunkFiles>) {
         if chunk.len() > 0 {
             if self.head.len() > 0 {
                 let h = std::mem::replace(&mut self.head, Chunk::new());
-                self.seal(h);
+                self.seal(h, files);
             }
             self.head = chunk;
         }

@@ -201,3 +201,56 @@ fn windows_from_seek_points_match_a_full_decode() {
         }
     }
 }
+
+/// With a chunk directory, sealed chunks go to segment files and read back exactly: queries
+/// across them, the checkpoint (read from the files) and a restore into another store with its
+/// own directory; retention releases them and deletes segments no chunk uses any more.
+#[test]
+fn sealed_chunks_in_files_read_back_checkpoint_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::new(1000, 3_600_000);
+    s.use_chunk_dir(&dir.path().join("a.chunks")).unwrap();
+    let mut want = Vec::new();
+    for k in 0..50 {
+        let id = s.get_or_create([("__name__", "m"), ("k", &k.to_string())]).unwrap();
+        for i in 0..400i64 {
+            let v = if i == 200 { f64::from_bits(STALE_NAN_BITS) } else { (i * k) as f64 * 0.5 };
+            s.append(id, i * 15_000, v).unwrap();
+            if k == 7 {
+                want.push((i * 15_000, v.to_bits()));
+            }
+        }
+    }
+    let st = s.stats();
+    assert_eq!(st.samples, 50 * 400);
+    assert!(st.file_bytes > 0 && st.file_segments == 1, "{st:?}");
+    assert!(st.chunk_bytes < st.file_bytes, "only head chunks stay in memory: {st:?}");
+    let q = |s: &Store| -> Vec<(i64, u64)> {
+        s.query(&[Matcher::eq("__name__", "m"), Matcher::eq("k", "7")], 0, i64::MAX)
+            .into_iter()
+            .flat_map(|(_, p)| p)
+            .map(|(t, v)| (t, v.to_bits()))
+            .collect()
+    };
+    assert_eq!(q(&s), want, "samples read back across file chunks and the head");
+    let window = s.query(&[Matcher::eq("k", "7")], 100 * 15_000, 130 * 15_000);
+    assert_eq!(window[0].1.len(), 31, "a window spanning a sealed chunk and the next");
+
+    let ck = dir.path().join("a.store");
+    assert_eq!(s.checkpoint_to(&ck).unwrap().samples, 50 * 400);
+    let r = Store::new(1000, 3_600_000);
+    r.use_chunk_dir(&dir.path().join("b.chunks")).unwrap();
+    assert_eq!(r.restore_from(&ck).unwrap().samples, 50 * 400);
+    assert_eq!(q(&r), want, "restored from a checkpoint of file chunks");
+
+    // Everything but the newest chunk of each series expires: the segment (written before the
+    // new one is opened) stays while chunks in it live, and goes with the last of them.
+    let segs = || std::fs::read_dir(dir.path().join("a.chunks")).unwrap().count();
+    assert_eq!(segs(), 1);
+    s.gc(400 * 15_000 + 3_600_000 + 1);
+    assert_eq!(s.stats().series, 0, "nothing left in the window");
+    assert_eq!(s.stats().file_bytes, 0);
+    assert_eq!(segs(), 1, "the segment being written is kept for the next chunks");
+    drop(s);
+    assert_eq!(segs(), 0, "segments go with the store");
+}

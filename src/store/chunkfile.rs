@@ -1,0 +1,254 @@
+//! *Chunk files*: where sealed chunks live when the store has a directory for them. A sealed
+//! chunk never changes, so — as Prometheus does with its `chunks_head` files — its bytes are
+//! written once to a segment file and read back through a read-only memory map. Only the pages
+//! a query actually reads are mapped into the process (and count in its RSS); the rest stay in
+//! the kernel's page cache, which gives them back under memory pressure. A series keeps just
+//! the chunk's bounds and its [`Loc`] in memory.
+//!
+//! Segments are files of [`SEGMENT_BYTES`] (sparse; blocks are allocated as chunks are written)
+//! named `000001.chunks`, … Writes go through a small buffer and `pwrite`, never through the
+//! map, so writing does not make pages resident either. A segment is deleted once every chunk
+//! in it has been dropped (retention, series removed). The files are a cache of the running
+//! process, not its durable state: the store checkpoint holds every chunk's bytes, so the
+//! directory is emptied at start. If a write fails (disk full, no directory), the chunk stays
+//! in memory and the store goes on.
+
+use memmap2::Mmap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Size of one segment file (its map is this large; the file is sparse).
+pub(crate) const SEGMENT_BYTES: u32 = 16 << 20;
+
+/// Buffered bytes of the segment being written before they go to the file in one `pwrite`.
+const BUFFER_BYTES: usize = 128 << 10;
+
+/// Where a sealed chunk's bytes are: segment number, byte offset and length (8 bytes, so a
+/// series' sealed-chunk entry stays small).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileLoc {
+    pub(crate) seg: u16,
+    pub(crate) len: u16,
+    pub(crate) off: u32,
+}
+
+#[derive(Debug)]
+struct Segment {
+    file: File,
+    map: Mmap,
+    path: PathBuf,
+    /// Chunks written here that are still referenced by a series.
+    live: u32,
+    /// Bytes handed out in this segment.
+    used: u32,
+}
+
+/// The segment files of one store; see the module docs.
+#[derive(Debug)]
+pub(crate) struct ChunkFiles {
+    dir: PathBuf,
+    /// By segment number; `None` once deleted (the number is then reused).
+    segments: Vec<Option<Segment>>,
+    /// The segment being written.
+    active: Option<u16>,
+    /// Bytes of the active (last) segment already written to its file.
+    flushed: u32,
+    /// Bytes after `flushed` not yet written.
+    pending: Vec<u8>,
+}
+
+impl ChunkFiles {
+    /// Opens (creating it if needed) `dir` for chunk segments, deleting segments a previous
+    /// process left there. Fails when the directory cannot be created or read.
+    pub(crate) fn open(dir: &Path) -> io::Result<ChunkFiles> {
+        std::fs::create_dir_all(dir)?;
+        for e in std::fs::read_dir(dir)? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "chunks") {
+                std::fs::remove_file(&p)?;
+            }
+        }
+        Ok(ChunkFiles { dir: dir.to_path_buf(), segments: Vec::new(), active: None, flushed: 0, pending: Vec::new() })
+    }
+
+    /// The directory the segments are in.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn new_segment(&mut self) -> io::Result<u16> {
+        self.flush()?;
+        let seg = match self.segments.iter().position(Option::is_none) {
+            Some(free) => free,
+            None if self.segments.len() < u16::MAX as usize => {
+                self.segments.push(None);
+                self.segments.len() - 1
+            }
+            None => return Err(io::Error::other("too many chunk segments")),
+        };
+        let path = self.dir.join(format!("{:06}.chunks", seg + 1));
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+        file.set_len(SEGMENT_BYTES as u64)?;
+        // SAFETY: the file is ours (created and truncated above, in a directory the store owns)
+        // and is only ever written at offsets past every chunk handed out; readers only read
+        // ranges that were written before they were handed out. Nothing truncates it while
+        // mapped: the map is dropped before the file is deleted.
+        let map = unsafe { Mmap::map(&file)? };
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::Random);
+        self.segments[seg] = Some(Segment { file, map, path, live: 0, used: 0 });
+        let previous = self.active.replace(seg as u16);
+        self.flushed = 0;
+        if let Some(prev) = previous {
+            self.delete_if_unused(prev);
+        }
+        Ok(seg as u16)
+    }
+
+    /// Writes the pending bytes of the active segment to its file.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let Some(Some(seg)) = self.active.and_then(|a| self.segments.get(a as usize)) else { return Ok(()) };
+        seg.file.write_all_at(&self.pending, self.flushed as u64)?;
+        self.flushed += self.pending.len() as u32;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Stores `bytes` (one sealed chunk) and returns where. Fails when a segment cannot be
+    /// created or written; the caller then keeps the chunk in memory.
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<FileLoc> {
+        let len = bytes.len() as u32;
+        if len > u16::MAX as u32 {
+            return Err(io::Error::other("chunk larger than 64 KiB"));
+        }
+        let seg = match self.active {
+            Some(seg) if self.flushed + self.pending.len() as u32 + len <= SEGMENT_BYTES => seg,
+            _ => self.new_segment()?,
+        };
+        if self.pending.len() + bytes.len() > BUFFER_BYTES {
+            self.flush()?;
+        }
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(BUFFER_BYTES);
+        }
+        let off = self.flushed + self.pending.len() as u32;
+        self.pending.extend_from_slice(bytes);
+        if let Some(Some(s)) = self.segments.get_mut(seg as usize) {
+            s.live += 1;
+            s.used = off + len;
+        }
+        Ok(FileLoc { seg, len: len as u16, off })
+    }
+
+    /// The bytes at `loc`, read through the map (or from the write buffer); empty if `loc` is
+    /// unknown.
+    pub(crate) fn get(&self, loc: FileLoc) -> &[u8] {
+        let len = loc.len as usize;
+        let Some(Some(seg)) = self.segments.get(loc.seg as usize) else { return &[] };
+        if self.active == Some(loc.seg) && loc.off >= self.flushed {
+            let from = (loc.off - self.flushed) as usize;
+            return self.pending.get(from..from + len).unwrap_or(&[]);
+        }
+        seg.map.get(loc.off as usize..loc.off as usize + len).unwrap_or(&[])
+    }
+
+    /// Copies the `len` bytes at `loc` into `buf` with a read from the file (not the map), so
+    /// bulk readers such as the checkpoint do not make every page resident.
+    pub(crate) fn read_into(&self, loc: FileLoc, buf: &mut Vec<u8>) -> io::Result<()> {
+        let Some(Some(seg)) = self.segments.get(loc.seg as usize) else {
+            return Err(io::Error::other("chunk segment is gone"));
+        };
+        buf.clear();
+        if self.active == Some(loc.seg) && loc.off >= self.flushed {
+            buf.extend_from_slice(self.get(loc));
+            return Ok(());
+        }
+        buf.resize(loc.len as usize, 0);
+        seg.file.read_exact_at(buf, loc.off as u64)
+    }
+
+    /// Forgets one chunk at `loc`; deletes its segment when no chunk in it is left (except the
+    /// segment being written).
+    pub(crate) fn release(&mut self, loc: FileLoc) {
+        if let Some(Some(seg)) = self.segments.get_mut(loc.seg as usize) {
+            seg.live = seg.live.saturating_sub(1);
+        }
+        self.delete_if_unused(loc.seg);
+    }
+
+    fn delete_if_unused(&mut self, n: u16) {
+        if self.active == Some(n) {
+            return;
+        }
+        let Some(slot) = self.segments.get_mut(n as usize) else { return };
+        if slot.as_ref().is_some_and(|s| s.live == 0) {
+            let Some(seg) = slot.take() else { return };
+            let Segment { file, map, path, .. } = seg;
+            drop(map);
+            drop(file);
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(error = %e, path = %path.display(), "cannot delete chunk segment");
+            }
+        }
+    }
+
+    /// Segment files on disk and the bytes of chunks written to them.
+    pub(crate) fn usage(&self) -> (usize, u64) {
+        let live = self.segments.iter().flatten();
+        (live.clone().count(), live.map(|s| s.used as u64).sum())
+    }
+}
+
+impl Drop for ChunkFiles {
+    fn drop(&mut self) {
+        for seg in self.segments.drain(..).flatten() {
+            let Segment { file, map, path, .. } = seg;
+            drop(map);
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_round_trip_through_buffer_file_and_map_and_segments_go_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("000009.chunks"), b"left over").unwrap();
+        let mut f = ChunkFiles::open(dir.path()).unwrap();
+        assert!(!dir.path().join("000009.chunks").exists(), "stale segments are deleted at open");
+        let a = f.put(b"first chunk").unwrap();
+        assert_eq!(f.get(a), b"first chunk", "read from the write buffer");
+        f.flush().unwrap();
+        assert_eq!(f.get(a), b"first chunk", "read through the map");
+        let mut buf = Vec::new();
+        f.read_into(a, &mut buf).unwrap();
+        assert_eq!(buf, b"first chunk");
+        // Fill the first segment so the next chunk opens a second one.
+        let big = vec![7u8; 60_000];
+        let fills: Vec<FileLoc> = (0..(SEGMENT_BYTES / 60_000)).map(|_| f.put(&big).unwrap()).collect();
+        let b = f.put(&big).unwrap();
+        assert_eq!((a.seg, b.seg), (0, 1));
+        assert_eq!(&f.get(fills[3])[..4], &[7, 7, 7, 7]);
+        assert_eq!(f.usage().0, 2);
+        for loc in fills {
+            f.release(loc);
+        }
+        assert!(dir.path().join("000001.chunks").exists(), "one chunk still lives in segment 1");
+        f.release(a);
+        assert!(!dir.path().join("000001.chunks").exists(), "an empty segment is deleted");
+        assert!(f.get(a).is_empty());
+        f.release(b);
+        assert!(dir.path().join("000002.chunks").exists(), "the segment being written stays");
+        drop(f);
+        assert!(!dir.path().join("000002.chunks").exists());
+    }
+}
