@@ -55,8 +55,14 @@ pub(crate) struct ChunkFiles {
     active: Option<u16>,
     /// Bytes of the active (last) segment already written to its file.
     flushed: u32,
-    /// Bytes after `flushed` not yet written.
+    /// Bytes after `flushed` not yet written (read from here until they are). When writing
+    /// fails they stay here, and the next chunks too, until a write succeeds.
     pending: Vec<u8>,
+    /// The last write failed (logged once until one succeeds).
+    failing: bool,
+    /// Held (with an exclusive `flock`) while the files are in use, so two processes never
+    /// share a directory.
+    _lock: File,
 }
 
 impl ChunkFiles {
@@ -64,13 +70,29 @@ impl ChunkFiles {
     /// process left there. Fails when the directory cannot be created or read.
     pub(crate) fn open(dir: &Path) -> io::Result<ChunkFiles> {
         std::fs::create_dir_all(dir)?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))?;
+        // SAFETY: flock on a file descriptor we own; it has no memory effects.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(io::Error::other(format!(
+                "{} is in use by another sidewatch process (give each its own store.checkpoint_path)",
+                dir.display()
+            )));
+        }
         for e in std::fs::read_dir(dir)? {
             let p = e?.path();
             if p.extension().is_some_and(|x| x == "chunks") {
                 std::fs::remove_file(&p)?;
             }
         }
-        Ok(ChunkFiles { dir: dir.to_path_buf(), segments: Vec::new(), active: None, flushed: 0, pending: Vec::new() })
+        Ok(ChunkFiles {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            segments: Vec::new(),
+            active: None,
+            flushed: 0,
+            pending: Vec::new(),
+            failing: false,
+        })
     }
 
     /// The directory the segments are in.
@@ -131,7 +153,19 @@ impl ChunkFiles {
             _ => self.new_segment()?,
         };
         if self.pending.len() + bytes.len() > BUFFER_BYTES {
-            self.flush()?;
+            match self.flush() {
+                Ok(()) if self.failing => {
+                    self.failing = false;
+                    tracing::info!(dir = %self.dir.display(), "chunk files are written again");
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    if !self.failing {
+                        tracing::warn!(error = %e, dir = %self.dir.display(), "cannot write chunk file; keeping its chunks in memory until a write succeeds");
+                    }
+                    self.failing = true;
+                }
+            }
         }
         if self.pending.capacity() == 0 {
             self.pending.reserve_exact(BUFFER_BYTES);
@@ -225,6 +259,8 @@ mod tests {
         std::fs::write(dir.path().join("000009.chunks"), b"left over").unwrap();
         let mut f = ChunkFiles::open(dir.path()).unwrap();
         assert!(!dir.path().join("000009.chunks").exists(), "stale segments are deleted at open");
+        let err = ChunkFiles::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("in use by another sidewatch process"), "{err}");
         let a = f.put(b"first chunk").unwrap();
         assert_eq!(f.get(a), b"first chunk", "read from the write buffer");
         f.flush().unwrap();
