@@ -88,6 +88,10 @@ fn main() {
     // 2. 100k series x 1h at 15 s, ending now.
     let rss0 = status_kib("VmRSS:");
     let store = Store::new(2_000_000, 2 * 3_600_000);
+    // As `sidewatch run` by default (store.sealed_chunks = "files"): sealed chunks in segment
+    // files, read through a memory map.
+    let chunk_dir = tempfile::tempdir().unwrap();
+    store.use_chunk_dir(chunk_dir.path()).unwrap();
     let mut s = scraper();
     let now = chrono::Utc::now().timestamp_millis();
     let t0 = now - 239 * 15_000;
@@ -110,9 +114,12 @@ fn main() {
         mib(bytes_in)
     );
     println!(
-        "  chunk data: {:.1} MiB = {:.3} bytes/sample; index+labels+series headers: {:.1} MiB ({:.0} bytes/series)",
+        "  chunk data: {:.1} MiB = {:.3} bytes/sample ({:.1} MiB of head chunks in memory, {:.1} MiB of sealed chunks in {} chunk files); index+labels+series headers: {:.1} MiB ({:.0} bytes/series)",
+        mib(st.chunk_bytes + st.file_bytes),
+        (st.chunk_bytes + st.file_bytes) as f64 / st.samples as f64,
         mib(st.chunk_bytes),
-        st.chunk_bytes as f64 / st.samples as f64,
+        mib(st.file_bytes),
+        st.file_segments,
         mib(st.index_bytes),
         st.index_bytes as f64 / st.series as f64
     );
@@ -138,6 +145,7 @@ fn main() {
     drop(store);
     let started = Instant::now();
     let restored = Store::new(2_000_000, 2 * 3_600_000);
+    restored.use_chunk_dir(&chunk_dir.path().join("restored")).unwrap();
     let back = restored.restore_from(&path).unwrap();
     let read = started.elapsed().as_secs_f64();
     println!(
