@@ -54,7 +54,8 @@ PIDS+=($!)
 
 RF=""; [ "$RULES" = 1 ] && RF=$RULE_FILE
 start_prometheus "$WORK" "$TPORT" "$PPORT" "$INTERVAL" "$INTERVAL" "$RF"
-start_sidewatch "$WORK" "$TPORT" "$SWPORT" "$INTERVAL" "$INTERVAL" $'checkpoint_path = "sw.store"\ncheckpoint_interval = "1h"' "$RF"
+# STORE_EXTRA: more [store] settings, e.g. 'sealed_chunks = "memory"'.
+start_sidewatch "$WORK" "$TPORT" "$SWPORT" "$INTERVAL" "$INTERVAL" $'checkpoint_path = "sw.store"\ncheckpoint_interval = "1h"\n'"${STORE_EXTRA:-}" "$RF"
 
 echo "== warming up ${WARMUP}s, then measuring ${DURATION}s (scrape every ${INTERVAL}s)"
 sleep "$WARMUP"
