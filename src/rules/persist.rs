@@ -142,12 +142,32 @@ pub async fn writer(
             }
         };
         match job {
-            Write::Changed(key, alerts, history) => {
+            Write::Changed(key, alerts, mut history) => {
+                // Coalesce what queued up while storage was busy (alerts that change every
+                // evaluation): every history row, but only each group's newest snapshot, so a
+                // slow database neither queues snapshots in memory nor writes stale ones.
+                let mut latest = BTreeMap::from([(key, alerts)]);
+                let mut all = false;
+                while let Ok(w) = rx.try_recv() {
+                    match w {
+                        Write::Changed(k, a, h) => {
+                            history.extend(h);
+                            latest.insert(k, a);
+                        }
+                        Write::All => all = true,
+                    }
+                }
                 if let Err(e) = storage.append_history(&history).await {
                     tracing::warn!(error = %e, "cannot append alert history");
                 }
-                if let Err(e) = storage.save_alerts(&key, &alerts).await {
-                    tracing::warn!(error = %e, group = %key, "cannot save alert state; retrying with the next snapshot");
+                if all {
+                    save_all(&storage, &manager).await;
+                    continue;
+                }
+                for (key, alerts) in latest {
+                    if let Err(e) = storage.save_alerts(&key, &alerts).await {
+                        tracing::warn!(error = %e, group = %key, "cannot save alert state; retrying with the next snapshot");
+                    }
                 }
             }
             Write::All => save_all(&storage, &manager).await,
