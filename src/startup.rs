@@ -221,11 +221,7 @@ impl Application {
                 if events.is_empty() {
                     return;
                 }
-                let _ = tx.send(persist::Write::Changed(
-                    persist::group_key(g),
-                    persist::snapshot(g, now),
-                    persist::changes(g, events),
-                ));
+                let _ = tx.send(persist::Write::Changed(persist::group_key(g), persist::changes(g, events)));
             }));
             background.push(tokio::spawn(persist::writer(storage.clone(), rules.clone(), rx, stop_rx.clone())));
             let watch = state.config.config.rules.watch_interval.get();

@@ -73,8 +73,10 @@ pub fn changes(g: &GroupState, events: &[Event]) -> Vec<AlertChange> {
 
 /// Work for the writer task.
 pub enum Write {
-    /// A group's alerts changed: its snapshot and the history rows.
-    Changed(String, Vec<StoredAlert>, Vec<AlertChange>),
+    /// A group's alerts changed: the group's key and the history rows. The writer takes the
+    /// group's snapshot when it writes, so evaluations do not serialize every active alert
+    /// and changes that queue up while storage is busy are written once.
+    Changed(String, Vec<AlertChange>),
     /// Snapshot every group now (periodic, and at shutdown).
     All,
 }
@@ -142,17 +144,16 @@ pub async fn writer(
             }
         };
         match job {
-            Write::Changed(key, alerts, mut history) => {
+            Write::Changed(key, mut history) => {
                 // Coalesce what queued up while storage was busy (alerts that change every
-                // evaluation): every history row, but only each group's newest snapshot, so a
-                // slow database neither queues snapshots in memory nor writes stale ones.
-                let mut latest = BTreeMap::from([(key, alerts)]);
+                // evaluation): every history row, and one snapshot per changed group.
+                let mut keys = std::collections::BTreeSet::from([key]);
                 let mut all = false;
                 while let Ok(w) = rx.try_recv() {
                     match w {
-                        Write::Changed(k, a, h) => {
+                        Write::Changed(k, h) => {
                             history.extend(h);
-                            latest.insert(k, a);
+                            keys.insert(k);
                         }
                         Write::All => all = true,
                     }
@@ -164,7 +165,7 @@ pub async fn writer(
                     save_all(&storage, &manager).await;
                     continue;
                 }
-                for (key, alerts) in latest {
+                for (key, alerts) in snapshots(&manager, Some(keys)).await {
                     if let Err(e) = storage.save_alerts(&key, &alerts).await {
                         tracing::warn!(error = %e, group = %key, "cannot save alert state; retrying with the next snapshot");
                     }
@@ -175,17 +176,33 @@ pub async fn writer(
     }
 }
 
+/// The snapshots of the groups named in `keys` (every group with `None`), each taken under
+/// its group's lock — on a blocking thread, since an evaluation holds that lock while it runs.
+async fn snapshots(
+    manager: &RuleManager,
+    keys: Option<std::collections::BTreeSet<String>>,
+) -> Vec<(String, Vec<StoredAlert>)> {
+    let manager = manager.clone();
+    let take = move || {
+        let now = chrono::Utc::now().timestamp_millis();
+        manager
+            .groups()
+            .iter()
+            .filter_map(|g| {
+                let g = g.lock().unwrap_or_else(|e| e.into_inner());
+                let key = group_key(&g);
+                keys.as_ref().is_none_or(|k| k.contains(&key)).then(|| {
+                    let snap = snapshot(&g, now);
+                    (key, snap)
+                })
+            })
+            .collect()
+    };
+    tokio::task::spawn_blocking(take).await.unwrap_or_default()
+}
+
 async fn save_all(storage: &Storage, manager: &RuleManager) {
-    let now = chrono::Utc::now().timestamp_millis();
-    let snaps: Vec<(String, Vec<StoredAlert>)> = manager
-        .groups()
-        .iter()
-        .map(|g| {
-            let g = g.lock().unwrap_or_else(|e| e.into_inner());
-            (group_key(&g), snapshot(&g, now))
-        })
-        .collect();
-    for (key, alerts) in snaps {
+    for (key, alerts) in snapshots(manager, None).await {
         if let Err(e) = storage.save_alerts(&key, &alerts).await {
             tracing::warn!(error = %e, group = %key, "cannot save alert state");
         }
