@@ -4,7 +4,8 @@
 //! than `rules.for_outage_tolerance` — so a restart neither drops a firing alert nor resets a
 //! `for` clock. A restored alert is also held (not resolved, not dropped) while the longest
 //! window its rule reads may still miss samples from the outage. Storage failures are logged
-//! and retried with the next snapshot.
+//! and retried with the next snapshot. The [`writer`] takes a changed group's snapshot when it
+//! writes (not during the evaluation) and coalesces changes that queued up meanwhile.
 
 use super::eval::{Event, GroupState};
 use super::manager::RuleManager;
