@@ -36,11 +36,7 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
         }
     }
     let input = ctx.eval_vector(&a.expr, t)?;
-    let (by, names) = match &a.modifier {
-        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
-        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
-        None => (true, Vec::new()),
-    };
+    let (by, names) = grouping(&a.modifier);
     let group_of = |l: &Labels| if by { l.keep(&names) } else { l.remove(&names, true) };
 
     let mut param_scalar = None;
@@ -147,6 +143,15 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
     Ok(Value::Vector(groups.finish(t, param_scalar)))
 }
 
+/// `(by, names)` of the grouping clause: `by (names)`, `without (names)`, or none (one group).
+fn grouping(modifier: &Option<LabelModifier>) -> (bool, Vec<String>) {
+    match modifier {
+        Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+        Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+        None => (true, Vec::new()),
+    }
+}
+
 /// The groups of one aggregation being accumulated. Groups are found by a hash of the grouping
 /// labels (checked against the group's first member on a hit), so a sample costs no allocation
 /// unless it opens a group.
@@ -161,11 +166,7 @@ struct Groups<'a> {
 
 impl<'a> Groups<'a> {
     fn new(op: &'a str, modifier: &Option<LabelModifier>) -> Self {
-        let (by, names) = match modifier {
-            Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
-            Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
-            None => (true, Vec::new()),
-        };
+        let (by, names) = grouping(modifier);
         Groups { op, by, names, groups: Vec::new(), first: Vec::new(), index: HashMap::default() }
     }
 

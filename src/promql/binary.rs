@@ -92,10 +92,8 @@ pub(crate) fn eval(ctx: &Ctx, b: &BinaryExpr, t: i64) -> R<Value> {
 
 /// The number `e` is, through parentheses, when it is a literal.
 fn number_literal(e: &promql_parser::parser::Expr) -> Option<f64> {
-    use promql_parser::parser::Expr;
-    match e {
-        Expr::NumberLiteral(n) => Some(n.val),
-        Expr::Paren(p) => number_literal(&p.expr),
+    match super::functions::unparen(e) {
+        promql_parser::parser::Expr::NumberLiteral(n) => Some(n.val),
         _ => None,
     }
 }

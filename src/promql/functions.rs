@@ -219,6 +219,14 @@ fn single_metric(vs: &VectorSelector) -> bool {
                 .any(|m| m.name == super::value::NAME && matches!(m.op, promql_parser::label::MatchOp::Equal)))
 }
 
+/// `e` without the parentheses around it.
+pub(crate) fn unparen(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
+}
+
 /// The vector selector an argument is (through parentheses), if it is one.
 pub(crate) fn selector_of(e: &Expr) -> Option<&VectorSelector> {
     match e {
@@ -261,22 +269,14 @@ fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
 /// instead of building the vector — what an aggregation over `rate(…)` needs. `None` when `e`
 /// is not such a call (the caller evaluates it as usual).
 pub(crate) fn stream_range_call(ctx: &Ctx, e: &Expr, t: i64, sink: &mut dyn FnMut(Sample) -> R<()>) -> Option<R<()>> {
-    let mut e = e;
-    while let Expr::Paren(p) = e {
-        e = &p.expr;
-    }
-    let Expr::Call(c) = e else { return None };
+    let Expr::Call(c) = unparen(e) else { return None };
     let name = c.func.name;
     if !range_fns::is_range_fn(name) || name == "absent_over_time" {
         return None;
     }
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
     let matrix = if name == "quantile_over_time" { args.get(1)? } else { args.first()? };
-    let mut m = *matrix;
-    while let Expr::Paren(p) = m {
-        m = &p.expr;
-    }
-    match m {
+    match unparen(matrix) {
         Expr::MatrixSelector(ms) if single_metric(&ms.vs) => {
             Some(range_call_each(ctx, name, &args, t, sink).map(|_| ()))
         }
@@ -315,10 +315,7 @@ fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut dyn
             None => Ok(()),
         }
     };
-    let mut inner = matrix_arg;
-    while let Expr::Paren(p) = inner {
-        inner = &p.expr;
-    }
+    let inner = unparen(matrix_arg);
     match inner {
         Expr::MatrixSelector(ms) => {
             // The store hands out labels already without the name when the function drops it.
@@ -344,11 +341,7 @@ fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut dyn
 
 /// `absent_over_time(m)`: 1 with the selector's labels when no series has a sample.
 pub(crate) fn absent_over_time(ctx: &Ctx, arg: &Expr, t: i64) -> R<Value> {
-    let mut inner = arg;
-    while let Expr::Paren(p) = inner {
-        inner = &p.expr;
-    }
-    let (present, vs) = match inner {
+    let (present, vs) = match unparen(arg) {
         Expr::MatrixSelector(ms) => {
             let mut any = false;
             ctx.visit_range(ms, t, true, |_, _, _, it| {

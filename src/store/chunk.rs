@@ -3,6 +3,7 @@
 //! buckets, values as the XOR with the previous value's bits. Bits are kept exactly, so a
 //! real `NaN` and Prometheus' StaleNaN marker (a distinct bit pattern) both survive.
 
+use super::bits::{BitReader, BitWriter};
 use super::chunkfile::{ChunkFiles, FileLoc};
 
 /// Samples per chunk before it is sealed (30 minutes at a 15 s interval).
@@ -14,94 +15,6 @@ pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 /// True when `v` is the staleness marker (not merely any NaN).
 pub fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
-}
-
-/// Appends bits to a byte vector.
-#[derive(Clone, Debug, Default)]
-struct BitWriter {
-    bytes: Vec<u8>,
-    /// Bits used in the last byte (0 means the last byte is full or there is none).
-    used: u8,
-}
-
-impl BitWriter {
-    /// Appends a zero byte, growing by half (not doubling, as `Vec::push` would) when full: a
-    /// series' first chunk, which has no predecessor to size it from, then ends within ~1/3 of
-    /// its size instead of up to 2×.
-    fn push_byte(&mut self) {
-        if self.bytes.len() == self.bytes.capacity() {
-            self.bytes.reserve_exact((self.bytes.len() / 2).max(16));
-        }
-        self.bytes.push(0);
-    }
-
-    fn push_bit(&mut self, bit: bool) {
-        if self.used == 0 {
-            self.push_byte();
-        }
-        if bit {
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= 0x80 >> self.used;
-        }
-        self.used = (self.used + 1) % 8;
-    }
-
-    fn push_bits(&mut self, value: u64, n: u8) {
-        let mut left = n;
-        while left > 0 {
-            if self.used == 0 {
-                self.push_byte();
-            }
-            let free = 8 - self.used;
-            let take = free.min(left);
-            let shift = left - take;
-            let chunk = ((value >> shift) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= chunk << (free - take);
-            self.used = (self.used + take) % 8;
-            left -= take;
-        }
-    }
-}
-
-/// Reads bits written by [`BitWriter`].
-struct BitReader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl BitReader<'_> {
-    fn bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.get(self.pos / 8)?;
-        let b = byte & (0x80 >> (self.pos % 8)) != 0;
-        self.pos += 1;
-        Some(b)
-    }
-
-    /// The next `n` (≤ 64) bits, read through one 128-bit big-endian window.
-    fn bits(&mut self, n: u8) -> Option<u64> {
-        let n = n as usize;
-        let end = self.pos + n;
-        if end > self.bytes.len() * 8 {
-            return None;
-        }
-        if n == 0 {
-            return Some(0);
-        }
-        let byte = self.pos >> 3;
-        let off = self.pos & 7;
-        let word = match self.bytes.get(byte..byte + 16) {
-            Some(b) => u128::from_be_bytes(b.try_into().ok()?),
-            None => {
-                let mut buf = [0u8; 16];
-                let tail = &self.bytes[byte..];
-                buf[..tail.len()].copy_from_slice(tail);
-                u128::from_be_bytes(buf)
-            }
-        };
-        self.pos = end;
-        Some(((word << off) >> (128 - n)) as u64)
-    }
 }
 
 /// Delta-of-delta buckets: (prefix bits, prefix length, payload bits).
@@ -166,14 +79,10 @@ impl Chunk {
 
     /// Turns a full chunk into a [`Sealed`] one: its bounds and count, and its bytes written to
     /// the chunk files when there are some (kept in memory, exact-size, otherwise or when the
-    /// write fails).
+    /// files cannot take it — they log why).
     pub(crate) fn into_sealed(self, files: Option<&mut ChunkFiles>) -> Sealed {
-        let loc = match files.map(|f| f.put(&self.w.bytes)) {
-            Some(Ok(loc)) => Loc::File(loc),
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "cannot write a sealed chunk to its file; keeping it in memory");
-                Loc::Mem(self.w.bytes.into_boxed_slice())
-            }
+        let loc = match files.and_then(|f| f.put(&self.w.bytes)) {
+            Some(loc) => Loc::File(loc),
             None => Loc::Mem(self.w.bytes.into_boxed_slice()),
         };
         Sealed { min_t: self.min_t, max_t: self.max_t, count: self.count, loc }
@@ -355,19 +264,11 @@ impl Sealed {
         self.min_t
     }
 
-    /// Bytes held in memory for the data (0 when in a chunk file).
-    pub(crate) fn mem_bytes(&self) -> usize {
+    /// Bytes of the data: (in memory, in a chunk file).
+    pub(crate) fn bytes(&self) -> (usize, usize) {
         match &self.loc {
-            Loc::Mem(b) => b.len(),
-            Loc::File(_) => 0,
-        }
-    }
-
-    /// Bytes of the data wherever it is.
-    pub(crate) fn data_len(&self) -> usize {
-        match &self.loc {
-            Loc::Mem(b) => b.len(),
-            Loc::File(l) => l.len as usize,
+            Loc::Mem(b) => (b.len(), 0),
+            Loc::File(l) => (0, l.len as usize),
         }
     }
 }

@@ -41,8 +41,18 @@ struct Segment {
     path: PathBuf,
     /// Chunks written here that are still referenced by a series.
     live: u32,
-    /// Bytes handed out in this segment.
-    used: u32,
+}
+
+impl Segment {
+    /// Unmaps and deletes the segment file.
+    fn delete(self) {
+        let Segment { file, map, path, .. } = self;
+        drop(map);
+        drop(file);
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(error = %e, path = %path.display(), "cannot delete chunk segment");
+        }
+    }
 }
 
 /// The segment files of one store; see the module docs.
@@ -95,11 +105,6 @@ impl ChunkFiles {
         })
     }
 
-    /// The directory the segments are in.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn new_segment(&mut self) -> io::Result<u16> {
         self.flush()?;
         let seg = match self.segments.iter().position(Option::is_none) {
@@ -120,7 +125,7 @@ impl ChunkFiles {
         let map = unsafe { Mmap::map(&file)? };
         #[cfg(target_os = "linux")]
         let _ = map.advise(memmap2::Advice::Random);
-        self.segments[seg] = Some(Segment { file, map, path, live: 0, used: 0 });
+        self.segments[seg] = Some(Segment { file, map, path, live: 0 });
         let previous = self.active.replace(seg as u16);
         self.flushed = 0;
         if let Some(prev) = previous {
@@ -141,31 +146,21 @@ impl ChunkFiles {
         Ok(())
     }
 
-    /// Stores `bytes` (one sealed chunk) and returns where. Fails when a segment cannot be
-    /// created or written; the caller then keeps the chunk in memory.
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<FileLoc> {
-        let len = bytes.len() as u32;
-        if len > u16::MAX as u32 {
-            return Err(io::Error::other("chunk larger than 64 KiB"));
-        }
+    /// Stores `bytes` (one sealed chunk) and returns where; `None` when no segment can be
+    /// created (the caller then keeps the chunk in memory). Write failures are logged here,
+    /// once until a write succeeds again.
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Option<FileLoc> {
+        let len = u16::try_from(bytes.len()).ok()?;
         let seg = match self.active {
-            Some(seg) if self.flushed + self.pending.len() as u32 + len <= SEGMENT_BYTES => seg,
-            _ => self.new_segment()?,
+            Some(seg) if self.flushed + self.pending.len() as u32 + u32::from(len) <= SEGMENT_BYTES => seg,
+            _ => {
+                let created = self.new_segment();
+                self.note(created)?
+            }
         };
         if self.pending.len() + bytes.len() > BUFFER_BYTES {
-            match self.flush() {
-                Ok(()) if self.failing => {
-                    self.failing = false;
-                    tracing::info!(dir = %self.dir.display(), "chunk files are written again");
-                }
-                Ok(()) => {}
-                Err(e) => {
-                    if !self.failing {
-                        tracing::warn!(error = %e, dir = %self.dir.display(), "cannot write chunk file; keeping its chunks in memory until a write succeeds");
-                    }
-                    self.failing = true;
-                }
-            }
+            let flushed = self.flush();
+            self.note(flushed);
         }
         if self.pending.capacity() == 0 {
             self.pending.reserve_exact(BUFFER_BYTES);
@@ -174,9 +169,26 @@ impl ChunkFiles {
         self.pending.extend_from_slice(bytes);
         if let Some(Some(s)) = self.segments.get_mut(seg as usize) {
             s.live += 1;
-            s.used = off + len;
         }
-        Ok(FileLoc { seg, len: len as u16, off })
+        Some(FileLoc { seg, len, off })
+    }
+
+    /// Logs the first of a run of write failures and the recovery after it.
+    fn note<T>(&mut self, r: io::Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => {
+                if std::mem::replace(&mut self.failing, false) {
+                    tracing::info!(dir = %self.dir.display(), "chunk files are written again");
+                }
+                Some(v)
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(error = %e, dir = %self.dir.display(), "cannot write chunk file; keeping chunks in memory until a write succeeds");
+                }
+                None
+            }
+        }
     }
 
     /// The bytes at `loc`, read through the map (or from the write buffer); empty if `loc` is
@@ -220,32 +232,22 @@ impl ChunkFiles {
             return;
         }
         let Some(slot) = self.segments.get_mut(n as usize) else { return };
-        if slot.as_ref().is_some_and(|s| s.live == 0) {
-            let Some(seg) = slot.take() else { return };
-            let Segment { file, map, path, .. } = seg;
-            drop(map);
-            drop(file);
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!(error = %e, path = %path.display(), "cannot delete chunk segment");
-            }
+        if slot.as_ref().is_some_and(|s| s.live == 0)
+            && let Some(seg) = slot.take()
+        {
+            seg.delete();
         }
     }
 
-    /// Segment files on disk and the bytes of chunks written to them.
-    pub(crate) fn usage(&self) -> (usize, u64) {
-        let live = self.segments.iter().flatten();
-        (live.clone().count(), live.map(|s| s.used as u64).sum())
+    /// Segment files on disk.
+    pub(crate) fn segment_count(&self) -> usize {
+        self.segments.iter().flatten().count()
     }
 }
 
 impl Drop for ChunkFiles {
     fn drop(&mut self) {
-        for seg in self.segments.drain(..).flatten() {
-            let Segment { file, map, path, .. } = seg;
-            drop(map);
-            drop(file);
-            let _ = std::fs::remove_file(&path);
-        }
+        self.segments.drain(..).flatten().for_each(Segment::delete);
     }
 }
 
@@ -274,7 +276,7 @@ mod tests {
         let b = f.put(&big).unwrap();
         assert_eq!((a.seg, b.seg), (0, 1));
         assert_eq!(&f.get(fills[3])[..4], &[7, 7, 7, 7]);
-        assert_eq!(f.usage().0, 2);
+        assert_eq!(f.segment_count(), 2);
         for loc in fills {
             f.release(loc);
         }

@@ -7,6 +7,7 @@
 //! Written by hand (see docs/ARCHITECTURE.md): an embedded TSDB that keeps only the rule
 //! windows, in a few bytes per sample, is what makes sidewatch lighter than Prometheus.
 
+mod bits;
 pub(crate) mod checkpoint;
 pub(crate) mod chunk;
 pub(crate) mod chunkfile;
@@ -138,11 +139,6 @@ impl Store {
         let files = chunkfile::ChunkFiles::open(dir)?;
         self.write().files = Some(files);
         Ok(())
-    }
-
-    /// The chunk directory in use, if any.
-    pub fn chunk_dir(&self) -> Option<std::path::PathBuf> {
-        self.read().files.as_ref().map(|f| f.dir().to_path_buf())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -360,12 +356,13 @@ impl Store {
         let mut st = StoreStats { series: inner.series.len(), ..Default::default() };
         for s in inner.series.values() {
             st.samples += s.sample_count();
-            st.chunk_bytes += s.chunk_bytes();
-            st.file_bytes += s.data_bytes() - s.chunk_bytes();
+            let (mem, file) = s.chunk_bytes();
+            st.chunk_bytes += mem;
+            st.file_bytes += file;
             st.index_bytes += std::mem::size_of::<MemSeries>() + s.labels.len() * 8 + 16;
         }
         st.index_bytes += inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 13;
-        st.file_segments = inner.files.as_ref().map_or(0, |f| f.usage().0);
+        st.file_segments = inner.files.as_ref().map_or(0, chunkfile::ChunkFiles::segment_count);
         st
     }
 

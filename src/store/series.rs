@@ -151,14 +151,9 @@ impl MemSeries {
         self.sealed.iter().map(Sealed::len).sum::<usize>() + self.head.len()
     }
 
-    /// Bytes of chunk data held in memory (sealed chunks in a chunk file count 0).
-    pub(crate) fn chunk_bytes(&self) -> usize {
-        self.sealed.iter().map(Sealed::mem_bytes).sum::<usize>() + self.head.byte_len()
-    }
-
-    /// Bytes of chunk data wherever it is.
-    pub(crate) fn data_bytes(&self) -> usize {
-        self.sealed.iter().map(Sealed::data_len).sum::<usize>() + self.head.byte_len()
+    /// Bytes of chunk data: (in memory, head included; in chunk files).
+    pub(crate) fn chunk_bytes(&self) -> (usize, usize) {
+        self.sealed.iter().map(Sealed::bytes).fold((self.head.byte_len(), 0), |(m, f), (cm, cf)| (m + cm, f + cf))
     }
 
     /// Calls `f` with each chunk's compressed bytes and sample count, oldest first; sealed chunks
