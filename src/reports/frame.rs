@@ -35,7 +35,25 @@ pub struct WindowStat {
 }
 
 /// `n` windows of `window_ms` starting at `start` over `(ts, value)` rows (any order).
+///
+/// With no rows polars is not started at all: its first zero-filled buffer allocates, writes
+/// and keeps 8 MiB for the life of the process, which a sidecar with nothing to compute (no
+/// history, no KPI events) should not pay.
 pub fn window_stats(rows: &[(i64, f64)], start: i64, window_ms: i64, n: usize) -> PolarsResult<Vec<WindowStat>> {
+    let mut stats: Vec<WindowStat> = (0..n)
+        .map(|i| WindowStat {
+            start: start + window_ms * i as i64,
+            end: start + window_ms * (i as i64 + 1),
+            count: 0,
+            mean: None,
+            min: None,
+            max: None,
+            p95: None,
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(stats);
+    }
     let ts: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let vs: Vec<f64> = rows.iter().map(|r| r.1).collect();
     let df = df!("ts" => ts, "value" => vs)?;
@@ -58,17 +76,6 @@ pub fn window_stats(rows: &[(i64, f64)], start: i64, window_ms: i64, n: usize) -
     let f =
         |name: &str| -> PolarsResult<Float64Chunked> { Ok(out.column(name)?.cast(&DataType::Float64)?.f64()?.clone()) };
     let (mean, min, max, p95) = (f("mean")?, f("min")?, f("max")?, f("p95")?);
-    let mut stats: Vec<WindowStat> = (0..n)
-        .map(|i| WindowStat {
-            start: start + window_ms * i as i64,
-            end: start + window_ms * (i as i64 + 1),
-            count: 0,
-            mean: None,
-            min: None,
-            max: None,
-            p95: None,
-        })
-        .collect();
     for i in 0..out.height() {
         let Some(idx) = w.get(i) else { continue };
         if let Some(s) = stats.get_mut(idx as usize) {
@@ -97,8 +104,12 @@ pub struct Retention {
 }
 
 /// Retention rates of the cohorts first seen in the 30 days up to `day`, oldest first, from
-/// the cohort rows SQL returned.
+/// the cohort rows SQL returned (none without rows, without starting polars: see
+/// [`window_stats`]).
 pub fn retention(cohorts: &[Cohort], day: i64, min_size: i64) -> PolarsResult<Vec<Retention>> {
+    if cohorts.is_empty() {
+        return Ok(Vec::new());
+    }
     let df = df!(
         "d0" => cohorts.iter().map(|c| c.day).collect::<Vec<_>>(),
         "size" => cohorts.iter().map(|c| c.size).collect::<Vec<_>>(),
@@ -137,6 +148,12 @@ mod tests {
         assert_eq!((w[0].count, w[0].mean, w[0].max), (10, Some(4.5), Some(9.0)));
         assert_eq!((w[1].count, w[1].min), (10, Some(10.0)));
         assert_eq!((w[2].count, w[2].mean), (0, None));
+        let empty = window_stats(&[], 0, 300_000, 3).unwrap();
+        assert_eq!(
+            empty.iter().map(|s| (s.start, s.end, s.count, s.mean)).collect::<Vec<_>>(),
+            vec![(0, 300_000, 0, None), (300_000, 600_000, 0, None), (600_000, 900_000, 0, None)]
+        );
+        assert_eq!(retention(&[], 20, 1).unwrap(), Vec::new());
         // Day 10: 4 users, 1 back on day 11, 2 on day 17; day 15 is too young for D7 at day 20;
         // day 19 too small; day 20 too young for both; day -20 outside the 30 days.
         let c: Vec<Cohort> = [(-20, 9, 9, 9), (10, 4, 1, 2), (15, 4, 4, 4), (19, 1, 1, 0), (20, 5, 0, 0)]

@@ -82,8 +82,9 @@ impl Store {
             stats.bytes = MAGIC.len() + 8;
             for s in inner.series.values() {
                 buf.clear();
-                buf.extend_from_slice(&(s.labels.len() as u16).to_le_bytes());
-                for &(k, v) in s.labels.iter() {
+                let pairs = inner.label_sets.get(s.labels);
+                buf.extend_from_slice(&(pairs.clone().count() as u16).to_le_bytes());
+                for (k, v) in pairs {
                     put_bytes(&mut buf, inner.interner.get(k).as_bytes());
                     put_bytes(&mut buf, inner.interner.get(v).as_bytes());
                 }

@@ -1,4 +1,4 @@
-//! A *chunk*: up to [`CHUNK_SAMPLES`] consecutive samples of one series, compressed as in
+//! A *chunk*: up to [`chunk_samples`] consecutive samples of one series, compressed as in
 //! Gorilla (and Prometheus' XOR chunks): timestamps as delta-of-delta in variable-width
 //! buckets, values as the XOR with the previous value's bits. Bits are kept exactly, so a
 //! real `NaN` and Prometheus' StaleNaN marker (a distinct bit pattern) both survive.
@@ -6,8 +6,25 @@
 use super::bits::{BitReader, BitWriter};
 use super::chunkfile::{ChunkFiles, FileLoc};
 
-/// Samples per chunk before it is sealed (30 minutes at a 15 s interval).
+/// Samples per chunk on average before it is sealed (30 minutes at a 15 s interval).
 pub(crate) const CHUNK_SAMPLES: u16 = 120;
+
+/// How far a series' chunk length is spread around [`CHUNK_SAMPLES`] (either way).
+const CHUNK_JITTER: u16 = 30;
+
+/// Samples a chunk of the series with fingerprint `fp` holds before it is sealed: between
+/// 90 and 150, 120 on average, fixed per series. Series created together (every series of a
+/// target, at its first scrape) would otherwise fill and seal their head chunks in the same
+/// scrape, forever: all heads full at once (the process' memory peak, ~120 samples' bytes per
+/// series) and 100k chunks written in one append. Spread, the heads are half full on average
+/// at any moment and sealing is spread over the scrapes.
+pub(crate) fn chunk_samples(fp: u64) -> u16 {
+    CHUNK_SAMPLES - CHUNK_JITTER + (fp % (2 * CHUNK_JITTER as u64 + 1)) as u16
+}
+
+/// The longest time a chunk may span (ms), so its end fits in 32 bits as an offset from its
+/// start (~49 days; a series sampled less often than that seals a chunk per sample).
+pub(crate) const MAX_SPAN: i64 = u32::MAX as i64;
 
 /// Prometheus' staleness marker: a NaN with this exact bit pattern.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -67,9 +84,10 @@ impl Chunk {
         self.count as usize
     }
 
-    /// True when no more samples fit.
-    pub(crate) fn is_full(&self) -> bool {
-        self.count >= CHUNK_SAMPLES
+    /// True when the chunk holds `limit` samples, or a sample at `t` would make it span more
+    /// than [`MAX_SPAN`].
+    pub(crate) fn is_full(&self, limit: u16, t: i64) -> bool {
+        self.count >= limit || (self.count > 0 && t.saturating_sub(self.min_t) > MAX_SPAN)
     }
 
     /// Compressed size in bytes.
@@ -85,7 +103,9 @@ impl Chunk {
             Some(loc) => Loc::File(loc),
             None => Loc::Mem(self.w.bytes.into_boxed_slice()),
         };
-        Sealed { min_t: self.min_t, max_t: self.max_t, count: self.count, loc }
+        // Callers seal before a chunk spans more than MAX_SPAN (`is_full`).
+        let span = u32::try_from(self.max_t - self.min_t).unwrap_or(u32::MAX);
+        Sealed { min_t: self.min_t, span, count: self.count, loc }
     }
 
     /// Time of the newest sample and its value's bits; `None` when empty.
@@ -124,7 +144,7 @@ impl Chunk {
         }
         self.max_t = t;
         self.count += 1;
-        if self.count.is_multiple_of(SEEK_EVERY) && self.count < CHUNK_SAMPLES {
+        if self.count.is_multiple_of(SEEK_EVERY) && self.count <= u16::from(u8::MAX) {
             let bits = self.w.bytes.len() * 8 - if self.w.used == 0 { 0 } else { 8 - self.w.used as usize };
             // A seek point is 24 bytes; one whose numbers do not fit (a chunk spanning 49 days,
             // an interval of 24 days, more than 64 Kibit) is skipped: readers then start from
@@ -233,7 +253,8 @@ pub(crate) enum Loc {
 #[derive(Debug)]
 pub(crate) struct Sealed {
     min_t: i64,
-    max_t: i64,
+    /// `max_t - min_t` (32 bytes in all, not 40 with an `i64` end).
+    span: u32,
     count: u16,
     pub(crate) loc: Loc,
 }
@@ -246,7 +267,7 @@ impl Sealed {
             (Loc::File(loc), Some(f)) => f.get(*loc),
             (Loc::File(_), None) => &[],
         };
-        ChunkView { data, count: self.count, min_t: self.min_t, max_t: self.max_t, seeks: &[] }
+        ChunkView { data, count: self.count, min_t: self.min_t, max_t: self.max_t(), seeks: &[] }
     }
 
     /// Number of samples.
@@ -256,7 +277,7 @@ impl Sealed {
 
     /// Time of the last sample (ms).
     pub(crate) fn max_t(&self) -> i64 {
-        self.max_t
+        self.min_t + i64::from(self.span)
     }
 
     /// Time of the first sample (ms).

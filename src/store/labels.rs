@@ -49,6 +49,109 @@ impl Interner {
     }
 }
 
+/// Where a series' label set is in the [`LabelArena`] (8 bytes, where a boxed slice of symbol
+/// pairs took 16 and a heap block of 64 for six labels).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LabelRef {
+    off: u32,
+    len: u32,
+}
+
+/// The *label arena*: the label sets of a store's series, one after another in one byte
+/// vector, each as its sorted symbol pairs in LEB128. Label names are few and interned first, so
+/// most take one byte; a six-label set takes ~15 bytes instead of 48. Sets are written once (a
+/// series' labels never change); a removed series' bytes become garbage, compacted away when
+/// they are half of the arena.
+#[derive(Debug, Default)]
+pub(crate) struct LabelArena {
+    bytes: Vec<u8>,
+    garbage: usize,
+}
+
+impl LabelArena {
+    /// Stores a label set. The arena is bounded by `store.max_series` label sets, far below
+    /// the 4 GiB a `u32` offset reaches.
+    pub(crate) fn push(&mut self, pairs: &[(Sym, Sym)]) -> LabelRef {
+        let off = self.bytes.len();
+        for &(k, v) in pairs {
+            put_leb(&mut self.bytes, k);
+            put_leb(&mut self.bytes, v);
+        }
+        LabelRef { off: off as u32, len: (self.bytes.len() - off) as u32 }
+    }
+
+    /// The symbol pairs of a set, sorted by name.
+    pub(crate) fn get(&self, r: LabelRef) -> LabelPairs<'_> {
+        let (from, to) = (r.off as usize, r.off as usize + r.len as usize);
+        LabelPairs { bytes: self.bytes.get(from..to).unwrap_or(&[]) }
+    }
+
+    /// Forgets a set (its bytes are garbage until [`LabelArena::compact`]).
+    pub(crate) fn free(&mut self, r: LabelRef) {
+        self.garbage += r.len as usize;
+    }
+
+    /// True when garbage is half of the arena (and worth a pass).
+    pub(crate) fn needs_compaction(&self) -> bool {
+        self.garbage >= 4096 && self.garbage * 2 >= self.bytes.len()
+    }
+
+    /// Rewrites the arena with only the sets `live` points at, updating each in place.
+    pub(crate) fn compact<'a>(&mut self, live: impl Iterator<Item = &'a mut LabelRef>) {
+        let mut out = Vec::with_capacity(self.bytes.len() - self.garbage.min(self.bytes.len()));
+        for r in live {
+            let (from, to) = (r.off as usize, r.off as usize + r.len as usize);
+            let off = out.len() as u32;
+            out.extend_from_slice(&self.bytes[from..to]);
+            r.off = off;
+        }
+        self.bytes = out;
+        self.garbage = 0;
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+fn put_leb(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The symbol pairs of one label set, decoded from the arena.
+#[derive(Clone)]
+pub(crate) struct LabelPairs<'a> {
+    bytes: &'a [u8],
+}
+
+impl LabelPairs<'_> {
+    fn leb(&mut self) -> Option<u32> {
+        let mut v = 0u32;
+        for shift in (0..35).step_by(7) {
+            let (&b, rest) = self.bytes.split_first()?;
+            self.bytes = rest;
+            v |= u32::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+impl Iterator for LabelPairs<'_> {
+    type Item = (Sym, Sym);
+
+    fn next(&mut self) -> Option<(Sym, Sym)> {
+        Some((self.leb()?, self.leb()?))
+    }
+}
+
 /// A label set as owned strings, sorted by name; what queries return.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Labels(pub Vec<(Arc<str>, Arc<str>)>);

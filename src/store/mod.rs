@@ -21,7 +21,7 @@ mod tests;
 pub use index::{MatchOp, Matcher};
 pub use labels::Labels;
 
-use labels::{Interner, NAME, Sym, fingerprint};
+use labels::{Interner, LabelArena, NAME, Sym, fingerprint};
 use series::{AppendError, MemSeries, SeriesTable};
 use std::collections::HashMap;
 
@@ -98,11 +98,13 @@ pub struct AppendStats {
 #[derive(Debug, Default)]
 struct Inner {
     interner: Interner,
+    /// Every series' label set.
+    label_sets: LabelArena,
     series: SeriesTable,
-    /// Fingerprint → series id; the rare second series with the same fingerprint goes to
-    /// `fp_collisions` (one map entry per series, no allocation per entry).
-    by_fp: HashMap<u64, u32, FastHash>,
-    fp_collisions: HashMap<u64, Vec<u32>, FastHash>,
+    /// Series ids by fingerprint: a table of bare ids (5 bytes a slot, not 17 as a map from
+    /// fingerprint to id), each hashed by its series' fingerprint; two series with the same
+    /// fingerprint are two entries, told apart by their labels.
+    by_fp: hashbrown::HashTable<u32>,
     postings: index::Postings,
     next_id: u32,
     /// Metric name → how far back rules look (ms), beyond the default.
@@ -359,9 +361,10 @@ impl Store {
             let (mem, file) = s.chunk_bytes();
             st.chunk_bytes += mem;
             st.file_bytes += file;
-            st.index_bytes += std::mem::size_of::<MemSeries>() + s.labels.len() * 8 + 16;
+            st.index_bytes += std::mem::size_of::<MemSeries>();
         }
-        st.index_bytes += inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 13;
+        st.index_bytes +=
+            inner.label_sets.bytes() + inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 5;
         st.file_segments = inner.files.as_ref().map_or(0, chunkfile::ChunkFiles::segment_count);
         st
     }
@@ -377,36 +380,37 @@ impl Store {
     }
 }
 
+/// The table hash of a fingerprint (FNV-1a's low bits, which pick the slot, are mixed in from
+/// the high ones).
+fn fp_hash(fp: u64) -> u64 {
+    (fp ^ (fp >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
 impl Inner {
     fn find(&self, fp: u64, sorted: &[(&str, &str)]) -> Option<u32> {
         let same = |id: &u32| {
             let s = &self.series[id];
-            s.labels.len() == sorted.len()
-                && s.labels
-                    .iter()
-                    .zip(sorted)
-                    .all(|(&(k, v), &(ks, vs))| &**self.interner.get(k) == ks && &**self.interner.get(v) == vs)
+            let mut pairs = self.label_sets.get(s.labels);
+            s.fp == fp
+                && sorted.iter().all(|&(ks, vs)| {
+                    pairs.next().is_some_and(|(k, v)| &**self.interner.get(k) == ks && &**self.interner.get(v) == vs)
+                })
+                && pairs.next().is_none()
         };
-        let first = self.by_fp.get(&fp)?;
-        if same(first) {
-            return Some(*first);
-        }
-        self.fp_collisions.get(&fp)?.iter().copied().find(same)
+        self.by_fp.find(fp_hash(fp), same).copied()
     }
 
     fn create(&mut self, fp: u64, sorted: &[(&str, &str)]) -> u32 {
-        let labels: Box<[(Sym, Sym)]> =
+        let labels: Vec<(Sym, Sym)> =
             sorted.iter().map(|(k, v)| (self.interner.intern(k), self.interner.intern(v))).collect();
         let name_sym = self.interner.intern(NAME);
         let name = labels.iter().find(|(k, _)| *k == name_sym).map_or(self.interner.intern(""), |(_, v)| *v);
         let id = self.next_id;
         self.next_id += 1;
         self.postings.add(id, &labels);
-        if let std::collections::hash_map::Entry::Vacant(e) = self.by_fp.entry(fp) {
-            e.insert(id);
-        } else {
-            self.fp_collisions.entry(fp).or_default().push(id);
-        }
+        let series = &self.series;
+        self.by_fp.insert_unique(fp_hash(fp), id, |i| fp_hash(series[i].fp));
+        let labels = self.label_sets.push(&labels);
         self.series.insert(id, MemSeries::new(labels, name, fp));
         id
     }
@@ -414,45 +418,42 @@ impl Inner {
     fn remove(&mut self, id: u32) {
         if let Some(mut s) = self.series.remove(id) {
             s.release(self.files.as_mut());
-            self.postings.remove(id, &s.labels);
-            if self.by_fp.get(&s.fp) == Some(&id) {
-                // Promote a colliding series, if any, to the main map.
-                match self.fp_collisions.get_mut(&s.fp).and_then(Vec::pop) {
-                    Some(next) => {
-                        self.by_fp.insert(s.fp, next);
-                    }
-                    None => {
-                        self.by_fp.remove(&s.fp);
-                    }
-                }
-            } else if let Some(ids) = self.fp_collisions.get_mut(&s.fp) {
-                ids.retain(|&i| i != id);
+            let pairs: Vec<(Sym, Sym)> = self.label_sets.get(s.labels).collect();
+            self.postings.remove(id, &pairs);
+            self.label_sets.free(s.labels);
+            if self.label_sets.needs_compaction() {
+                self.label_sets.compact(self.series.iter_mut().map(|(_, s)| &mut s.labels));
             }
-            if self.fp_collisions.get(&s.fp).is_some_and(Vec::is_empty) {
-                self.fp_collisions.remove(&s.fp);
+            if let Ok(e) = self.by_fp.find_entry(fp_hash(s.fp), |&i| i == id) {
+                e.remove();
             }
         }
     }
 
     fn labels_of(&self, s: &MemSeries) -> Labels {
-        Labels(s.labels.iter().map(|&(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone())).collect())
+        Labels(
+            self.label_sets
+                .get(s.labels)
+                .map(|(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone()))
+                .collect(),
+        )
     }
 
     /// The labels without `__name__` (what most PromQL functions return).
     fn labels_without_name(&self, s: &MemSeries) -> Labels {
         let name = self.interner.lookup(labels::NAME);
         Labels(
-            s.labels
-                .iter()
+            self.label_sets
+                .get(s.labels)
                 .filter(|(k, _)| Some(*k) != name)
-                .map(|&(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone()))
+                .map(|(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone()))
                 .collect(),
         )
     }
 
     fn value_of(&self, s: &MemSeries, name: &str) -> &str {
         let Some(sym) = self.interner.lookup(name) else { return "" };
-        s.labels.iter().find(|(k, _)| *k == sym).map_or("", |(_, v)| &**self.interner.get(*v))
+        self.label_sets.get(s.labels).find(|(k, _)| *k == sym).map_or("", |(_, v)| &**self.interner.get(v))
     }
 
     fn select(&self, matchers: &[Matcher]) -> Vec<u32> {

@@ -1,9 +1,9 @@
 //! A *memory series*: one label set's samples — sealed chunks plus the head chunk being
 //! appended to — and the rules for appending (in order only, duplicates ignored).
 
-use super::chunk::{Chunk, Loc, STALE_NAN_BITS, Sealed};
+use super::chunk::{Chunk, Loc, STALE_NAN_BITS, Sealed, chunk_samples};
 use super::chunkfile::ChunkFiles;
-use super::labels::Sym;
+use super::labels::{LabelRef, Sym};
 
 /// Why an append was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,7 +16,8 @@ pub(crate) enum AppendError {
 
 #[derive(Debug)]
 pub(crate) struct MemSeries {
-    pub(crate) labels: Box<[(Sym, Sym)]>,
+    /// The label set, in the store's label arena.
+    pub(crate) labels: LabelRef,
     pub(crate) name: Sym,
     pub(crate) fp: u64,
     /// Exact-size (a `Vec` would allocate room for four on its first push).
@@ -27,7 +28,7 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    pub(crate) fn new(labels: Box<[(Sym, Sym)]>, name: Sym, fp: u64) -> Self {
+    pub(crate) fn new(labels: LabelRef, name: Sym, fp: u64) -> Self {
         MemSeries { labels, name, fp, sealed: Box::new([]), head: Chunk::new() }
     }
 
@@ -47,7 +48,7 @@ impl MemSeries {
             }
             return Err(AppendError::OutOfOrder);
         }
-        if self.head.is_full() {
+        if self.head.is_full(chunk_samples(self.fp), t) {
             // The next head starts at a quarter of this one's size and grows by half: sized
             // to the full chunk at once, every series' head would reserve 30 minutes of data
             // the moment they seal together (after a restart, or when they were created at once).
