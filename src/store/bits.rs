@@ -1,49 +1,50 @@
 //! *Bit I/O* for chunks: a writer that appends bit fields to a byte vector (growing it by half)
 //! and a reader that takes up to 64 bits at a time through a 128-bit window.
 
-/// Appends bits to a byte vector.
-#[derive(Clone, Debug, Default)]
-pub(super) struct BitWriter {
-    pub(super) bytes: Vec<u8>,
-    /// Bits used in the last byte (0 means the last byte is full or there is none).
-    pub(super) used: u8,
+/// Appends bits to a byte vector; `used` is the number of bits used in its last byte (0 when
+/// that byte is full or there is none), kept by the caller (so a chunk packs it with its other
+/// small fields).
+pub(super) struct BitWriter<'a> {
+    pub(super) bytes: &'a mut Vec<u8>,
+    pub(super) used: &'a mut u8,
 }
 
-impl BitWriter {
+impl BitWriter<'_> {
     /// Appends a zero byte, growing by half (not doubling, as `Vec::push` would) when full: a
     /// series' first chunk, which has no predecessor to size it from, then ends within ~1/3 of
     /// its size instead of up to 2×.
     fn push_byte(&mut self) {
         if self.bytes.len() == self.bytes.capacity() {
-            self.bytes.reserve_exact((self.bytes.len() / 2).max(16));
+            let grow = (self.bytes.len() / 2).max(16);
+            self.bytes.reserve_exact(grow);
         }
         self.bytes.push(0);
     }
 
     pub(super) fn push_bit(&mut self, bit: bool) {
-        if self.used == 0 {
+        if *self.used == 0 {
             self.push_byte();
         }
         if bit {
             let last = self.bytes.len() - 1;
-            self.bytes[last] |= 0x80 >> self.used;
+            self.bytes[last] |= 0x80 >> *self.used;
         }
-        self.used = (self.used + 1) % 8;
+        *self.used = (*self.used + 1) % 8;
     }
 
     pub(super) fn push_bits(&mut self, value: u64, n: u8) {
         let mut left = n;
         while left > 0 {
-            if self.used == 0 {
+            if *self.used == 0 {
                 self.push_byte();
             }
-            let free = 8 - self.used;
+            let free = 8 - *self.used;
             let take = free.min(left);
             let shift = left - take;
             let chunk = ((value >> shift) & ((1u64 << take) - 1)) as u8;
             let last = self.bytes.len() - 1;
             self.bytes[last] |= chunk << (free - take);
-            self.used = (self.used + take) % 8;
+            *self.used = (*self.used + take) % 8;
             left -= take;
         }
     }

@@ -49,7 +49,9 @@ const SEEK_EVERY: u16 = 16;
 /// the end of the head chunk — what rule evaluation at the current time does — need not decode
 /// the chunk from its start. The head keeps the last two (every 16 samples), so windows up to
 /// 16 samples back always start at one. Times are offsets from the chunk's first sample, so a
-/// seek point takes 24 bytes.
+/// seek point takes 24 bytes. Only the heads of series that are read by windows keep them
+/// ([`Chunk::track_seeks`]): a series nobody queries (most of a scrape, without rules) does not
+/// pay 48 bytes for them.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Seek {
     v: u64,
@@ -66,7 +68,9 @@ pub(crate) struct Seek {
 /// A chunk being appended to, or sealed (then only its bytes and bounds are kept).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Chunk {
-    w: BitWriter,
+    bytes: Vec<u8>,
+    /// Bits used in the last byte of `bytes` (see [`BitWriter`]).
+    used: u8,
     count: u16,
     min_t: i64,
     max_t: i64,
@@ -75,7 +79,8 @@ pub(crate) struct Chunk {
     v_bits: u64,
     leading: u8,
     trailing: u8,
-    seeks: [Seek; 2],
+    /// The last two seek points, once a reader wants them.
+    seeks: Option<Box<[Seek; 2]>>,
 }
 
 impl Chunk {
@@ -92,16 +97,16 @@ impl Chunk {
 
     /// Compressed size in bytes.
     pub(crate) fn byte_len(&self) -> usize {
-        self.w.bytes.capacity()
+        self.bytes.capacity()
     }
 
     /// Turns a full chunk into a [`Sealed`] one: its bounds and count, and its bytes written to
     /// the chunk files when there are some (kept in memory, exact-size, otherwise or when the
     /// files cannot take it — they log why).
     pub(crate) fn into_sealed(self, files: Option<&mut ChunkFiles>) -> Sealed {
-        let loc = match files.and_then(|f| f.put(&self.w.bytes)) {
+        let loc = match files.and_then(|f| f.put(&self.bytes)) {
             Some(loc) => Loc::File(loc),
-            None => Loc::Mem(self.w.bytes.into_boxed_slice()),
+            None => Loc::Mem(self.bytes.into_boxed_slice()),
         };
         // Callers seal before a chunk spans more than MAX_SPAN (`is_full`).
         let span = u32::try_from(self.max_t - self.min_t).unwrap_or(u32::MAX);
@@ -115,7 +120,8 @@ impl Chunk {
 
     /// A read-only view.
     pub(crate) fn view(&self) -> ChunkView<'_> {
-        ChunkView { data: &self.w.bytes, count: self.count, min_t: self.min_t, max_t: self.max_t, seeks: &self.seeks }
+        let seeks = self.seeks.as_deref().map_or(&[][..], |s| &s[..]);
+        ChunkView { data: &self.bytes, count: self.count, min_t: self.min_t, max_t: self.max_t, seeks }
     }
 
     /// Appends a sample; the caller guarantees `t` is after the last sample.
@@ -123,11 +129,11 @@ impl Chunk {
         let bits = v.to_bits();
         match self.count {
             0 => {
-                if self.w.bytes.capacity() == 0 {
-                    self.w.bytes.reserve(64);
+                if self.bytes.capacity() == 0 {
+                    self.bytes.reserve(64);
                 }
-                self.w.push_bits(t as u64, 64);
-                self.w.push_bits(bits, 64);
+                self.w().push_bits(t as u64, 64);
+                self.w().push_bits(bits, 64);
                 self.min_t = t;
             }
             _ => {
@@ -144,16 +150,19 @@ impl Chunk {
         }
         self.max_t = t;
         self.count += 1;
-        if self.count.is_multiple_of(SEEK_EVERY) && self.count <= u16::from(u8::MAX) {
-            let bits = self.w.bytes.len() * 8 - if self.w.used == 0 { 0 } else { 8 - self.w.used as usize };
+        if self.count.is_multiple_of(SEEK_EVERY)
+            && self.count <= u16::from(u8::MAX)
+            && let Some(seeks) = self.seeks.as_deref_mut()
+        {
+            let bits = self.bytes.len() * 8 - if self.used == 0 { 0 } else { 8 - self.used as usize };
             // A seek point is 24 bytes; one whose numbers do not fit (a chunk spanning 49 days,
             // an interval of 24 days, more than 64 Kibit) is skipped: readers then start from
             // an earlier one or the chunk's start.
             if let (Ok(t), Ok(delta), Ok(pos)) =
                 (u32::try_from(t - self.min_t), i32::try_from(self.t_delta), u16::try_from(bits))
             {
-                self.seeks[0] = self.seeks[1];
-                self.seeks[1] = Seek {
+                seeks[0] = seeks[1];
+                seeks[1] = Seek {
                     v: self.v_bits,
                     t,
                     delta,
@@ -166,15 +175,19 @@ impl Chunk {
         }
     }
 
+    fn w(&mut self) -> BitWriter<'_> {
+        BitWriter { bytes: &mut self.bytes, used: &mut self.used }
+    }
+
     fn push_signed(&mut self, dod: i64) {
         if dod == 0 {
-            self.w.push_bit(false);
+            self.w().push_bit(false);
         } else if let Some(&(prefix, plen, nbits)) = DOD_BUCKETS.iter().find(|b| fits(dod, b.2)) {
-            self.w.push_bits(prefix, plen);
-            self.w.push_bits(dod as u64 & ((1u64 << nbits) - 1), nbits);
+            self.w().push_bits(prefix, plen);
+            self.w().push_bits(dod as u64 & ((1u64 << nbits) - 1), nbits);
         } else {
-            self.w.push_bits(0b1111, 4);
-            self.w.push_bits(dod as u64, 64);
+            self.w().push_bits(0b1111, 4);
+            self.w().push_bits(dod as u64, 64);
         }
     }
 
@@ -182,24 +195,25 @@ impl Chunk {
         let xor = bits ^ self.v_bits;
         self.v_bits = bits;
         if xor == 0 {
-            self.w.push_bit(false);
+            self.w().push_bit(false);
             return;
         }
-        self.w.push_bit(true);
+        self.w().push_bit(true);
         let leading = (xor.leading_zeros() as u8).min(31);
         let trailing = xor.trailing_zeros() as u8;
         if self.leading != u8::MAX && leading >= self.leading && trailing >= self.trailing {
-            self.w.push_bit(false);
+            self.w().push_bit(false);
             let sig = 64 - self.leading - self.trailing;
-            self.w.push_bits(xor >> self.trailing, sig);
+            let payload = xor >> self.trailing;
+            self.w().push_bits(payload, sig);
         } else {
             self.leading = leading;
             self.trailing = trailing;
             let sig = 64 - leading - trailing;
-            self.w.push_bit(true);
-            self.w.push_bits(leading as u64, 5);
-            self.w.push_bits((sig % 64) as u64, 6);
-            self.w.push_bits(xor >> trailing, sig);
+            self.w().push_bit(true);
+            self.w().push_bits(leading as u64, 5);
+            self.w().push_bits((sig % 64) as u64, 6);
+            self.w().push_bits(xor >> trailing, sig);
         }
     }
 
@@ -210,13 +224,13 @@ impl Chunk {
 
     /// The raw bytes and sample count, for the checkpoint.
     pub(crate) fn raw(&self) -> (&[u8], u16) {
-        (&self.w.bytes, self.count)
+        (&self.bytes, self.count)
     }
 
     /// Rebuilds a chunk from checkpointed bytes by decoding and re-encoding (which also
     /// restores the append state). Returns `None` when the bytes do not decode.
     pub(crate) fn from_raw(bytes: &[u8], count: u16) -> Option<Chunk> {
-        let src = Chunk { w: BitWriter { bytes: bytes.to_vec(), used: 0 }, count, ..Default::default() };
+        let src = Chunk { bytes: bytes.to_vec(), count, ..Default::default() };
         let mut out = Chunk::new();
         let mut n = 0;
         for (t, v) in src.iter() {
@@ -224,6 +238,16 @@ impl Chunk {
             n += 1;
         }
         (n == count as usize).then_some(out)
+    }
+
+    /// Starts keeping seek points (from the next multiple of 16 samples on).
+    pub(crate) fn track_seeks(&mut self) {
+        self.seeks.get_or_insert_with(Box::default);
+    }
+
+    /// Whether seek points are kept.
+    pub(crate) fn tracks_seeks(&self) -> bool {
+        self.seeks.is_some()
     }
 
     /// An empty chunk.
@@ -234,7 +258,7 @@ impl Chunk {
     /// An empty chunk with room for `bytes` (from the size of the series' previous chunk).
     pub(crate) fn with_capacity(bytes: usize) -> Chunk {
         let mut c = Chunk::new();
-        c.w.bytes.reserve_exact(bytes);
+        c.bytes.reserve_exact(bytes);
         c
     }
 }

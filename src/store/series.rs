@@ -4,6 +4,7 @@
 use super::chunk::{Chunk, Loc, STALE_NAN_BITS, Sealed, chunk_samples};
 use super::chunkfile::ChunkFiles;
 use super::labels::{LabelRef, Sym};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why an append was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,11 +26,14 @@ pub(crate) struct MemSeries {
     /// Never empty once the series has a sample: sealing starts a new head with the sample
     /// being appended, so the newest sample is always the head's last.
     pub(crate) head: Chunk,
+    /// Set by a reader whose window starts inside the head chunk: the head then keeps seek
+    /// points (from the next append on) so the next such read need not decode it from its start.
+    want_seeks: AtomicBool,
 }
 
 impl MemSeries {
     pub(crate) fn new(labels: LabelRef, name: Sym, fp: u64) -> Self {
-        MemSeries { labels, name, fp, sealed: Box::new([]), head: Chunk::new() }
+        MemSeries { labels, name, fp, sealed: Box::new([]), head: Chunk::new(), want_seeks: AtomicBool::new(false) }
     }
 
     /// Time of the newest sample, or `i64::MIN` when empty.
@@ -55,6 +59,9 @@ impl MemSeries {
             let used = self.head.raw().0.len();
             let full = std::mem::replace(&mut self.head, Chunk::with_capacity(used / 4));
             self.seal(full, files);
+        }
+        if !self.head.tracks_seeks() && *self.want_seeks.get_mut() {
+            self.head.track_seeks();
         }
         self.head.append(t, v);
         Ok(())
@@ -103,6 +110,9 @@ impl MemSeries {
         end: i64,
         files: Option<&'a ChunkFiles>,
     ) -> impl Iterator<Item = (i64, f64)> + 'a {
+        if !self.head.tracks_seeks() && self.head.len() > 0 && start > self.head.view().min_t() {
+            self.want_seeks.store(true, Ordering::Relaxed);
+        }
         let sealed =
             self.sealed.iter().filter(move |c| c.max_t() >= start && c.min_t() <= end).map(move |c| c.view(files));
         let head =

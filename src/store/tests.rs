@@ -200,6 +200,12 @@ fn windows_from_seek_points_match_a_full_decode() {
             }
         }
     }
+    assert!(s.read().series[&id].head.tracks_seeks(), "a series read by windows keeps seek points");
+    let quiet = s.get_or_create([("__name__", "q")]).unwrap();
+    for k in 0..40 {
+        s.append(quiet, k * 15_000, 1.0).unwrap();
+    }
+    assert!(!s.read().series[&quiet].head.tracks_seeks(), "one nobody reads does not");
 }
 
 /// With a chunk directory, sealed chunks go to segment files and read back exactly: queries
@@ -315,4 +321,13 @@ fn label_arena_round_trips_and_compacts() {
         let again = s.get_or_create([("job", "api"), ("__name__", "m"), ("k", &k.to_string())]).unwrap();
         assert_eq!(again, id, "found again by its labels after compaction");
     }
+}
+
+/// Per-series memory is this store's main cost at 100k series; these sizes are what
+/// docs/PERFORMANCE.md accounts for.
+#[test]
+fn series_headers_stay_small() {
+    assert!(std::mem::size_of::<series::MemSeries>() <= 112, "{}", std::mem::size_of::<series::MemSeries>());
+    assert!(std::mem::size_of::<chunk::Sealed>() <= 32, "{}", std::mem::size_of::<chunk::Sealed>());
+    assert_eq!(std::mem::size_of::<labels::LabelRef>(), 8);
 }
