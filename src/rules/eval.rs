@@ -10,6 +10,7 @@ use crate::alerts::{AlertSet, Candidate, Transition};
 use crate::promql::{Engine, Value};
 use crate::store::{Labels, Store};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Rule health, as `/api/v1/rules` reports it.
@@ -144,17 +145,42 @@ fn samples(v: Value) -> Result<Vec<(Labels, f64)>, String> {
     }
 }
 
-/// `labels` with `extra` applied (an empty value removes the label).
-fn with_labels(labels: &Labels, extra: &BTreeMap<String, String>) -> Labels {
-    let mut m: BTreeMap<String, String> = labels.0.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    for (k, v) in extra {
-        if v.is_empty() {
-            m.remove(k);
+/// `labels` with `extra` (sorted by name) applied: an empty value removes the label. The
+/// strings are shared (reference counts), not copied: an alert's or a recorded sample's labels
+/// are mostly the store's interned strings.
+fn with_labels(labels: &Labels, extra: &[(Arc<str>, Arc<str>)]) -> Labels {
+    use std::cmp::Ordering;
+    let mut out = Vec::with_capacity(labels.0.len() + extra.len());
+    let (mut a, mut b) = (labels.0.iter().peekable(), extra.iter().peekable());
+    loop {
+        let take_extra = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => match x.0.cmp(&y.0) {
+                Ordering::Less => false,
+                Ordering::Equal => {
+                    a.next();
+                    true
+                }
+                Ordering::Greater => true,
+            },
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (None, None) => break,
+        };
+        if take_extra {
+            let y = b.next().expect("peeked");
+            if !y.1.is_empty() {
+                out.push(y.clone());
+            }
         } else {
-            m.insert(k.clone(), v.clone());
+            out.push(a.next().expect("peeked").clone());
         }
     }
-    Labels::from_pairs(m)
+    Labels(out)
+}
+
+/// Label pairs as shared strings, in the map's (name) order.
+fn shared(m: &BTreeMap<String, String>) -> Vec<(Arc<str>, Arc<str>)> {
+    m.iter().map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str()))).collect()
 }
 
 fn eval_rule(
@@ -174,6 +200,7 @@ fn eval_rule(
         let mut extra = group.labels.clone();
         extra.extend(rs.rule.labels.clone());
         extra.insert("__name__".into(), record);
+        let extra = shared(&extra);
         let mut seen = std::collections::HashSet::new();
         let mut batch = Vec::with_capacity(samples.len());
         for (l, v) in &samples {
@@ -193,24 +220,34 @@ fn eval_rule(
     } else {
         let name = rs.rule.alert.clone().unwrap_or_default();
         let ext: BTreeMap<&str, &str> = ctx.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        // The rule's extra labels (the rule's over the group's, `alertname` over both), each
+        // with its value when it is not a template (shared by every alert of the rule).
+        let mut extra_t: BTreeMap<&str, &str> = BTreeMap::new();
+        for (k, t) in group.labels.iter().chain(rs.rule.labels.iter()) {
+            extra_t.insert(k, t);
+        }
+        extra_t.remove("alertname");
+        let mut fixed: Vec<(Arc<str>, Option<Arc<str>>, &str)> =
+            extra_t.iter().map(|(k, t)| (Arc::from(*k), (!t.contains("{{")).then(|| Arc::from(*t)), *t)).collect();
+        fixed.push((Arc::from("alertname"), Some(Arc::from(name.as_str())), ""));
+        fixed.sort_by(|x, y| x.0.cmp(&y.0));
+        let templated = !rs.rule.annotations.is_empty() || fixed.iter().any(|f| f.1.is_none());
         let mut candidates = Vec::with_capacity(samples.len());
         for (l, v) in samples {
-            let l = l.0.iter().filter(|(k, _)| &**k != "__name__").map(|(k, v)| (k.to_string(), v.to_string()));
-            let base: BTreeMap<String, String> = l.collect();
-            let data = Data {
-                labels: base.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            let base = Labels(l.0.into_iter().filter(|(k, _)| &**k != "__name__").collect());
+            let data = templated.then(|| Data {
+                labels: base.0.iter().map(|(k, v)| (&**k, &**v)).collect(),
                 value: v,
                 external_labels: ext.clone(),
                 external_url: &ctx.external_url,
-            };
-            let mut extra: BTreeMap<String, String> = BTreeMap::new();
-            for (k, t) in group.labels.iter().chain(rs.rule.labels.iter()) {
-                extra.insert(k.clone(), template::expand(t, &data));
-            }
-            extra.insert("alertname".into(), name.clone());
-            let annotations =
-                rs.rule.annotations.iter().map(|(k, t)| (k.clone(), template::expand(t, &data))).collect();
-            let labels = with_labels(&Labels::from_pairs(base.iter()), &extra);
+            });
+            let expand = |t: &str| data.as_ref().map_or_else(String::new, |d| template::expand(t, d));
+            let extra: Vec<(Arc<str>, Arc<str>)> = fixed
+                .iter()
+                .map(|(k, value, t)| (k.clone(), value.clone().unwrap_or_else(|| Arc::from(expand(t)))))
+                .collect();
+            let annotations = rs.rule.annotations.iter().map(|(k, t)| (k.clone(), expand(t))).collect();
+            let labels = with_labels(&base, &extra);
             candidates.push(Candidate { labels, annotations, value: v });
         }
         let transitions = rs.alerts.update(ts, candidates);
