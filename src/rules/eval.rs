@@ -178,6 +178,9 @@ fn with_labels(labels: &Labels, extra: &[(Arc<str>, Arc<str>)]) -> Labels {
     Labels(out)
 }
 
+/// An alerting rule's extra label: name, value when it is not a template, the template.
+type ExtraLabel<'a> = (Arc<str>, Option<Arc<str>>, &'a str);
+
 /// Label pairs as shared strings, in the map's (name) order.
 fn shared(m: &BTreeMap<String, String>) -> Vec<(Arc<str>, Arc<str>)> {
     m.iter().map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str()))).collect()
@@ -227,7 +230,7 @@ fn eval_rule(
             extra_t.insert(k, t);
         }
         extra_t.remove("alertname");
-        let mut fixed: Vec<(Arc<str>, Option<Arc<str>>, &str)> =
+        let mut fixed: Vec<ExtraLabel> =
             extra_t.iter().map(|(k, t)| (Arc::from(*k), (!t.contains("{{")).then(|| Arc::from(*t)), *t)).collect();
         fixed.push((Arc::from("alertname"), Some(Arc::from(name.as_str())), ""));
         fixed.sort_by(|x, y| x.0.cmp(&y.0));
