@@ -15,6 +15,7 @@ pub(crate) mod index;
 pub(crate) mod labels;
 pub mod maintenance;
 mod series;
+mod table;
 #[cfg(test)]
 mod tests;
 
@@ -22,8 +23,9 @@ pub use index::{MatchOp, Matcher};
 pub use labels::Labels;
 
 use labels::{Interner, LabelArena, NAME, Sym, fingerprint};
-use series::{AppendError, MemSeries, SeriesTable};
+use series::{AppendError, MemSeries};
 use std::collections::HashMap;
+use table::SeriesTable;
 
 /// The hasher of the store's and the scrape cache's maps (fast; keys are our own ids or
 /// label text of the monitored service).

@@ -331,3 +331,28 @@ fn series_headers_stay_small() {
     assert!(std::mem::size_of::<chunk::Sealed>() <= 32, "{}", std::mem::size_of::<chunk::Sealed>());
     assert_eq!(std::mem::size_of::<labels::LabelRef>(), 8);
 }
+
+/// Under series churn the series table does not grow by a slot per series ever created: a page
+/// of ids whose series are all gone is freed, and ids are never reused.
+#[test]
+fn series_table_frees_pages_of_removed_series() {
+    let s = Store::new(100_000, 3_600_000);
+    let keep = s.get_or_create([("__name__", "keep")]).unwrap();
+    let mut last = keep;
+    for round in 0..10 {
+        let ids: Vec<u32> = (0..3000)
+            .map(|k| s.get_or_create([("__name__", "churn"), ("k", &format!("{round}-{k}"))]).unwrap())
+            .collect();
+        assert!(ids.iter().all(|&id| id > last), "ids are never reused");
+        last = *ids.last().unwrap();
+        for id in ids {
+            s.write().remove(id);
+        }
+    }
+    let inner = s.read();
+    assert_eq!(inner.series.len(), 1);
+    assert!(inner.series.pages() <= 2, "{} pages for 1 live series", inner.series.pages());
+    assert_eq!(inner.series.ids().collect::<Vec<_>>(), vec![keep]);
+    drop(inner);
+    assert_eq!(s.labels(keep).unwrap().to_string(), "keep");
+}
