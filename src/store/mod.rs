@@ -111,6 +111,8 @@ struct Inner {
     next_id: u32,
     /// Metric name → how far back rules look (ms), beyond the default.
     retention: HashMap<Sym, i64>,
+    /// Series removed since the interner was last swept of unused strings.
+    removed_since_sweep: usize,
     /// Where sealed chunks go; `None` keeps them in memory.
     files: Option<chunkfile::ChunkFiles>,
 }
@@ -348,6 +350,12 @@ impl Store {
         for id in &dead {
             inner.remove(*id);
         }
+        // Label values of removed series (pods, alerts that came and went) would otherwise stay
+        // interned for ever; sweep when a quarter of the series (at least 1024) went since the
+        // last sweep, so the pass over every label set is rare.
+        if inner.removed_since_sweep >= 1024 && inner.removed_since_sweep * 4 >= inner.series.len() {
+            inner.sweep_symbols();
+        }
         if !dead.is_empty() {
             self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -423,6 +431,7 @@ impl Inner {
             let pairs: Vec<(Sym, Sym)> = self.label_sets.get(s.labels).collect();
             self.postings.remove(id, &pairs);
             self.label_sets.free(s.labels);
+            self.removed_since_sweep += 1;
             if self.label_sets.needs_compaction() {
                 self.label_sets.compact(self.series.iter_mut().map(|(_, s)| &mut s.labels));
             }
@@ -430,6 +439,29 @@ impl Inner {
                 e.remove();
             }
         }
+    }
+
+    /// Frees the interned strings no live series, retention entry or the metric-name label
+    /// uses.
+    fn sweep_symbols(&mut self) -> usize {
+        let mut used = vec![false; self.interner.len()];
+        let mut mark = |sym: Sym| {
+            if let Some(u) = used.get_mut(sym as usize) {
+                *u = true;
+            }
+        };
+        for s in self.series.values() {
+            for (k, v) in self.label_sets.get(s.labels) {
+                mark(k);
+                mark(v);
+            }
+        }
+        self.retention.keys().copied().for_each(&mut mark);
+        if let Some(n) = self.interner.lookup(NAME) {
+            mark(n);
+        }
+        self.removed_since_sweep = 0;
+        self.interner.sweep(&used)
     }
 
     fn labels_of(&self, s: &MemSeries) -> Labels {

@@ -356,3 +356,32 @@ fn series_table_frees_pages_of_removed_series() {
     drop(inner);
     assert_eq!(s.labels(keep).unwrap().to_string(), "keep");
 }
+
+/// Label values of removed series do not stay interned: after enough series went, garbage
+/// collection frees their strings; live series, retention entries and a label set created again
+/// are unaffected.
+#[test]
+fn interned_strings_of_removed_series_are_freed() {
+    let s = Store::new(100_000, 60_000);
+    s.set_retentions(&HashMap::from([("kept_metric".to_string(), 7_200_000)]));
+    let live = s.get_or_create([("__name__", "kept_metric"), ("pod", "stable")]).unwrap();
+    s.append(live, 1_000_000, 1.0).unwrap();
+    for k in 0..3000 {
+        let id = s.get_or_create([("__name__", "churn"), ("pod", &format!("pod-{k}"))]).unwrap();
+        s.append(id, 1_000, 1.0).unwrap();
+    }
+    let before = s.read().interner.bytes();
+    s.gc(1_000_000);
+    assert_eq!(s.stats().series, 1);
+    let inner = s.read();
+    assert!(inner.interner.bytes() < before, "{} -> {}", before, inner.interner.bytes());
+    assert_eq!(inner.interner.lookup("pod-17"), None);
+    assert!(inner.interner.lookup("kept_metric").is_some() && inner.interner.lookup("stable").is_some());
+    drop(inner);
+    assert_eq!(s.labels(live).unwrap().to_string(), "kept_metric{pod=\"stable\"}");
+    assert_eq!(s.retention_of(Some("kept_metric")), 7_200_000);
+    let again = s.get_or_create([("__name__", "churn"), ("pod", "pod-17")]).unwrap();
+    assert_eq!(s.labels(again).unwrap().to_string(), "churn{pod=\"pod-17\"}");
+    assert_eq!(s.query(&[Matcher::eq("pod", "pod-17")], 0, i64::MAX).len(), 0, "new, no samples yet");
+    assert_eq!(s.select(&[Matcher::eq("pod", "pod-17")]), vec![again]);
+}
