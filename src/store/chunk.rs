@@ -13,7 +13,7 @@ pub(crate) const CHUNK_SAMPLES: u16 = 120;
 const CHUNK_JITTER: u16 = 30;
 
 /// Samples a chunk of the series with fingerprint `fp` holds before it is sealed: between
-/// 90 and 150, 120 on average, fixed per series. Series created together (every series of a
+/// 90 and 150 (it fits a byte), 120 on average, fixed per series. Series created together (every series of a
 /// target, at its first scrape) would otherwise fill and seal their head chunks in the same
 /// scrape, forever: all heads full at once (the process' memory peak, ~120 samples' bytes per
 /// series) and 100k chunks written in one append. Spread, the heads are half full on average

@@ -29,11 +29,23 @@ pub(crate) struct MemSeries {
     /// Set by a reader whose window starts inside the head chunk: the head then keeps seek
     /// points (from the next append on) so the next such read need not decode it from its start.
     want_seeks: AtomicBool,
+    /// Samples a head chunk of this series holds before it is sealed ([`chunk_samples`] of its
+    /// fingerprint, kept so the append path does no division).
+    chunk_len: u8,
 }
 
 impl MemSeries {
     pub(crate) fn new(labels: LabelRef, name: Sym, fp: u64) -> Self {
-        MemSeries { labels, name, fp, sealed: Box::new([]), head: Chunk::new(), want_seeks: AtomicBool::new(false) }
+        let chunk_len = u8::try_from(chunk_samples(fp)).unwrap_or(u8::MAX);
+        MemSeries {
+            labels,
+            name,
+            fp,
+            sealed: Box::new([]),
+            head: Chunk::new(),
+            want_seeks: AtomicBool::new(false),
+            chunk_len,
+        }
     }
 
     /// Time of the newest sample, or `i64::MIN` when empty.
@@ -52,7 +64,7 @@ impl MemSeries {
             }
             return Err(AppendError::OutOfOrder);
         }
-        if self.head.is_full(chunk_samples(self.fp), t) {
+        if self.head.is_full(u16::from(self.chunk_len), t) {
             // The next head starts at a quarter of this one's size and grows by half: sized
             // to the full chunk at once, every series' head would reserve 30 minutes of data
             // the moment they seal together (after a restart, or when they were created at once).
