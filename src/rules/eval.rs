@@ -181,11 +181,6 @@ fn with_labels(labels: &Labels, extra: &[(Arc<str>, Arc<str>)]) -> Labels {
 /// An alerting rule's extra label: name, value when it is not a template, the template.
 type ExtraLabel<'a> = (Arc<str>, Option<Arc<str>>, &'a str);
 
-/// Label pairs as shared strings, in the map's (name) order.
-fn shared(m: &BTreeMap<String, String>) -> Vec<(Arc<str>, Arc<str>)> {
-    m.iter().map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str()))).collect()
-}
-
 fn eval_rule(
     rs: &mut RuleState,
     group: &Group,
@@ -203,7 +198,7 @@ fn eval_rule(
         let mut extra = group.labels.clone();
         extra.extend(rs.rule.labels.clone());
         extra.insert("__name__".into(), record);
-        let extra = shared(&extra);
+        let extra = Labels::from_pairs(&extra).0;
         let mut seen = std::collections::HashSet::new();
         let mut batch = Vec::with_capacity(samples.len());
         for (l, v) in &samples {
@@ -229,11 +224,11 @@ fn eval_rule(
         for (k, t) in group.labels.iter().chain(rs.rule.labels.iter()) {
             extra_t.insert(k, t);
         }
-        extra_t.remove("alertname");
-        let mut fixed: Vec<ExtraLabel> =
-            extra_t.iter().map(|(k, t)| (Arc::from(*k), (!t.contains("{{")).then(|| Arc::from(*t)), *t)).collect();
-        fixed.push((Arc::from("alertname"), Some(Arc::from(name.as_str())), ""));
-        fixed.sort_by(|x, y| x.0.cmp(&y.0));
+        extra_t.insert("alertname", &name);
+        let fixed: Vec<ExtraLabel> = extra_t
+            .iter()
+            .map(|(&k, &t)| (Arc::from(k), (k == "alertname" || !t.contains("{{")).then(|| Arc::from(t)), t))
+            .collect();
         let templated = !rs.rule.annotations.is_empty() || fixed.iter().any(|f| f.1.is_none());
         let mut candidates = Vec::with_capacity(samples.len());
         for (l, v) in samples {

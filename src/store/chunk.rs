@@ -7,10 +7,10 @@ use super::bits::{BitReader, BitWriter};
 use super::chunkfile::{ChunkFiles, FileLoc};
 
 /// Samples per chunk on average before it is sealed (30 minutes at a 15 s interval).
-pub(crate) const CHUNK_SAMPLES: u16 = 120;
+pub(crate) const CHUNK_SAMPLES: u8 = 120;
 
 /// How far a series' chunk length is spread around [`CHUNK_SAMPLES`] (either way).
-const CHUNK_JITTER: u16 = 30;
+const CHUNK_JITTER: u8 = 30;
 
 /// Samples a chunk of the series with fingerprint `fp` holds before it is sealed: between
 /// 90 and 150 (it fits a byte), 120 on average, fixed per series. Series created together (every series of a
@@ -18,8 +18,8 @@ const CHUNK_JITTER: u16 = 30;
 /// scrape, forever: all heads full at once (the process' memory peak, ~120 samples' bytes per
 /// series) and 100k chunks written in one append. Spread, the heads are half full on average
 /// at any moment and sealing is spread over the scrapes.
-pub(crate) fn chunk_samples(fp: u64) -> u16 {
-    CHUNK_SAMPLES - CHUNK_JITTER + (fp % (2 * CHUNK_JITTER as u64 + 1)) as u16
+pub(crate) fn chunk_samples(fp: u64) -> u8 {
+    CHUNK_SAMPLES - CHUNK_JITTER + (fp % (2 * u64::from(CHUNK_JITTER) + 1)) as u8
 }
 
 /// The longest time a chunk may span (ms), so its end fits in 32 bits as an offset from its

@@ -67,8 +67,8 @@ pub(crate) struct Postings {
 }
 
 impl Postings {
-    pub(crate) fn add(&mut self, id: u32, labels: &[(Sym, Sym)]) {
-        for &(k, v) in labels {
+    pub(crate) fn add(&mut self, id: u32, labels: impl IntoIterator<Item = (Sym, Sym)>) {
+        for (k, v) in labels {
             let list = self.map.entry(k).or_default().entry(v).or_default();
             // Ids are handed out in increasing order, so pushing keeps the list sorted.
             if list.last().is_none_or(|&l| l < id) {
@@ -79,8 +79,8 @@ impl Postings {
         }
     }
 
-    pub(crate) fn remove(&mut self, id: u32, labels: &[(Sym, Sym)]) {
-        for &(k, v) in labels {
+    pub(crate) fn remove(&mut self, id: u32, labels: impl IntoIterator<Item = (Sym, Sym)>) {
+        for (k, v) in labels {
             if let Some(values) = self.map.get_mut(&k) {
                 if let Some(list) = values.get_mut(&v) {
                     if let Ok(pos) = list.binary_search(&id) {

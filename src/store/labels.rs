@@ -45,18 +45,15 @@ impl Interner {
 
     /// Frees the strings of the symbols `used` does not mark (by symbol). A freed symbol is
     /// retired, never handed out again (the same string interned later gets a new one), so a
-    /// stale symbol can only ever read as "". Returns how many were freed.
-    pub(crate) fn sweep(&mut self, used: &[bool]) -> usize {
+    /// stale symbol can only ever read as "".
+    pub(crate) fn sweep(&mut self, used: &[bool]) {
         let empty: Arc<str> = Arc::from("");
-        let mut freed = 0;
         for (i, s) in self.strs.iter_mut().enumerate() {
             if !used.get(i).copied().unwrap_or(false) && !s.is_empty() {
                 self.ids.remove(&**s);
                 *s = empty.clone();
-                freed += 1;
             }
         }
-        freed
     }
 
     /// Symbols handed out (live or retired).

@@ -417,7 +417,7 @@ impl Inner {
         let name = labels.iter().find(|(k, _)| *k == name_sym).map_or(self.interner.intern(""), |(_, v)| *v);
         let id = self.next_id;
         self.next_id += 1;
-        self.postings.add(id, &labels);
+        self.postings.add(id, labels.iter().copied());
         let series = &self.series;
         self.by_fp.insert_unique(fp_hash(fp), id, |i| fp_hash(series[i].fp));
         let labels = self.label_sets.push(&labels);
@@ -428,8 +428,7 @@ impl Inner {
     fn remove(&mut self, id: u32) {
         if let Some(mut s) = self.series.remove(id) {
             s.release(self.files.as_mut());
-            let pairs: Vec<(Sym, Sym)> = self.label_sets.get(s.labels).collect();
-            self.postings.remove(id, &pairs);
+            self.postings.remove(id, self.label_sets.get(s.labels));
             self.label_sets.free(s.labels);
             self.removed_since_sweep += 1;
             if self.label_sets.needs_compaction() {
@@ -443,7 +442,7 @@ impl Inner {
 
     /// Frees the interned strings no live series, retention entry or the metric-name label
     /// uses.
-    fn sweep_symbols(&mut self) -> usize {
+    fn sweep_symbols(&mut self) {
         let mut used = vec![false; self.interner.len()];
         let mut mark = |sym: Sym| {
             if let Some(u) = used.get_mut(sym as usize) {
@@ -461,25 +460,23 @@ impl Inner {
             mark(n);
         }
         self.removed_since_sweep = 0;
-        self.interner.sweep(&used)
+        self.interner.sweep(&used);
     }
 
     fn labels_of(&self, s: &MemSeries) -> Labels {
-        Labels(
-            self.label_sets
-                .get(s.labels)
-                .map(|(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone()))
-                .collect(),
-        )
+        self.labels_except(s, None)
     }
 
     /// The labels without `__name__` (what most PromQL functions return).
     fn labels_without_name(&self, s: &MemSeries) -> Labels {
-        let name = self.interner.lookup(labels::NAME);
+        self.labels_except(s, self.interner.lookup(labels::NAME))
+    }
+
+    fn labels_except(&self, s: &MemSeries, except: Option<Sym>) -> Labels {
         Labels(
             self.label_sets
                 .get(s.labels)
-                .filter(|(k, _)| Some(*k) != name)
+                .filter(|(k, _)| Some(*k) != except)
                 .map(|(k, v)| (self.interner.get(k).clone(), self.interner.get(v).clone()))
                 .collect(),
         )

@@ -36,7 +36,6 @@ pub(crate) struct MemSeries {
 
 impl MemSeries {
     pub(crate) fn new(labels: LabelRef, name: Sym, fp: u64) -> Self {
-        let chunk_len = u8::try_from(chunk_samples(fp)).unwrap_or(u8::MAX);
         MemSeries {
             labels,
             name,
@@ -44,7 +43,7 @@ impl MemSeries {
             sealed: Box::new([]),
             head: Chunk::new(),
             want_seeks: AtomicBool::new(false),
-            chunk_len,
+            chunk_len: chunk_samples(fp),
         }
     }
 

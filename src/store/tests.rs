@@ -282,7 +282,7 @@ fn chunk_lengths_spread_by_fingerprint_and_long_gaps_seal() {
         let inner = s.read();
         let sealed = ids.iter().filter(|id| !inner.series[*id].sealed.is_empty()).count();
         assert!((60..=140).contains(&sealed), "{sealed} of 200 sealed a chunk");
-        let lens: std::collections::BTreeSet<u16> =
+        let lens: std::collections::BTreeSet<u8> =
             ids.iter().map(|id| chunk::chunk_samples(inner.series[id].fp)).collect();
         assert!(lens.len() > 40 && *lens.first().unwrap() >= 90 && *lens.last().unwrap() <= 150, "{lens:?}");
     }
