@@ -33,21 +33,25 @@ cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 PIDS=()
 trap cleanup EXIT
 
+# With BACKFILL=1 both get the same hour, ending at END_S: Prometheus through promtool blocks,
+# sidewatch through store_size's checkpoint (so neither has more data than the other).
+END_S=$(( $(date +%s) - 60 ))
+if [ "$BACKFILL" = 1 ]; then
+  echo "== backfilling Prometheus with the same hour (promtool tsdb create-blocks-from openmetrics)"
+  python3 bench/hour_om.py "$DATA/snaps-100k-240" "$END_S" "127.0.0.1:$TPORT" > "$WORK/hour.om"
+  promtool tsdb create-blocks-from openmetrics "$WORK/hour.om" "$WORK/prom" >/dev/null
+  rm -f "$WORK/hour.om"
+fi
+
 echo "== building sidewatch (release) and writing the 1h checkpoint"
 [ -n "${SW_BIN:-}" ] || cargo build --release --quiet
 if [ -n "${STORE_FILE:-}" ]; then
   cp "$STORE_FILE" "$WORK/sw.store"
 elif [ "$SERIES" = 100000 ]; then
-  SIDEWATCH_BENCH_INSTANCE="127.0.0.1:$TPORT" cargo bench --quiet --bench store_size 2>/dev/null | tee "$WORK/store_size.txt"
+  SIDEWATCH_BENCH_INSTANCE="127.0.0.1:$TPORT" SIDEWATCH_BENCH_END_S=$([ "$BACKFILL" = 1 ] && echo "$END_S") cargo bench --quiet --bench store_size 2>/dev/null | tee "$WORK/store_size.txt"
   cp "$DATA/store-100k-1h.store" "$WORK/sw.store"
 fi
 
-if [ "$BACKFILL" = 1 ]; then
-  echo "== backfilling Prometheus with the same hour (promtool tsdb create-blocks-from openmetrics)"
-  python3 bench/hour_om.py "$DATA/snaps-100k-240" $(( $(date +%s) - 60 )) "127.0.0.1:$TPORT" > "$WORK/hour.om"
-  promtool tsdb create-blocks-from openmetrics "$WORK/hour.om" "$WORK/prom" >/dev/null
-  rm -f "$WORK/hour.om"
-fi
 
 python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds $((DURATION + WARMUP + 120)) &
 PIDS+=($!)

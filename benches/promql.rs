@@ -189,6 +189,29 @@ fn main() {
         wall0.elapsed().as_secs_f64(),
         cpu_seconds_self() - cpu0
     );
+    // The three groups as `sidewatch run` evaluates them (queries, alert state, ALERTS series),
+    // rule by rule and with the queries on two threads: median wall time of 3 evaluations each.
+    let groups = sidewatch::rules::file::parse(&yaml, "alerts-24.yml", 5_000).expect("alerts-24.yml parses");
+    for concurrency in [1, 2] {
+        let ctx = sidewatch::rules::Context { concurrency, ..Default::default() };
+        let cpu0 = cpu_seconds_self();
+        let mut line = Vec::new();
+        for g in &groups {
+            let mut state = sidewatch::rules::GroupState::new(g.clone());
+            let times: Vec<f64> = (0..3)
+                .map(|k| {
+                    state.eval(&engine, end + k * 5_000, &ctx);
+                    state.duration_s
+                })
+                .collect();
+            line.push(format!("{} {:.3} s", g.name, median(times)));
+        }
+        println!(
+            "rule groups, concurrency {concurrency}: {} (median of 3); {:.3} CPU-s for the 9 evaluations",
+            line.join(", "),
+            cpu_seconds_self() - cpu0
+        );
+    }
     if let (Some(base), Some(pid)) = (&prom, &prom_pid) {
         let (wall0, cpu0) = (Instant::now(), cpu_seconds_of(pid));
         for q in &alerts {

@@ -93,7 +93,12 @@ fn main() {
     let chunk_dir = tempfile::tempdir().unwrap();
     store.use_chunk_dir(chunk_dir.path()).unwrap();
     let mut s = scraper();
-    let now = chrono::Utc::now().timestamp_millis();
+    // `SIDEWATCH_BENCH_END_S`: the hour ends then (bench/compare.sh gives both sidewatch and
+    // Prometheus the same hour); by default it ends now.
+    let now = std::env::var("SIDEWATCH_BENCH_END_S")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .map_or_else(|| chrono::Utc::now().timestamp_millis(), |s| s * 1000);
     let t0 = now - 239 * 15_000;
     let mut times = Vec::new();
     let mut bytes_in = 0usize;

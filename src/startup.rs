@@ -108,6 +108,7 @@ impl Application {
         let ctx = crate::rules::Context {
             external_labels: cfg.rules.external_labels.clone(),
             external_url: cfg.external_url(),
+            concurrency: cfg.rules.threads(),
         };
         let history_engine = engine.clone();
         let rule_metrics = crate::rules::manager::RuleMetrics::register(metrics.registry());
@@ -212,6 +213,7 @@ impl Application {
             let ctx = crate::rules::Context {
                 external_labels: state.config.config.rules.external_labels.clone(),
                 external_url: state.config.config.external_url(),
+                concurrency: state.config.config.rules.threads(),
             };
             rules.on_events(Box::new(move |g, events| {
                 let now = chrono::Utc::now().timestamp_millis();

@@ -21,6 +21,20 @@ pub struct RulesConfig {
     /// How often rule files are checked for changes on disk (0s: only on SIGHUP or
     /// `POST /-/reload`).
     pub watch_interval: Duration,
+    /// How many of a group's rule queries run at once when no rule of the group reads what
+    /// another writes (recorded names, `ALERTS`): 0 (default) is one per CPU core, at most
+    /// 4; 1 evaluates rule by rule, as Prometheus does without `concurrent-rule-eval`.
+    pub concurrency: usize,
+}
+
+impl RulesConfig {
+    /// The effective [`RulesConfig::concurrency`].
+    pub fn threads(&self) -> usize {
+        match self.concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
+            n => n,
+        }
+    }
 }
 
 impl Default for RulesConfig {
@@ -31,6 +45,7 @@ impl Default for RulesConfig {
             external_labels: BTreeMap::new(),
             for_outage_tolerance: Duration::from_secs(3600),
             watch_interval: Duration::from_secs(10),
+            concurrency: 0,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use super::QueryError;
 use super::eval::{Ctx, R};
+use super::functions::Member;
 use super::value::{LabelOps, Mean, Sample, Value, Variance, kahan_inc, quantile, same_signature, signature_hash};
 use crate::store::Labels;
 use promql_parser::parser::{AggregateExpr, LabelModifier};
@@ -30,7 +31,7 @@ pub(crate) fn eval(ctx: &Ctx, a: &AggregateExpr, t: i64) -> R<Value> {
         // `sum by (…) (rate(m[5m]))` and the like: fold each series' result into its group as
         // it is computed, without building the input vector (one label set per input series).
         let mut groups = Groups::new(&op, &a.modifier);
-        if let Some(r) = super::functions::stream_range_call(ctx, &a.expr, t, &mut |s| groups.add(s)) {
+        if let Some(r) = super::functions::stream_range_call(ctx, &a.expr, t, &mut |m, v| groups.add_member(m, v)) {
             r?;
             return Ok(Value::Vector(groups.finish(t, None)));
         }
@@ -154,20 +155,41 @@ fn grouping(modifier: &Option<LabelModifier>) -> (bool, Vec<String>) {
 
 /// The groups of one aggregation being accumulated. Groups are found by a hash of the grouping
 /// labels (checked against the group's first member on a hit), so a sample costs no allocation
-/// unless it opens a group.
+/// unless it opens a group. Series streamed from the store are grouped by their label symbols
+/// ([`Groups::add_member`]): their labels are built only for a group's first member.
 struct Groups<'a> {
     op: &'a str,
     by: bool,
     names: Vec<String>,
     groups: Vec<Group>,
+    /// Per group: its first member's labels, or (store series) its grouping symbols.
     first: Vec<Labels>,
+    keys: Vec<Box<[u32]>>,
     index: HashMap<u64, Vec<usize>, crate::store::FastHash>,
+    /// The symbols of `names` (`None`: no series has that label name), with the interner size
+    /// they were looked up at (strings may be interned or retired between two `or` sets'
+    /// visits, which take the store's lock one after the other).
+    syms: Option<(Vec<Option<u32>>, usize)>,
+    buf: Vec<u32>,
 }
+
+/// A grouping label the series does not have.
+const ABSENT: u32 = u32::MAX;
 
 impl<'a> Groups<'a> {
     fn new(op: &'a str, modifier: &Option<LabelModifier>) -> Self {
         let (by, names) = grouping(modifier);
-        Groups { op, by, names, groups: Vec::new(), first: Vec::new(), index: HashMap::default() }
+        Groups {
+            op,
+            by,
+            names,
+            groups: Vec::new(),
+            first: Vec::new(),
+            keys: Vec::new(),
+            index: HashMap::default(),
+            syms: None,
+            buf: Vec::new(),
+        }
     }
 
     /// Adds one input sample to its group. Fails on an unknown operator.
@@ -182,18 +204,79 @@ impl<'a> Groups<'a> {
                 slot.push(self.groups.len());
                 let labels = if by { s.labels.keep(names) } else { s.labels.remove(names, true) };
                 self.first.push(s.labels.clone());
-                self.groups.push(Group {
-                    labels,
-                    count: 0.0,
-                    sum: (0.0, 0.0),
-                    mean: Mean::default(),
-                    var: Variance::default(),
-                    extreme: s.v,
-                    members: Vec::new(),
-                });
-                self.groups.len() - 1
+                self.open(labels, s.v)
             }
         };
+        self.fold(i, s)
+    }
+
+    /// Adds a streamed sample to its group: a store series is grouped by its symbols.
+    fn add_member(&mut self, m: Member<'_>, v: f64) -> R<()> {
+        let (view, keep_name) = match m {
+            Member::Built(labels) => return self.add(Sample { labels, t: 0, v }),
+            Member::Stored(view, keep_name) => (view, keep_name),
+        };
+        debug_assert!(self.first.is_empty(), "one aggregation groups either labels or symbols");
+        let epoch = view.symbol_count();
+        if self.syms.as_ref().is_none_or(|(_, at)| *at != epoch) {
+            self.syms = Some((self.names.iter().map(|n| view.symbol(n)).collect(), epoch));
+        }
+        let syms = &self.syms.as_ref().expect("looked up").0;
+        // The name is dropped by the function (unless it keeps it) and by `without`.
+        let name = if keep_name && self.by { None } else { view.name_symbol() };
+        self.buf.clear();
+        if self.by {
+            for s in syms {
+                let v = match s {
+                    Some(s) if Some(*s) != name => view.pairs().find(|(k, _)| k == s).map_or(ABSENT, |(_, v)| v),
+                    _ => ABSENT,
+                };
+                self.buf.push(v);
+            }
+        } else {
+            for (k, v) in view.pairs() {
+                if Some(k) != view.name_symbol() && !syms.contains(&Some(k)) {
+                    self.buf.extend([k, v]);
+                }
+            }
+        }
+        let h = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
+            self.buf.iter().for_each(|&x| h.write_u32(x));
+            h.finish()
+        };
+        let slot = self.index.entry(h).or_default();
+        let found = slot.iter().copied().find(|&i| *self.keys[i] == *self.buf);
+        let i = match found {
+            Some(i) => i,
+            None => {
+                slot.push(self.groups.len());
+                self.keys.push(self.buf.as_slice().into());
+                let labels = view.labels(!keep_name);
+                let labels = if self.by { labels.keep(&self.names) } else { labels.remove(&self.names, true) };
+                self.open(labels, v)
+            }
+        };
+        self.fold(i, Sample { labels: Labels::default(), t: 0, v })
+    }
+
+    /// Opens a group with these labels; returns its index.
+    fn open(&mut self, labels: Labels, first: f64) -> usize {
+        self.groups.push(Group {
+            labels,
+            count: 0.0,
+            sum: (0.0, 0.0),
+            mean: Mean::default(),
+            var: Variance::default(),
+            extreme: first,
+            members: Vec::new(),
+        });
+        self.groups.len() - 1
+    }
+
+    /// Folds sample `s` into group `i`.
+    fn fold(&mut self, i: usize, s: Sample) -> R<()> {
         let g = &mut self.groups[i];
         g.count += 1.0;
         let f = s.v;

@@ -55,9 +55,10 @@ pub(crate) fn eval(ctx: &Ctx, b: &BinaryExpr, t: i64) -> R<Value> {
         // `resets(m[2m]) > 0` and the like: filter each series' result as it is computed
         // instead of building the whole vector first (the output is usually tiny).
         let mut out = Vec::new();
-        let streamed = super::functions::stream_range_call(ctx, &b.lhs, t, &mut |s| {
-            if apply(&op, s.v, r)?.1 {
-                out.push(s);
+        let streamed = super::functions::stream_range_call(ctx, &b.lhs, t, &mut |m, v| {
+            // Only the series that pass get their labels built.
+            if apply(&op, v, r)?.1 {
+                out.push(Sample { labels: m.into_labels(), t, v });
             }
             Ok(())
         });

@@ -6,7 +6,7 @@
 
 use super::value::{LabelOps, Sample, Series, Value};
 use super::{EngineOptions, ErrorKind, QueryError, QueryOutput};
-use crate::store::{Labels, MatchOp, Matcher, Store, is_stale};
+use crate::store::{Labels, MatchOp, Matcher, SeriesView, Store, is_stale};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 use std::cell::{Cell, RefCell};
@@ -99,10 +99,10 @@ impl<'a> Ctx<'a> {
             Expr::VectorSelector(vs) => Ok(Value::Vector(self.select_instant(vs, t)?)),
             Expr::MatrixSelector(ms) => {
                 let mut out = Vec::new();
-                self.visit_range(ms, t, false, |labels, _, _, it| {
+                self.visit_range(ms, t, |view, _, _, it| {
                     let points: Vec<(i64, f64)> = it.collect();
                     if !points.is_empty() {
-                        out.push(Series { labels, points });
+                        out.push(Series { labels: view.labels(false), points });
                     }
                     Ok(())
                 })?;
@@ -123,24 +123,30 @@ impl<'a> Ctx<'a> {
 
     /// `f()`, or the result an earlier query of the same rule-group evaluation got for the
     /// same expression at the same time. Only expressions that read the store are worth it.
-    fn cached(&self, e: &Expr, t: i64, f: impl FnOnce() -> R<Value>) -> R<Value> {
+    fn cached(&self, e: &Expr, t: i64, f: impl Fn() -> R<Value>) -> R<Value> {
         let Some(cache) = self.cache else { return f() };
-        let key = (e.to_string(), t, self.start, self.end);
-        if let Some(v) = cache.get(&key) {
-            return Ok(v);
+        let cell = cache.cell((e.to_string(), t, self.start, self.end));
+        let mut mine = None;
+        let kept = cell.get_or_init(|| {
+            let r = f();
+            // Small results only: the repeated aggregations are small, and copying a large
+            // vector would cost memory for little gain. Errors are not kept either.
+            let keep = match &r {
+                Ok(Value::Vector(x)) => x.len() <= super::EvalCache::MAX_SAMPLES,
+                Ok(Value::Matrix(m)) => m.len() <= super::EvalCache::MAX_SAMPLES / 8,
+                Ok(_) => true,
+                Err(_) => false,
+            };
+            let kept = if keep { r.as_ref().ok().cloned() } else { None };
+            mine = Some(r);
+            kept
+        });
+        match (mine, kept) {
+            (Some(r), _) => r,
+            (None, Some(v)) => Ok(v.clone()),
+            // Computed by another query, but not kept: compute it here too.
+            (None, None) => f(),
         }
-        let v = f()?;
-        // Small results only: the repeated aggregations are small, and copying a large vector
-        // would cost memory for little gain.
-        let small = match &v {
-            Value::Vector(x) => x.len() <= super::EvalCache::MAX_SAMPLES,
-            Value::Matrix(m) => m.len() <= super::EvalCache::MAX_SAMPLES / 8,
-            _ => true,
-        };
-        if small {
-            cache.put(key, v.clone());
-        }
-        Ok(v)
     }
 
     /// Evaluates `e` expecting an instant vector.
@@ -232,13 +238,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// Calls `f` with each series of `vs` that has samples in `[start, end]`, streaming them.
+    /// A series matched by several `or` sets of matchers is visited once.
     fn visit_raw(
         &self,
         vs: &VectorSelector,
         start: i64,
         end: i64,
-        without_name: bool,
-        mut f: impl FnMut(Labels, &mut dyn Iterator<Item = (i64, f64)>) -> R<()>,
+        mut f: impl FnMut(&SeriesView<'_>, &mut dyn Iterator<Item = (i64, f64)>) -> R<()>,
     ) -> R<()> {
         let sets = self.matchers_of(vs)?;
         let mut seen = std::collections::HashSet::new();
@@ -246,8 +252,8 @@ impl<'a> Ctx<'a> {
         let mut n = 0usize;
         for set in sets.iter() {
             let mut count = 0usize;
-            self.store.visit_labelled(set, start, end, without_name, |labels, it| {
-                if result.is_err() || (sets.len() > 1 && !seen.insert(labels.clone())) {
+            self.store.visit_series(set, start, end, |view, it| {
+                if result.is_err() || (sets.len() > 1 && !seen.insert(view.id())) {
                     return;
                 }
                 n += 1;
@@ -258,7 +264,7 @@ impl<'a> Ctx<'a> {
                     return;
                 }
                 let mut counted = it.inspect(|_| count += 1);
-                result = f(labels, &mut counted);
+                result = f(view, &mut counted);
             });
             result.clone()?;
             self.count_samples(count)?;
@@ -285,22 +291,20 @@ impl<'a> Ctx<'a> {
         Ok(out)
     }
 
-    /// Calls `f(labels, window_start, window_end, samples)` for each series of a range selector
-    /// at `t`, the samples streamed without staleness markers; the labels lack `__name__` when
-    /// `without_name`.
+    /// Calls `f(series, window_start, window_end, samples)` for each series of a range
+    /// selector at `t`, the samples streamed without staleness markers.
     pub(crate) fn visit_range(
         &self,
         ms: &MatrixSelector,
         t: i64,
-        without_name: bool,
-        mut f: impl FnMut(Labels, i64, i64, &mut dyn Iterator<Item = (i64, f64)>) -> R<()>,
+        mut f: impl FnMut(&SeriesView<'_>, i64, i64, &mut dyn Iterator<Item = (i64, f64)>) -> R<()>,
     ) -> R<()> {
         let vs = &ms.vs;
         let te = self.ref_time(&vs.at, &vs.offset, t);
         let start = te - ms.range.as_millis() as i64;
-        self.visit_raw(vs, start + 1, te, without_name, |labels, it| {
+        self.visit_raw(vs, start + 1, te, |view, it| {
             let mut live = it.filter(|(_, v)| !is_stale(*v));
-            f(labels, start, te, &mut live)
+            f(view, start, te, &mut live)
         })
     }
 

@@ -8,7 +8,7 @@ use super::QueryError;
 use super::eval::{Ctx, R, check_unique};
 use super::range_fns::{self, Window};
 use super::value::{LabelOps, Sample, Value};
-use crate::store::Labels;
+use crate::store::{Labels, SeriesView};
 use chrono::{Datelike, TimeZone, Timelike};
 use promql_parser::parser::{Call, Expr, VectorSelector};
 
@@ -257,8 +257,8 @@ fn absent_labels(vs: Option<&VectorSelector>) -> Labels {
 /// A range-vector function call.
 fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
     let mut out = Vec::new();
-    let one_name = range_call_each(ctx, name, args, t, &mut |s| {
-        out.push(s);
+    let one_name = range_call_each(ctx, name, args, t, &mut |m, v| {
+        out.push(Sample { labels: m.into_labels(), t, v });
         Ok(())
     })?;
     Ok(Value::Vector(if one_name { out } else { check_unique(out)? }))
@@ -268,7 +268,7 @@ fn range_call(ctx: &Ctx, name: &str, args: &[&Expr], t: i64) -> R<Value> {
 /// series are distinct without a check), hands each output sample to `sink` as it is computed
 /// instead of building the vector — what an aggregation over `rate(…)` needs. `None` when `e`
 /// is not such a call (the caller evaluates it as usual).
-pub(crate) fn stream_range_call(ctx: &Ctx, e: &Expr, t: i64, sink: &mut dyn FnMut(Sample) -> R<()>) -> Option<R<()>> {
+pub(crate) fn stream_range_call(ctx: &Ctx, e: &Expr, t: i64, sink: &mut Sink<'_>) -> Option<R<()>> {
     let Expr::Call(c) = unparen(e) else { return None };
     let name = c.func.name;
     if !range_fns::is_range_fn(name) || name == "absent_over_time" {
@@ -284,9 +284,32 @@ pub(crate) fn stream_range_call(ctx: &Ctx, e: &Expr, t: i64, sink: &mut dyn FnMu
     }
 }
 
+/// The series of an output sample of a range function, its labels not built yet: a series of
+/// the store (labels read only if the consumer needs them; an aggregation groups by symbols) or
+/// a subquery's series.
+pub(crate) enum Member<'a> {
+    /// A store series; the bool: the function keeps the metric name.
+    Stored(&'a SeriesView<'a>, bool),
+    /// Labels already built.
+    Built(Labels),
+}
+
+impl Member<'_> {
+    /// The output sample's labels.
+    pub(crate) fn into_labels(self) -> Labels {
+        match self {
+            Member::Stored(view, keep_name) => view.labels(!keep_name),
+            Member::Built(l) => l,
+        }
+    }
+}
+
+/// Where a streamed range function hands each output sample: its series and value.
+pub(crate) type Sink<'s> = dyn for<'a> FnMut(Member<'a>, f64) -> R<()> + 's;
+
 /// Evaluates a range-function call, handing each output sample to `sink`; returns whether the
 /// input had a single metric name (then the output has distinct label sets).
-fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut dyn FnMut(Sample) -> R<()>) -> R<bool> {
+fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut Sink<'_>) -> R<bool> {
     let (matrix_arg, scalar_args): (&Expr, Vec<&Expr>) =
         if name == "quantile_over_time" { (args[1], vec![args[0]]) } else { (args[0], args[1..].to_vec()) };
     let params = scalar_args.iter().map(|a| ctx.eval_scalar(a, t)).collect::<R<Vec<f64>>>()?;
@@ -309,25 +332,23 @@ fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut dyn
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut buf = Vec::new();
-    let mut emit = |labels: Labels, w: &Window, it: &mut dyn Iterator<Item = (i64, f64)>| -> R<()> {
+    let mut emit = |m: Member<'_>, w: &Window, it: &mut dyn Iterator<Item = (i64, f64)>| -> R<()> {
         match range_fns::apply(name, &params, w, it, &mut buf) {
-            Some(v) => sink(Sample { labels: if keep_name { labels } else { labels.into_without_name() }, t, v }),
+            Some(v) => sink(m, v),
             None => Ok(()),
         }
     };
     let inner = unparen(matrix_arg);
     match inner {
-        Expr::MatrixSelector(ms) => {
-            // The store hands out labels already without the name when the function drops it.
-            ctx.visit_range(ms, t, !keep_name, |labels, start, end, it| {
-                emit(labels, &Window { start, end, eval_t: t }, it)
-            })?
-        }
+        Expr::MatrixSelector(ms) => ctx.visit_range(ms, t, |view, start, end, it| {
+            emit(Member::Stored(view, keep_name), &Window { start, end, eval_t: t }, it)
+        })?,
         Expr::Subquery(sq) => {
             let end = ctx.ref_time(&sq.at, &sq.offset, t);
             let w = Window { start: end - sq.range.as_millis() as i64, end, eval_t: t };
             for s in ctx.subquery(sq, t)? {
-                emit(s.labels, &w, &mut s.points.iter().copied())?;
+                let labels = if keep_name { s.labels } else { s.labels.into_without_name() };
+                emit(Member::Built(labels), &w, &mut s.points.iter().copied())?;
             }
         }
         _ => return Err(QueryError::bad(format!("expected type range vector in call to function {name:?}"))),
@@ -344,7 +365,7 @@ pub(crate) fn absent_over_time(ctx: &Ctx, arg: &Expr, t: i64) -> R<Value> {
     let (present, vs) = match unparen(arg) {
         Expr::MatrixSelector(ms) => {
             let mut any = false;
-            ctx.visit_range(ms, t, true, |_, _, _, it| {
+            ctx.visit_range(ms, t, |_, _, _, it| {
                 any |= it.next().is_some();
                 Ok(())
             })?;

@@ -36,6 +36,11 @@ pub fn lookback_by_metric(expr: &promql_parser::parser::Expr) -> Vec<(Option<Str
     eval::selector_spans(expr).into_iter().map(|(vs, span)| (vs.name.clone(), span.max(0))).collect()
 }
 
+/// Every vector selector of `expr` (those inside matrix selectors and subqueries too).
+pub fn selectors(expr: &promql_parser::parser::Expr) -> Vec<&promql_parser::parser::VectorSelector> {
+    eval::selector_spans(expr).into_iter().map(|(vs, _)| vs).collect()
+}
+
 /// Whether two sample values agree to a relative 1e-9 (NaN equals NaN), for test comparisons.
 pub fn almost_equal(a: f64, b: f64) -> bool {
     histogram::almost_equal(a, b, 1e-9)
@@ -91,25 +96,29 @@ impl QueryError {
 /// subexpression (`sum by (route) (rate(http_requests_total[5m]))` in several rules), which
 /// is then evaluated once. Keyed by the expression's text and the evaluation time; cleared
 /// when a recording rule writes to the store.
+///
+/// Queries of one group may run at once on several threads: the first to need an expression
+/// computes it while the others wait for its result instead of computing it again.
 #[derive(Default)]
 pub struct EvalCache {
-    map: std::sync::Mutex<std::collections::HashMap<(String, i64, i64, i64), Value>>,
+    map: std::sync::Mutex<std::collections::HashMap<CacheKey, Arc<std::sync::OnceLock<Option<Value>>>>>,
 }
+
+/// An expression's text, its evaluation time and the query's range.
+type CacheKey = (String, i64, i64, i64);
 
 impl EvalCache {
     /// Largest vector kept (samples).
     const MAX_SAMPLES: usize = 10_000;
 
-    fn get(&self, key: &(String, i64, i64, i64)) -> Option<Value> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    /// The cell of `key`, created empty if new.
+    fn cell(&self, key: CacheKey) -> Arc<std::sync::OnceLock<Option<Value>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone()
     }
 
-    fn contains(&self, key: &(String, i64, i64, i64)) -> bool {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).contains_key(key)
-    }
-
-    fn put(&self, key: (String, i64, i64, i64), v: Value) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(key, v);
+    /// Whether a result is kept for `key` (not merely being computed, nor too large to keep).
+    fn contains(&self, key: &CacheKey) -> bool {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).get(key).is_some_and(|c| matches!(c.get(), Some(Some(_))))
     }
 
     /// Forgets everything (the store changed).

@@ -74,6 +74,9 @@ pub struct Context {
     pub external_labels: BTreeMap<String, String>,
     /// `server.external_url`.
     pub external_url: String,
+    /// How many of a group's rule queries may run at once (`rules.concurrency`; 0 or 1: one
+    /// after the other).
+    pub concurrency: usize,
 }
 
 /// A state change of an alert of rule `rule` in this group.
@@ -104,19 +107,50 @@ impl GroupState {
         GroupState { group, rules, last_eval: None, duration_s: 0.0 }
     }
 
-    /// Evaluates every rule at `ts` (ms); returns the alert state changes.
+    /// Evaluates every rule at `ts` (ms); returns the alert state changes. When no rule reads
+    /// what the group writes (see [`independent`]) and `ctx.concurrency` > 1, the rules'
+    /// queries run on that many threads at once and their results are then applied in order,
+    /// which is what sequential evaluation would give.
     pub fn eval(&mut self, engine: &Engine, ts: i64, ctx: &Context) -> Vec<Event> {
         let started = Instant::now();
-        let mut events = Vec::new();
         let at = ts - self.group.query_offset_ms;
         let cache = crate::promql::EvalCache::default();
-        for (i, rs) in self.rules.iter_mut().enumerate() {
+        let threads = ctx.concurrency.min(self.rules.len());
+        let queried: Vec<Option<(Result<Value, String>, f64)>> = if threads > 1 && independent(&self.group) {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let slots: Vec<std::sync::Mutex<Option<(Result<Value, String>, f64)>>> =
+                self.rules.iter().map(|_| std::sync::Mutex::new(None)).collect();
+            let rules = &self.rules;
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(rs) = rules.get(i) else { break };
+                            let rule_started = Instant::now();
+                            let r = query(rs, engine, at, &cache);
+                            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some((r, rule_started.elapsed().as_secs_f64()));
+                        }
+                    });
+                }
+            });
+            slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
+        } else {
+            self.rules.iter().map(|_| None).collect()
+        };
+        let mut events = Vec::new();
+        for ((i, rs), done) in self.rules.iter_mut().enumerate().zip(queried) {
             let rule_started = Instant::now();
-            let result = eval_rule(rs, &self.group, engine, at, ts, ctx, &cache);
+            let (value, query_s) = match done {
+                Some(d) => d,
+                None => (query(rs, engine, at, &cache), 0.0),
+            };
+            let result = value.and_then(|v| apply(rs, &self.group, engine.store(), v, ts, ctx));
             if rs.rule.record.is_some() {
                 cache.clear();
             }
-            rs.duration_s = rule_started.elapsed().as_secs_f64();
+            rs.duration_s = query_s + rule_started.elapsed().as_secs_f64();
             rs.last_eval = Some(ts);
             match result {
                 Ok(transitions) => {
@@ -136,6 +170,30 @@ impl GroupState {
     }
 }
 
+/// Whether no rule of `group` can read a series the group writes — recording rules' names,
+/// `ALERTS` and `ALERTS_FOR_STATE` — so all its queries may run before any result is written.
+/// A selector without a metric-name matcher could read anything, so it makes the group
+/// dependent (evaluated rule by rule, as Prometheus does).
+pub(crate) fn independent(group: &Group) -> bool {
+    let mut written: Vec<&str> = group.rules.iter().filter_map(|r| r.record.as_deref()).collect();
+    if group.rules.iter().any(|r| r.alert.is_some()) {
+        written.extend(["ALERTS", "ALERTS_FOR_STATE"]);
+    }
+    group.rules.iter().all(|r| {
+        crate::promql::selectors(&r.expr).iter().all(|vs| {
+            if !vs.matchers.or_matchers.is_empty() {
+                return false;
+            }
+            let name_matchers: Vec<_> = vs.matchers.matchers.iter().filter(|m| m.name == "__name__").collect();
+            if vs.name.is_none() && name_matchers.is_empty() {
+                return false;
+            }
+            !written
+                .iter()
+                .any(|w| vs.name.as_deref().is_none_or(|n| n == *w) && name_matchers.iter().all(|m| m.is_match(w)))
+        })
+    })
+}
 /// The output of an expression as labelled samples (a scalar is one sample without labels).
 fn samples(v: Value) -> Result<Vec<(Labels, f64)>, String> {
     match v {
@@ -181,18 +239,22 @@ fn with_labels(labels: &Labels, extra: &[(Arc<str>, Arc<str>)]) -> Labels {
 /// An alerting rule's extra label: name, value when it is not a template, the template.
 type ExtraLabel<'a> = (Arc<str>, Option<Arc<str>>, &'a str);
 
-fn eval_rule(
+/// The rule's query at `at`.
+fn query(rs: &RuleState, engine: &Engine, at: i64, cache: &crate::promql::EvalCache) -> Result<Value, String> {
+    engine.instant_cached(&rs.rule.expr, at, Some(cache)).map(|o| o.value).map_err(|e| e.msg)
+}
+
+/// Applies a rule's query result at `ts`: writes a recording rule's samples, or runs the alert
+/// state machine and writes `ALERTS`/`ALERTS_FOR_STATE`; marks what it stopped writing stale.
+fn apply(
     rs: &mut RuleState,
     group: &Group,
-    engine: &Engine,
-    at: i64,
+    store: &Store,
+    value: Value,
     ts: i64,
     ctx: &Context,
-    cache: &crate::promql::EvalCache,
 ) -> Result<Vec<Transition>, String> {
-    let store: &Store = engine.store();
-    let out = engine.instant_cached(&rs.rule.expr, at, Some(cache)).map_err(|e| e.msg)?;
-    let samples = samples(out.value)?;
+    let samples = samples(value)?;
     let written: Vec<u32>;
     let result = if let Some(record) = rs.rule.record.clone() {
         let mut extra = group.labels.clone();

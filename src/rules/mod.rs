@@ -8,6 +8,8 @@ pub mod lint;
 pub mod manager;
 pub mod persist;
 pub mod template;
+#[cfg(test)]
+mod tests;
 pub mod unittest;
 
 pub use eval::{Context, GroupState, Health};

@@ -180,6 +180,9 @@ fn run_group(tg: &TestGroup, groups: &[super::Group], eval_interval: i64) -> Res
     let ctx = Context {
         external_labels: tg.external_labels.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
         external_url: tg.external_url.clone(),
+        // Two at once, whatever the machine: the tests check that concurrent evaluation gives
+        // what rule-by-rule evaluation gives.
+        concurrency: 2,
     };
     let mut alert_tests: Vec<(i64, &AlertTest)> = tg
         .alert_rule_test

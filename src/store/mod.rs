@@ -117,6 +117,50 @@ struct Inner {
     files: Option<chunkfile::ChunkFiles>,
 }
 
+/// One series during a visit: its id and labels, the labels read from the store's symbols
+/// only when asked for.
+pub struct SeriesView<'a> {
+    inner: &'a Inner,
+    id: u32,
+    series: &'a MemSeries,
+    /// The symbol of `__name__`.
+    name: Option<Sym>,
+}
+
+impl SeriesView<'_> {
+    /// The series id (unique in the store for the store's life).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The labels, without `__name__` when `without_name`.
+    pub fn labels(&self, without_name: bool) -> Labels {
+        self.inner.labels_except(self.series, if without_name { self.name } else { None })
+    }
+
+    /// The symbol pairs of the labels, sorted by name (symbols are unique per string, so
+    /// equal symbols are equal strings).
+    pub(crate) fn pairs(&self) -> labels::LabelPairs<'_> {
+        self.inner.label_sets.get(self.series.labels)
+    }
+
+    /// The symbol of `s`, if any series uses that string.
+    pub(crate) fn symbol(&self, s: &str) -> Option<Sym> {
+        self.inner.interner.lookup(s)
+    }
+
+    /// The symbol of `__name__`.
+    pub(crate) fn name_symbol(&self) -> Option<Sym> {
+        self.name
+    }
+
+    /// How many strings have been interned: a symbol looked up as missing may exist once it
+    /// changes.
+    pub(crate) fn symbol_count(&self) -> usize {
+        self.inner.interner.len()
+    }
+}
+
 /// The store; share it behind an `Arc`.
 #[derive(Debug)]
 pub struct Store {
@@ -246,6 +290,27 @@ impl Store {
         self.visit_labelled(matchers, start, end, false, |l, it| f(&l, it))
     }
 
+    /// [`Store::visit`], handing out each series as a [`SeriesView`]: its labels are read
+    /// from the store only if the caller asks (an aggregation groups by symbols instead).
+    pub fn visit_series(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        mut f: impl FnMut(&SeriesView<'_>, &mut dyn Iterator<Item = (i64, f64)>),
+    ) {
+        let inner = self.read();
+        let name = inner.interner.lookup(NAME);
+        for id in inner.select(matchers) {
+            let s = &inner.series[&id];
+            if s.last_t() < start || s.first_t() > end {
+                continue;
+            }
+            let view = SeriesView { inner: &inner, id, series: s, name };
+            f(&view, &mut s.samples(start, end, inner.files.as_ref()));
+        }
+    }
+
     /// [`Store::visit`], handing out owned labels, without `__name__` when `without_name`
     /// (so a caller that keeps them or drops the name anyway builds them once).
     pub fn visit_labelled(
@@ -256,15 +321,7 @@ impl Store {
         without_name: bool,
         mut f: impl FnMut(Labels, &mut dyn Iterator<Item = (i64, f64)>),
     ) {
-        let inner = self.read();
-        for id in inner.select(matchers) {
-            let s = &inner.series[&id];
-            if s.last_t() < start || s.first_t() > end {
-                continue;
-            }
-            let labels = if without_name { inner.labels_without_name(s) } else { inner.labels_of(s) };
-            f(labels, &mut s.samples(start, end, inner.files.as_ref()));
-        }
+        self.visit_series(matchers, start, end, |v, it| f(v.labels(without_name), it))
     }
 
     /// Calls `f` with the labels and the newest sample in `[start, end]` (staleness markers
@@ -465,11 +522,6 @@ impl Inner {
 
     fn labels_of(&self, s: &MemSeries) -> Labels {
         self.labels_except(s, None)
-    }
-
-    /// The labels without `__name__` (what most PromQL functions return).
-    fn labels_without_name(&self, s: &MemSeries) -> Labels {
-        self.labels_except(s, self.interner.lookup(labels::NAME))
     }
 
     fn labels_except(&self, s: &MemSeries, except: Option<Sym>) -> Labels {

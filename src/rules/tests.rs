@@ -1,0 +1,113 @@
+//! Concurrent evaluation of a group's queries against rule-by-rule evaluation.
+
+use super::eval::{Context, GroupState, independent};
+use super::file::parse;
+use crate::promql::{Engine, EngineOptions};
+use crate::store::{MatchOp, Matcher, Store};
+use std::sync::Arc;
+
+const GROUP: &str = r#"
+groups:
+- name: http
+  rules:
+  - alert: ErrorRatio
+    expr: sum by (route) (rate(http_requests_total{status="500"}[1m])) / sum by (route) (rate(http_requests_total[1m])) > 0.1
+    for: 30s
+    labels: { severity: critical }
+    annotations: { summary: "{{ $labels.route }} at {{ $value | humanizePercentage }}" }
+  - alert: AnyErrors
+    expr: sum by (route) (rate(http_requests_total{status="500"}[1m])) > 0
+  - alert: Busy
+    expr: rate(http_requests_total{status="200"}[1m]) > 0.5
+  - record: route:http_requests:rate1m
+    expr: sum by (route) (rate(http_requests_total[1m]))
+"#;
+
+/// Ten routes, one of them failing half of its requests from minute 5.
+fn store() -> Arc<Store> {
+    let store = Arc::new(Store::new(10_000, 3_600_000));
+    for r in 0..10 {
+        let route = format!("/r{r}");
+        for status in ["200", "500"] {
+            let id = store
+                .get_or_create([("__name__", "http_requests_total"), ("route", &route), ("status", status)])
+                .unwrap();
+            let mut v = 0.0;
+            for k in 0..60i64 {
+                v += match (status, r) {
+                    ("200", _) => 10.0 + r as f64,
+                    ("500", 3) if k >= 20 => 10.0,
+                    _ => 0.0,
+                };
+                store.append(id, k * 15_000, v).unwrap();
+            }
+        }
+    }
+    store
+}
+
+/// Events, alert states and the store's `ALERTS` series after evaluating at every 15 s.
+fn run(concurrency: usize) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let store = store();
+    let engine = Engine::new(store.clone(), EngineOptions::default());
+    let group = parse(GROUP, "t.yml", 15_000).unwrap().remove(0);
+    assert!(independent(&group));
+    let mut g = GroupState::new(group);
+    let ctx = Context { concurrency, ..Default::default() };
+    let mut events = Vec::new();
+    for k in 4..60i64 {
+        for e in g.eval(&engine, k * 15_000, &ctx) {
+            events.push(format!(
+                "{} {:?} {:?}->{:?} {}",
+                e.rule, e.transition.labels, e.transition.from, e.transition.to, e.transition.at
+            ));
+        }
+    }
+    let mut alerts: Vec<String> = g
+        .rules
+        .iter()
+        .flat_map(|r| r.alerts.live().map(|a| format!("{:?} {:?} {:?}", a.labels, a.state, a.annotations)))
+        .collect();
+    alerts.sort();
+    let mut series: Vec<String> = ["ALERTS", "route:http_requests:rate1m"]
+        .iter()
+        .flat_map(|n| store.query(&[Matcher::new(MatchOp::Equal, "__name__", *n).unwrap()], 0, i64::MAX))
+        .map(|(l, s)| format!("{l:?} {s:?}"))
+        .collect();
+    series.sort();
+    assert!(
+        g.rules.iter().all(|r| r.health == super::Health::Ok),
+        "{:?}",
+        g.rules.iter().map(|r| &r.last_error).collect::<Vec<_>>()
+    );
+    (events, alerts, series)
+}
+
+#[test]
+fn concurrent_queries_give_what_rule_by_rule_evaluation_gives() {
+    let one = run(1);
+    assert!(one.0.iter().any(|e| e.contains("Firing")), "the failing route fires: {:?}", one.0);
+    assert!(!one.2.is_empty());
+    assert_eq!(run(3), one);
+}
+
+#[test]
+fn groups_reading_what_they_write_are_evaluated_rule_by_rule() {
+    let dependent = |rules: &str| {
+        let text = format!("groups:\n- name: g\n  rules:\n{rules}");
+        !independent(&parse(&text, "t.yml", 15_000).unwrap()[0])
+    };
+    // A later rule reads a recorded name.
+    assert!(dependent("  - record: job:up:sum\n    expr: sum(up)\n  - alert: A\n    expr: job:up:sum < 1\n"));
+    // A rule reads ALERTS, which the group's alerting rules write.
+    assert!(dependent(
+        "  - alert: A\n    expr: up == 0\n  - alert: B\n    expr: count(ALERTS{alertstate=\"firing\"}) > 3\n"
+    ));
+    // A selector without a metric name could read anything.
+    assert!(dependent("  - alert: A\n    expr: up == 0\n  - alert: B\n    expr: count({job=\"api\"}) > 3\n"));
+    assert!(dependent("  - record: a:b\n    expr: sum(up)\n  - alert: B\n    expr: count({__name__=~\"a:.*\"}) > 3\n"));
+    assert!(!dependent(
+        "  - record: a:b\n    expr: sum(up)\n  - alert: B\n    expr: count({__name__=~\"x:.*\"}) > 3\n"
+    ));
+    assert!(!dependent("  - alert: A\n    expr: up == 0\n  - alert: B\n    expr: rate(x_total[5m]) > 3\n"));
+}
