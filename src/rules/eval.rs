@@ -116,9 +116,9 @@ impl GroupState {
         let at = ts - self.group.query_offset_ms;
         let cache = crate::promql::EvalCache::default();
         let threads = ctx.concurrency.min(self.rules.len());
-        let queried: Vec<Option<(Result<Value, String>, f64)>> = if threads > 1 && independent(&self.group) {
+        let queried: Vec<Option<Queried>> = if threads > 1 && independent(&self.group) {
             let next = std::sync::atomic::AtomicUsize::new(0);
-            let slots: Vec<std::sync::Mutex<Option<(Result<Value, String>, f64)>>> =
+            let slots: Vec<std::sync::Mutex<Option<Queried>>> =
                 self.rules.iter().map(|_| std::sync::Mutex::new(None)).collect();
             let rules = &self.rules;
             std::thread::scope(|scope| {
@@ -169,6 +169,9 @@ impl GroupState {
         events
     }
 }
+
+/// A rule's query result and how long the query took (s).
+type Queried = (Result<Value, String>, f64);
 
 /// Whether no rule of `group` can read a series the group writes — recording rules' names,
 /// `ALERTS` and `ALERTS_FOR_STATE` — so all its queries may run before any result is written.
