@@ -162,10 +162,11 @@ struct Groups<'a> {
     by: bool,
     names: Vec<String>,
     groups: Vec<Group>,
-    /// Per group: its first member's labels, or (store series) its grouping symbols.
+    /// Per group: its first member's labels (built labels, found through `index`).
     first: Vec<Labels>,
-    keys: Vec<Box<[u32]>>,
     index: HashMap<u64, Vec<usize>, crate::store::FastHash>,
+    /// Store series: group by grouping symbols.
+    by_syms: HashMap<Box<[u32]>, usize, crate::store::FastHash>,
     /// The symbols of `names` (`None`: no series has that label name), with the interner size
     /// they were looked up at (strings may be interned or retired between two `or` sets'
     /// visits, which take the store's lock one after the other).
@@ -185,8 +186,8 @@ impl<'a> Groups<'a> {
             names,
             groups: Vec::new(),
             first: Vec::new(),
-            keys: Vec::new(),
             index: HashMap::default(),
+            by_syms: HashMap::default(),
             syms: None,
             buf: Vec::new(),
         }
@@ -235,24 +236,15 @@ impl<'a> Groups<'a> {
             }
         } else {
             for (k, v) in view.pairs() {
-                if Some(k) != view.name_symbol() && !syms.contains(&Some(k)) {
+                if Some(k) != name && !syms.contains(&Some(k)) {
                     self.buf.extend([k, v]);
                 }
             }
         }
-        let h = {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
-            self.buf.iter().for_each(|&x| h.write_u32(x));
-            h.finish()
-        };
-        let slot = self.index.entry(h).or_default();
-        let found = slot.iter().copied().find(|&i| *self.keys[i] == *self.buf);
-        let i = match found {
-            Some(i) => i,
+        let i = match self.by_syms.get(self.buf.as_slice()) {
+            Some(&i) => i,
             None => {
-                slot.push(self.groups.len());
-                self.keys.push(self.buf.as_slice().into());
+                self.by_syms.insert(self.buf.as_slice().into(), self.groups.len());
                 let labels = view.labels(!keep_name);
                 let labels = if self.by { labels.keep(&self.names) } else { labels.remove(&self.names, true) };
                 self.open(labels, v)

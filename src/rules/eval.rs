@@ -65,6 +65,9 @@ pub struct GroupState {
     pub last_eval: Option<i64>,
     /// Last evaluation duration (s).
     pub duration_s: f64,
+    /// Whether no rule reads what the group writes ([`independent`]), so the queries may run
+    /// at once.
+    independent: bool,
 }
 
 /// What templates and alert labels need beyond the rule.
@@ -104,7 +107,7 @@ impl GroupState {
                 written: Vec::new(),
             })
             .collect();
-        GroupState { group, rules, last_eval: None, duration_s: 0.0 }
+        GroupState { independent: independent(&group), group, rules, last_eval: None, duration_s: 0.0 }
     }
 
     /// Evaluates every rule at `ts` (ms); returns the alert state changes. When no rule reads
@@ -116,10 +119,10 @@ impl GroupState {
         let at = ts - self.group.query_offset_ms;
         let cache = crate::promql::EvalCache::default();
         let threads = ctx.concurrency.min(self.rules.len());
-        let queried: Vec<Option<Queried>> = if threads > 1 && independent(&self.group) {
+        // Filled by the threads when the queries run at once; else each rule queries below.
+        let queried: Vec<std::sync::OnceLock<Queried>> = self.rules.iter().map(|_| Default::default()).collect();
+        if threads > 1 && self.independent {
             let next = std::sync::atomic::AtomicUsize::new(0);
-            let slots: Vec<std::sync::Mutex<Option<Queried>>> =
-                self.rules.iter().map(|_| std::sync::Mutex::new(None)).collect();
             let rules = &self.rules;
             std::thread::scope(|scope| {
                 for _ in 0..threads {
@@ -129,23 +132,16 @@ impl GroupState {
                             let Some(rs) = rules.get(i) else { break };
                             let rule_started = Instant::now();
                             let r = query(rs, engine, at, &cache);
-                            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) =
-                                Some((r, rule_started.elapsed().as_secs_f64()));
+                            let _ = queried[i].set((r, rule_started.elapsed().as_secs_f64()));
                         }
                     });
                 }
             });
-            slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
-        } else {
-            self.rules.iter().map(|_| None).collect()
-        };
+        }
         let mut events = Vec::new();
         for ((i, rs), done) in self.rules.iter_mut().enumerate().zip(queried) {
             let rule_started = Instant::now();
-            let (value, query_s) = match done {
-                Some(d) => d,
-                None => (query(rs, engine, at, &cache), 0.0),
-            };
+            let (value, query_s) = done.into_inner().unwrap_or_else(|| (query(rs, engine, at, &cache), 0.0));
             let result = value.and_then(|v| apply(rs, &self.group, engine.store(), v, ts, ctx));
             if rs.rule.record.is_some() {
                 cache.clear();
@@ -197,6 +193,7 @@ pub(crate) fn independent(group: &Group) -> bool {
         })
     })
 }
+
 /// The output of an expression as labelled samples (a scalar is one sample without labels).
 fn samples(v: Value) -> Result<Vec<(Labels, f64)>, String> {
     match v {

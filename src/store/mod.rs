@@ -287,7 +287,7 @@ impl Store {
         end: i64,
         mut f: impl FnMut(&Labels, &mut dyn Iterator<Item = (i64, f64)>),
     ) {
-        self.visit_labelled(matchers, start, end, false, |l, it| f(&l, it))
+        self.visit_series(matchers, start, end, |v, it| f(&v.labels(false), it))
     }
 
     /// [`Store::visit`], handing out each series as a [`SeriesView`]: its labels are read
@@ -309,19 +309,6 @@ impl Store {
             let view = SeriesView { inner: &inner, id, series: s, name };
             f(&view, &mut s.samples(start, end, inner.files.as_ref()));
         }
-    }
-
-    /// [`Store::visit`], handing out owned labels, without `__name__` when `without_name`
-    /// (so a caller that keeps them or drops the name anyway builds them once).
-    pub fn visit_labelled(
-        &self,
-        matchers: &[Matcher],
-        start: i64,
-        end: i64,
-        without_name: bool,
-        mut f: impl FnMut(Labels, &mut dyn Iterator<Item = (i64, f64)>),
-    ) {
-        self.visit_series(matchers, start, end, |v, it| f(v.labels(without_name), it))
     }
 
     /// Calls `f` with the labels and the newest sample in `[start, end]` (staleness markers
