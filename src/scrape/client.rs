@@ -28,10 +28,32 @@ pub enum FetchError {
 pub(crate) struct Fetched {
     /// The body bytes (decompressed).
     pub(crate) body: Vec<u8>,
-    /// The `Content-Type` header.
-    pub(crate) content_type: Option<String>,
     /// HTTP status code.
     pub(crate) status: u16,
+}
+
+/// Where [`fetch_to`] hands a response: its `Content-Type` first, then each piece of the
+/// (decompressed) body as it arrives, so a scrape can parse while it reads instead of holding
+/// the whole body.
+pub(crate) trait BodySink {
+    /// A failure of the exchange or of the sink.
+    type Error: From<FetchError>;
+    /// The response's `Content-Type`, before any body.
+    fn start(&mut self, content_type: Option<&str>);
+    /// The next piece of the body.
+    fn piece(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
+}
+
+/// Collects the body (health checks, which look at it as a whole and cap it low).
+struct Collect(Vec<u8>);
+
+impl BodySink for Collect {
+    type Error = FetchError;
+    fn start(&mut self, _: Option<&str>) {}
+    fn piece(&mut self, bytes: &[u8]) -> Result<(), FetchError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// A client shared by all scrapes: gzip on, no cookies, no proxy from the environment.
@@ -70,6 +92,22 @@ pub(crate) async fn fetch(
     limit: u64,
     ok: impl Fn(u16) -> bool,
 ) -> Result<Fetched, FetchError> {
+    let mut body = Collect(Vec::new());
+    let status = fetch_to(client, url, accept, timeout, limit, ok, &mut body).await?;
+    Ok(Fetched { body: body.0, status })
+}
+
+/// [`fetch`], handing the body to `sink` piece by piece; returns the status. The deadline
+/// covers the sink's work too.
+pub(crate) async fn fetch_to<S: BodySink>(
+    client: &reqwest::Client,
+    url: &str,
+    accept: &str,
+    timeout: Duration,
+    limit: u64,
+    ok: impl Fn(u16) -> bool,
+    sink: &mut S,
+) -> Result<u16, S::Error> {
     let work = async {
         let mut resp = client
             .get(url)
@@ -80,21 +118,21 @@ pub(crate) async fn fetch(
             .map_err(|e| FetchError::Transport(describe(e)))?;
         let status = resp.status();
         if !ok(status.as_u16()) {
-            return Err(FetchError::Status(status.to_string()));
+            return Err(FetchError::Status(status.to_string()).into());
         }
         if resp.content_length().is_some_and(|n| n > limit) && resp.headers().get("content-encoding").is_none() {
-            return Err(FetchError::TooLarge(limit));
+            return Err(FetchError::TooLarge(limit).into());
         }
-        let content_type =
-            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
-        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit) as usize);
+        sink.start(resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+        let mut read = 0u64;
         while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Transport(describe(e)))? {
-            if body.len() as u64 + chunk.len() as u64 > limit {
-                return Err(FetchError::TooLarge(limit));
+            read += chunk.len() as u64;
+            if read > limit {
+                return Err(FetchError::TooLarge(limit).into());
             }
-            body.extend_from_slice(&chunk);
+            sink.piece(&chunk)?;
         }
-        Ok(Fetched { body, content_type, status: status.as_u16() })
+        Ok(status.as_u16())
     };
-    tokio::time::timeout(timeout, work).await.unwrap_or(Err(FetchError::Timeout(timeout.as_secs_f64())))
+    tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| Err(FetchError::Timeout(timeout.as_secs_f64()).into()))
 }

@@ -2,13 +2,13 @@
 //! each on its own interval, started at an offset derived from the target name so targets
 //! spread across the interval instead of firing together. A failing target keeps its loop.
 
-use super::client::{ACCEPT, build_client, fetch};
+use super::client::{ACCEPT, BodySink, build_client, fetch_to};
 use super::health::probe;
 use super::metrics::ScrapeMetrics;
 use super::parse::Format;
 use super::relabel::Rule;
 use super::state::{CheckStatus, Health, ScrapeStatus, TargetState, instance_of};
-use super::target::{IngestReport, MetricsScraper, ScrapeError};
+use super::target::{Ingest, IngestReport, MetricsScraper, ScrapeError};
 use crate::config::{ByteSize, HealthCheckConfig, ScrapeConfig, TargetConfig};
 use crate::store::Store;
 use chrono::Utc;
@@ -200,15 +200,41 @@ fn aligned(prev: Option<i64>, now: i64, interval_ms: i64) -> i64 {
     }
 }
 
+/// Parses a scrape's body while it arrives (the format from its `Content-Type`).
+struct ScrapeSink<'a> {
+    scraper: &'a mut MetricsScraper,
+    store: &'a Store,
+    t_ms: i64,
+    ingest: Option<Ingest>,
+}
+
+impl BodySink for ScrapeSink<'_> {
+    type Error = ScrapeError;
+
+    fn start(&mut self, content_type: Option<&str>) {
+        self.ingest = Some(self.scraper.begin(self.store, Format::from_content_type(content_type), self.t_ms));
+    }
+
+    fn piece(&mut self, bytes: &[u8]) -> Result<(), ScrapeError> {
+        let ingest = self.ingest.get_or_insert_with(|| self.scraper.begin(self.store, Format::Text, self.t_ms));
+        self.scraper.feed(self.store, ingest, bytes)
+    }
+}
+
 impl Job for MetricsJob {
     async fn run(&mut self, (client, store, m): &Ctx) {
         let started = Instant::now();
         let t = Utc::now();
         let t_ms = aligned(self.last_t_ms, t.timestamp_millis(), self.interval_ms);
         self.last_t_ms = Some(t_ms);
-        let result = match fetch(client, &self.url, ACCEPT, self.timeout, self.limit, |s| s == 200).await {
-            Ok(f) => self.scraper.ingest(store, &f.body, Format::from_content_type(f.content_type.as_deref()), t_ms),
-            Err(e) => Err(ScrapeError::from(e)),
+        let mut sink = ScrapeSink { scraper: &mut self.scraper, store, t_ms, ingest: None };
+        let result = match fetch_to(client, &self.url, ACCEPT, self.timeout, self.limit, |s| s == 200, &mut sink).await
+        {
+            Ok(_) => {
+                let ingest = sink.ingest.take().unwrap_or_else(|| sink.scraper.begin(store, Format::Text, t_ms));
+                sink.scraper.finish(store, ingest)
+            }
+            Err(e) => Err(e),
         };
         let duration = started.elapsed().as_secs_f64();
         let name = self.state.name.as_str();

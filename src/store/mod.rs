@@ -202,6 +202,14 @@ impl Store {
     /// The id of the series with exactly these labels (`__name__` included), created if new.
     /// Pairs may come in any order. Fails on a repeated label name or at the series cap.
     pub fn get_or_create<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<u32, StoreError> {
+        self.get_or_create_new(pairs).map(|(id, _)| id)
+    }
+
+    /// [`Store::get_or_create`], also telling whether the series was created by this call.
+    pub fn get_or_create_new<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(u32, bool), StoreError> {
         let mut sorted: Vec<(&str, &str)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -209,16 +217,16 @@ impl Store {
         }
         let fp = fingerprint(sorted.iter().copied());
         if let Some(id) = self.read().find(fp, &sorted) {
-            return Ok(id);
+            return Ok((id, false));
         }
         let mut inner = self.write();
         if let Some(id) = inner.find(fp, &sorted) {
-            return Ok(id);
+            return Ok((id, false));
         }
         if inner.series.len() >= self.max_series {
             return Err(StoreError::SeriesLimit { limit: self.max_series });
         }
-        Ok(inner.create(fp, &sorted))
+        Ok((inner.create(fp, &sorted), true))
     }
 
     /// Appends one sample to series `id`.

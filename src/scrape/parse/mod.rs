@@ -14,10 +14,12 @@
 
 mod labels;
 mod lex;
+mod stream;
 #[cfg(test)]
 mod tests;
 
 pub use labels::LabelIter;
+pub use stream::{StreamError, StreamParser};
 
 use lex::Cursor;
 use std::fmt;
@@ -128,12 +130,32 @@ pub struct Parser<'a> {
     /// The family of the last `# TYPE` (OpenMetrics: to drop `_created` series as Prometheus does).
     family: (&'a str, MetricType),
     failed: bool,
+    /// Whether `text` ends the body (then a missing OpenMetrics `# EOF` is an error).
+    last: bool,
 }
 
 impl<'a> Parser<'a> {
     /// A parser over `text` in `format`.
     pub fn new(text: &'a str, format: Format) -> Self {
-        Parser { text, pos: 0, line: 0, format, eof_seen: false, family: ("", MetricType::Untyped), failed: false }
+        Parser::resume(text, format, 0, false, ("", MetricType::Untyped), true)
+    }
+
+    /// A parser over a part of a body that starts at a line start, after `line` lines, with the
+    /// state the earlier part left ([`Parser::state`]); `last` when the part ends the body.
+    pub(crate) fn resume(
+        text: &'a str,
+        format: Format,
+        line: usize,
+        eof_seen: bool,
+        family: (&'a str, MetricType),
+        last: bool,
+    ) -> Self {
+        Parser { text, pos: 0, line, format, eof_seen, family, failed: false, last }
+    }
+
+    /// Lines read, whether `# EOF` was seen, and the family of the last `# TYPE`.
+    pub(crate) fn state(&self) -> (usize, bool, (&'a str, MetricType)) {
+        (self.line, self.eof_seen, self.family)
     }
 
     fn next_line(&mut self) -> Option<(&'a str, usize)> {
@@ -262,7 +284,7 @@ impl<'a> Iterator for Parser<'a> {
         }
         loop {
             let Some((line, start)) = self.next_line() else {
-                if self.format == Format::OpenMetrics && !self.eof_seen {
+                if self.last && self.format == Format::OpenMetrics && !self.eof_seen {
                     self.failed = true;
                     return Some(Err(ParseError {
                         line: self.line + 1,

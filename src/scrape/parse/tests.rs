@@ -212,3 +212,64 @@ fn conformance_openmetrics_files() {
     let first: Vec<_> = s[0].labels().map(|(k, v)| format!("{k}={v}")).collect();
     assert_eq!(first, ["address=0.0.0.0", "generation=20", "port=5001", "le=0.005"]);
 }
+
+/// Everything a parse yields, as text: entries in order, then the error if there is one.
+fn transcript(entries: impl Iterator<Item = Result<String, String>>) -> Vec<String> {
+    entries.map(|r| r.unwrap_or_else(|e| format!("ERROR {e}"))).collect()
+}
+
+fn whole(text: &str, format: Format) -> Vec<String> {
+    transcript(Parser::new(text, format).map(|r| r.map(|e| format!("{e:?}")).map_err(|e| e.to_string())))
+}
+
+/// The same, fed to a [`StreamParser`] in pieces of `piece` bytes (cutting lines and UTF-8
+/// characters anywhere).
+fn streamed(bytes: &[u8], format: Format, piece: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut p = StreamParser::new(format);
+    let mut f = |e: Entry<'_>| -> Result<(), StreamError> {
+        out.push(format!("{e:?}"));
+        Ok(())
+    };
+    let fed = bytes.chunks(piece).try_for_each(|c| p.feed(c, &mut f)).and_then(|()| p.finish(&mut f));
+    if let Err(e) = fed {
+        out.push(match e {
+            StreamError::Parse(e) => format!("ERROR {e}"),
+            StreamError::Utf8(at) => format!("UTF8 {at}"),
+        });
+    }
+    out
+}
+
+#[test]
+fn streamed_pieces_parse_as_the_whole_body() {
+    let mut bodies: Vec<(String, Format)> = vec![
+        ("# TYPE c counter\nc_total{a=\"x,y\"} 1 17\nc_created 5\n# EOF\n".into(), Format::OpenMetrics),
+        ("# TYPE c counter\nc_total 1\n".into(), Format::OpenMetrics), // no # EOF: error at the end
+        ("a 1\n# EOF\nb 2\n".into(), Format::OpenMetrics),
+        ("a{x=\"é\\n\"} 1\r\nb 2\nbroken{ 3\nc 4\n".into(), Format::Text),
+        ("last 1".into(), Format::Text), // no final newline
+        ("\n\n# plain comment\nm 1\n\n".into(), Format::Text),
+    ];
+    for (file, format) in [
+        ("alltypes.237mfs.prom.txt", Format::Text),
+        ("metrics-test.prom", Format::Text),
+        ("alltypes.5mfs.om.txt", Format::OpenMetrics),
+        ("1histogram.om.txt", Format::OpenMetrics),
+    ] {
+        if let Some(text) = conformance(file) {
+            bodies.push((text, format));
+        }
+    }
+    for (text, format) in &bodies {
+        let want = whole(text, *format);
+        for piece in [1, 2, 7, 64, 4096, 1 << 20] {
+            assert_eq!(streamed(text.as_bytes(), *format, piece), want, "{piece}-byte pieces of {text:.60?}");
+        }
+    }
+    // Invalid UTF-8 is reported at its offset in the body, whatever the pieces.
+    let bytes = b"a 1\nb{x=\"\xff\"} 2\n";
+    for piece in [1, 3, 100] {
+        assert_eq!(streamed(bytes, Format::Text, piece).last().unwrap(), "UTF8 9");
+    }
+}
