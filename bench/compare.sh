@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 # With BACKFILL=1 both get the same hour, ending at END_S: Prometheus through promtool blocks,
 # sidewatch through store_size's checkpoint (so neither has more data than the other).
-END_S=$(( $(date +%s) - 60 ))
+END_S=${END_S:-$(( $(date +%s) - 60 ))}
 if [ "$BACKFILL" = 1 ]; then
   echo "== backfilling Prometheus with the same hour (promtool tsdb create-blocks-from openmetrics)"
   python3 bench/hour_om.py "$DATA/snaps-100k-240" "$END_S" "127.0.0.1:$TPORT" > "$WORK/hour.om"
