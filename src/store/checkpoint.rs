@@ -9,7 +9,7 @@
 
 use super::Store;
 use super::chunk::Chunk;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"SWSTORE1";
@@ -30,33 +30,44 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
     buf.extend_from_slice(b);
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    i: usize,
+/// Reads a checkpoint as a stream (a restore holds one series at a time, not the file).
+struct Input<R> {
+    r: R,
+    read: usize,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
-        let s = self.b.get(self.i..self.i + n).ok_or_else(|| bad("truncated"))?;
-        self.i += n;
-        Ok(s)
+impl<R: io::Read> Input<R> {
+    fn array<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        let mut b = [0; N];
+        self.r.read_exact(&mut b).map_err(truncated)?;
+        self.read += N;
+        Ok(b)
     }
     fn u16(&mut self) -> io::Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| bad("u16"))?))
+        Ok(u16::from_le_bytes(self.array()?))
     }
     fn u32(&mut self) -> io::Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| bad("u32"))?))
+        Ok(u32::from_le_bytes(self.array()?))
     }
     fn u64(&mut self) -> io::Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| bad("u64"))?))
+        Ok(u64::from_le_bytes(self.array()?))
     }
-    fn bytes(&mut self) -> io::Result<&'a [u8]> {
+    /// Appends a length-prefixed byte string to `out`; returns where it starts and ends there.
+    /// Memory grows only with bytes actually read, whatever length a damaged file claims.
+    fn append(&mut self, out: &mut Vec<u8>) -> io::Result<(usize, usize)> {
         let n = self.u32()? as usize;
-        self.take(n)
+        let start = out.len();
+        let got = (&mut self.r).take(n as u64).read_to_end(out)?;
+        if got != n {
+            return Err(bad("truncated"));
+        }
+        self.read += n;
+        Ok((start, start + n))
     }
-    fn str(&mut self) -> io::Result<&'a str> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| bad("label is not UTF-8"))
-    }
+}
+
+fn truncated(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof { bad("truncated") } else { e }
 }
 
 fn bad(what: &str) -> io::Error {
@@ -112,29 +123,35 @@ impl Store {
     /// Loads a checkpoint written by [`Store::checkpoint_to`] into this (empty) store. A missing
     /// file restores nothing; a corrupt one is an error and restores what came before the damage.
     pub fn restore_from(&self, path: &Path) -> io::Result<CheckpointStats> {
-        let data = match std::fs::read(path) {
-            Ok(d) => d,
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(CheckpointStats::default()),
             Err(e) => return Err(e),
         };
-        let mut r = Reader { b: &data, i: 0 };
-        if r.take(8)? != MAGIC {
+        let mut r = Input { r: io::BufReader::with_capacity(1 << 16, file), read: 0 };
+        if &r.array::<8>()? != MAGIC {
             return Err(bad("not a sidewatch store checkpoint"));
         }
-        let mut stats = CheckpointStats { bytes: data.len(), ..Default::default() };
+        let mut stats = CheckpointStats::default();
         let n = r.u64()?;
+        let (mut text, mut spans, mut raw) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..n {
             let nl = r.u16()? as usize;
-            let mut pairs = Vec::with_capacity(nl);
-            for _ in 0..nl {
-                pairs.push((r.str()?, r.str()?));
+            text.clear();
+            spans.clear();
+            for _ in 0..2 * nl {
+                spans.push(r.append(&mut text)?);
             }
+            let text = std::str::from_utf8(&text).map_err(|_| bad("label is not UTF-8"))?;
+            let label = |i: usize| text.get(spans[i].0..spans[i].1).ok_or_else(|| bad("label is not UTF-8"));
+            let pairs = (0..nl).map(|i| Ok((label(2 * i)?, label(2 * i + 1)?))).collect::<io::Result<Vec<_>>>()?;
             let nc = r.u32()?;
-            let mut chunks = Vec::with_capacity(nc as usize);
+            let mut chunks = Vec::new();
             for _ in 0..nc {
                 let count = r.u16()?;
-                let bytes = r.bytes()?;
-                chunks.push(Chunk::from_raw(bytes, count).ok_or_else(|| bad("chunk does not decode"))?);
+                raw.clear();
+                r.append(&mut raw)?;
+                chunks.push(Chunk::from_raw(&raw, count).ok_or_else(|| bad("chunk does not decode"))?);
             }
             let Ok(id) = self.get_or_create(pairs.iter().copied()) else { continue };
             let mut inner = self.write();
@@ -150,6 +167,7 @@ impl Store {
                 stats.series += 1;
             }
         }
+        stats.bytes = r.read;
         Ok(stats)
     }
 }

@@ -145,6 +145,25 @@ fn checkpoint_round_trip() {
     // Appending continues after a restore.
     let id = r.select(&[Matcher::eq("job", "j1")])[0];
     r.append(id, 251 * 15_000, 1.0).unwrap();
+    assert_eq!(read.bytes, std::fs::metadata(&path).unwrap().len() as usize);
+    // A truncated file: an error naming it, and the series before the cut are restored.
+    let good = std::fs::read(&path).unwrap();
+    for cut in [9, 20, good.len() / 2, good.len() - 1] {
+        std::fs::write(&path, &good[..cut]).unwrap();
+        let r = Store::new(100, 3_600_000);
+        let err = r.restore_from(&path).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+        let restored = r.stats().series;
+        assert!(restored < 5, "cut at {cut}: {restored} series");
+        if cut == good.len() - 1 {
+            assert_eq!(restored, 4, "all but the last series");
+        }
+    }
+    // A length field claiming 4 GiB does not allocate it: the read stops at the file's end.
+    let mut huge = good.clone();
+    huge[18..22].copy_from_slice(&u32::MAX.to_le_bytes()); // the first label name's length
+    std::fs::write(&path, &huge).unwrap();
+    assert!(Store::new(100, 3_600_000).restore_from(&path).unwrap_err().to_string().contains("truncated"));
     // Missing file: nothing restored; corrupt file: an error.
     assert_eq!(Store::new(1, 1).restore_from(&dir.path().join("none")).unwrap().series, 0);
     std::fs::write(&path, b"garbage").unwrap();
