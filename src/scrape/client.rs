@@ -82,18 +82,25 @@ fn describe(e: reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// GETs `url` with `accept`, within `timeout`, reading at most `limit` bytes. `ok` decides
-/// which statuses count as success (metrics: 200 only; health checks: any, judged later).
+/// One GET: the URL, the `Accept` header, a deadline over the whole exchange and a cap on the
+/// (decompressed) body.
+#[derive(Clone, Copy)]
+pub(crate) struct Get<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) accept: &'a str,
+    pub(crate) timeout: Duration,
+    pub(crate) limit: u64,
+}
+
+/// Runs `get`, collecting the body. `ok` decides which statuses count as success (metrics: 200
+/// only; health checks: any, judged later).
 pub(crate) async fn fetch(
     client: &reqwest::Client,
-    url: &str,
-    accept: &str,
-    timeout: Duration,
-    limit: u64,
+    get: Get<'_>,
     ok: impl Fn(u16) -> bool,
 ) -> Result<Fetched, FetchError> {
     let mut body = Collect(Vec::new());
-    let status = fetch_to(client, url, accept, timeout, limit, ok, &mut body).await?;
+    let status = fetch_to(client, get, ok, &mut body).await?;
     Ok(Fetched { body: body.0, status })
 }
 
@@ -101,10 +108,7 @@ pub(crate) async fn fetch(
 /// covers the sink's work too.
 pub(crate) async fn fetch_to<S: BodySink>(
     client: &reqwest::Client,
-    url: &str,
-    accept: &str,
-    timeout: Duration,
-    limit: u64,
+    Get { url, accept, timeout, limit }: Get<'_>,
     ok: impl Fn(u16) -> bool,
     sink: &mut S,
 ) -> Result<u16, S::Error> {

@@ -3,7 +3,7 @@
 //! `max_latency`, and the body condition (substring, or a JSON field's value) holds. Results
 //! become `probe_success`, `probe_http_status_code` and `probe_duration_seconds`.
 
-use super::client::{FetchError, fetch};
+use super::client::{FetchError, Get, fetch};
 use crate::config::HealthCheckConfig;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ pub(crate) struct ProbeOutcome {
 /// Probes `check` once with `timeout`.
 pub(crate) async fn probe(client: &reqwest::Client, check: &HealthCheckConfig, timeout: Duration) -> ProbeOutcome {
     let started = Instant::now();
-    let result = fetch(client, &check.url, "*/*", timeout, BODY_LIMIT, |_| true).await;
+    let result = fetch(client, Get { url: &check.url, accept: "*/*", timeout, limit: BODY_LIMIT }, |_| true).await;
     let duration = started.elapsed().as_secs_f64();
     let fetched = match result {
         Ok(f) => f,

@@ -2,7 +2,7 @@
 //! each on its own interval, started at an offset derived from the target name so targets
 //! spread across the interval instead of firing together. A failing target keeps its loop.
 
-use super::client::{ACCEPT, BodySink, build_client, fetch_to};
+use super::client::{ACCEPT, BodySink, Get, build_client, fetch_to};
 use super::health::probe;
 use super::metrics::ScrapeMetrics;
 use super::parse::Format;
@@ -228,7 +228,13 @@ impl Job for MetricsJob {
         let t_ms = aligned(self.last_t_ms, t.timestamp_millis(), self.interval_ms);
         self.last_t_ms = Some(t_ms);
         let mut sink = ScrapeSink { scraper: &mut self.scraper, store, t_ms, ingest: None };
-        let result = match fetch_to(client, &self.url, ACCEPT, self.timeout, self.limit, |s| s == 200, &mut sink).await
+        let result = match fetch_to(
+            client,
+            Get { url: &self.url, accept: ACCEPT, timeout: self.timeout, limit: self.limit },
+            |s| s == 200,
+            &mut sink,
+        )
+        .await
         {
             Ok(_) => {
                 let ingest = sink.ingest.take().unwrap_or_else(|| sink.scraper.begin(store, Format::Text, t_ms));
