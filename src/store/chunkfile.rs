@@ -13,7 +13,7 @@
 //! directory is emptied at start. If a write fails (disk full, no directory), the chunk stays
 //! in memory and the store goes on.
 
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -201,6 +201,22 @@ impl ChunkFiles {
             return self.pending.get(from..from + len).unwrap_or(&[]);
         }
         seg.map.get(loc.off as usize..loc.off as usize + len).unwrap_or(&[])
+    }
+
+    /// Takes every segment's pages out of the process (not out of the page cache, which keeps
+    /// them while memory allows): the next read of a chunk maps its page again, a minor fault.
+    /// Windows touch the pages of the sealed chunks they overlap, and without this those pages
+    /// would stay mapped — and count in the RSS — long after the windows moved past them.
+    /// `&mut self` (the store's write lock) means no chunk's bytes are borrowed meanwhile.
+    pub(crate) fn unmap_pages(&mut self) {
+        for seg in self.segments.iter().flatten() {
+            // SAFETY: a read-only shared mapping of a file: after MADV_DONTNEED a read maps the
+            // page again from the file, whose written bytes never change, and no slice of the map
+            // is alive (`&mut self`).
+            if let Err(e) = unsafe { seg.map.unchecked_advise(UncheckedAdvice::DontNeed) } {
+                tracing::debug!(error = %e, "cannot unmap chunk pages");
+            }
+        }
     }
 
     /// Copies the `len` bytes at `loc` into `buf` with a read from the file (not the map), so

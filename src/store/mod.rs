@@ -414,6 +414,15 @@ impl Store {
         (dead.len(), samples)
     }
 
+    /// Takes the pages of sealed chunks in chunk files out of the process' resident memory (see
+    /// `ChunkFiles::unmap_pages`); the store's maintenance does this every few seconds, so only
+    /// the pages that recent queries read are resident.
+    pub fn unmap_chunk_pages(&self) {
+        if let Some(files) = self.write().files.as_mut() {
+            files.unmap_pages();
+        }
+    }
+
     /// Current sizes.
     pub fn stats(&self) -> StoreStats {
         let inner = self.read();

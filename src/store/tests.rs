@@ -227,6 +227,43 @@ fn windows_from_seek_points_match_a_full_decode() {
     assert!(!s.read().series[&quiet].head.tracks_seeks(), "one nobody reads does not");
 }
 
+/// Resident KiB of this process' maps of chunk segments under `dir` (from /proc/self/smaps).
+fn mapped_chunk_kib(dir: &std::path::Path) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut ours = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        if line.split_whitespace().next().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
+            ours = line.contains(&*dir.to_string_lossy()) && line.ends_with(".chunks");
+        } else if ours && let Some(v) = line.strip_prefix("Rss:") {
+            kib += v.trim().trim_end_matches(" kB").trim().parse::<u64>().unwrap();
+        }
+    }
+    kib
+}
+
+/// Pages of chunk segments that reads mapped leave the resident memory when unmapped, and the
+/// chunks read back the same afterwards.
+#[test]
+fn unmapped_chunk_pages_read_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::new(2000, 3_600_000);
+    s.use_chunk_dir(&dir.path().join("u.chunks")).unwrap();
+    // Enough sealed chunks (~1 MB of varying values) that they are written past the write buffer.
+    for k in 0..2000 {
+        let id = s.get_or_create([("__name__", "m"), ("k", &k.to_string())]).unwrap();
+        for i in 0..400i64 {
+            s.append(id, i * 15_000, ((i * 7919 + k * 104_729) % 1_000_003) as f64 / 7.0).unwrap();
+        }
+    }
+    let all = |s: &Store| s.query(&[Matcher::eq("__name__", "m")], 0, i64::MAX);
+    let before = format!("{:?}", all(&s));
+    assert!(mapped_chunk_kib(dir.path()) > 0, "reads map segment pages");
+    s.unmap_chunk_pages();
+    assert_eq!(mapped_chunk_kib(dir.path()), 0, "unmapped");
+    assert_eq!(format!("{:?}", all(&s)), before, "the same samples after the pages were unmapped");
+}
+
 /// With a chunk directory, sealed chunks go to segment files and read back exactly: queries
 /// across them, the checkpoint (read from the files) and a restore into another store with its
 /// own directory; retention releases them and deletes segments no chunk uses any more.
