@@ -221,6 +221,15 @@ impl BodySink for ScrapeSink<'_> {
     }
 }
 
+impl ScrapeSink<'_> {
+    /// Appends the scrape once its whole body was read (an empty one if no body came).
+    fn finish(self) -> Result<IngestReport, ScrapeError> {
+        let ScrapeSink { scraper, store, t_ms, ingest } = self;
+        let ingest = ingest.unwrap_or_else(|| scraper.begin(store, Format::Text, t_ms));
+        scraper.finish(store, ingest)
+    }
+}
+
 impl Job for MetricsJob {
     async fn run(&mut self, (client, store, m): &Ctx) {
         let started = Instant::now();
@@ -228,20 +237,8 @@ impl Job for MetricsJob {
         let t_ms = aligned(self.last_t_ms, t.timestamp_millis(), self.interval_ms);
         self.last_t_ms = Some(t_ms);
         let mut sink = ScrapeSink { scraper: &mut self.scraper, store, t_ms, ingest: None };
-        let result = match fetch_to(
-            client,
-            Get { url: &self.url, accept: ACCEPT, timeout: self.timeout, limit: self.limit },
-            |s| s == 200,
-            &mut sink,
-        )
-        .await
-        {
-            Ok(_) => {
-                let ingest = sink.ingest.take().unwrap_or_else(|| sink.scraper.begin(store, Format::Text, t_ms));
-                sink.scraper.finish(store, ingest)
-            }
-            Err(e) => Err(e),
-        };
+        let get = Get { url: &self.url, accept: ACCEPT, timeout: self.timeout, limit: self.limit };
+        let result = fetch_to(client, get, |s| s == 200, &mut sink).await.and_then(|_| sink.finish());
         let duration = started.elapsed().as_secs_f64();
         let name = self.state.name.as_str();
         m.scrapes.with_label_values(&[name]).inc();

@@ -418,6 +418,9 @@ impl Store {
     /// `ChunkFiles::unmap_pages`); the store's maintenance does this every few seconds, so only
     /// the pages that recent queries read are resident.
     pub fn unmap_chunk_pages(&self) {
+        if self.read().files.is_none() {
+            return; // no write lock (which would hold up appends) for nothing
+        }
         if let Some(files) = self.write().files.as_mut() {
             files.unmap_pages();
         }
