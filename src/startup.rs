@@ -175,6 +175,10 @@ impl Application {
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut background = scrape.start(store.clone(), scrape_metrics, stop_rx.clone());
+        let trim_every = state.config.config.server.code_trim_interval.get();
+        if !trim_every.is_zero() {
+            background.push(tokio::spawn(crate::telemetry::trim_code_task(trim_every, stop_rx.clone())));
+        }
         background.push(tokio::spawn(crate::store::maintenance::run(
             store,
             checkpoint,

@@ -76,6 +76,11 @@ pub struct ServerConfig {
     pub max_body_bytes: ByteSize,
     /// On SIGTERM/SIGINT, how long in-flight requests may take before the server stops anyway.
     pub shutdown_timeout: Duration,
+    /// How often the pages of sidewatch's own code and read-only data that nothing ran lately
+    /// are handed back to the kernel (`MADV_PAGEOUT`, Linux 5.4+): most of the code resident
+    /// after start-up (configuration, migrations, TLS set-up) never runs again. The first time
+    /// is a minute after start (or this, when shorter); "0s" turns it off.
+    pub code_trim_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +90,7 @@ impl Default for ServerConfig {
             external_url: String::new(),
             max_body_bytes: ByteSize::mib(1),
             shutdown_timeout: Duration::from_secs(10),
+            code_trim_interval: Duration::from_secs(600),
         }
     }
 }

@@ -330,6 +330,13 @@ fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut Sin
             }
         }
     }
+    let inner = unparen(matrix_arg);
+    if let (Expr::MatrixSelector(ms), Some(cache)) = (inner, ctx.cache)
+        && matches!(name, "rate" | "increase")
+    {
+        counter_call_cached(ctx, cache, ms, name == "rate", t, sink)?;
+        return Ok(single_metric(&ms.vs));
+    }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut buf = Vec::new();
     let mut emit = |m: Member<'_>, w: &Window, it: &mut dyn Iterator<Item = (i64, f64)>| -> R<()> {
@@ -338,7 +345,6 @@ fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut Sin
             None => Ok(()),
         }
     };
-    let inner = unparen(matrix_arg);
     match inner {
         Expr::MatrixSelector(ms) => ctx.visit_range(ms, t, |view, start, end, it| {
             emit(Member::Stored(view, keep_name), &Window { start, end, eval_t: t }, it)
@@ -358,6 +364,70 @@ fn range_call_each(ctx: &Ctx, name: &str, args: &[&Expr], t: i64, sink: &mut Sin
         Expr::MatrixSelector(ms) => single_metric(&ms.vs),
         _ => false,
     })
+}
+
+/// `rate` or `increase` of a selector in a rule-group evaluation: each series' window is
+/// decoded only if no earlier query of the group read the same window of it (another selector
+/// of the same metric over the same range and time, e.g. `x{status=~"5.."}[1m]` then
+/// `x[1m]`); the values come out bit-identical to computing them here.
+fn counter_call_cached(
+    ctx: &Ctx,
+    cache: &super::EvalCache,
+    ms: &promql_parser::parser::MatrixSelector,
+    rate: bool,
+    t: i64,
+    sink: &mut Sink<'_>,
+) -> R<()> {
+    let end = ctx.ref_time(&ms.vs.at, &ms.vs.offset, t);
+    let w = Window { start: end - ms.range.as_millis() as i64, end, eval_t: t };
+    let window = cache.counter_window(w.start, w.end);
+    let mut misses: Vec<(u32, f64, f64)> = Vec::new();
+    {
+        let known = window.read().unwrap_or_else(|e| e.into_inner());
+        let mut at = 0usize;
+        ctx.visit_range(ms, t, |view, _, _, it| {
+            let id = view.id();
+            // Forward from the last hit; back by a binary search when ids go down (`or` sets).
+            if at > 0 && known[at - 1].0 >= id {
+                at = known.partition_point(|e| e.0 < id);
+            }
+            while at < known.len() && known[at].0 < id {
+                at += 1;
+            }
+            let (result, factor) = match known.get(at) {
+                Some(&(i, r, f)) if i == id => (r, f),
+                _ => {
+                    let (r, f) = range_fns::counter_parts(it, &w).unwrap_or((f64::NAN, f64::NAN));
+                    misses.push((id, r, f));
+                    (r, f)
+                }
+            };
+            // The factor is a ratio of sample times: NaN only for "under two samples".
+            if factor.is_nan() {
+                return Ok(());
+            }
+            sink(Member::Stored(view, false), range_fns::finish_extrapolated((result, factor), &w, rate))
+        })?;
+    }
+    if !misses.is_empty() {
+        misses.sort_unstable_by_key(|e| e.0);
+        let mut known = window.write().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::take(&mut *known);
+        known.reserve_exact(old.len() + misses.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), misses.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 <= y.0 => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            known.extend(next);
+        }
+        // Two threads may have computed the same series' window: keep one.
+        known.dedup_by_key(|e| e.0);
+    }
+    Ok(())
 }
 
 /// `absent_over_time(m)`: 1 with the selector's labels when no series has a sample.

@@ -10,6 +10,8 @@
 
 mod aggregate;
 mod binary;
+#[cfg(test)]
+mod cache_tests;
 mod eval;
 mod functions;
 mod histogram;
@@ -99,10 +101,20 @@ impl QueryError {
 ///
 /// Queries of one group may run at once on several threads: the first to need an expression
 /// computes it while the others wait for its result instead of computing it again.
+///
+/// Below whole expressions, it keeps per series what `rate` and `increase` of a counter over
+/// one window compute ([`CounterWindow`]): `rate(x{status=~"5.."}[1m])`, `rate(x[1m])` and
+/// `increase(x[1m])` in one group then decode each series' window once.
 #[derive(Default)]
 pub struct EvalCache {
     map: std::sync::Mutex<std::collections::HashMap<CacheKey, Arc<std::sync::OnceLock<Option<Value>>>>>,
+    windows: std::sync::Mutex<std::collections::HashMap<(i64, i64), Arc<CounterWindow>>>,
 }
+
+/// Per store series id, ascending, a counter window's [`range_fns::counter_parts`] (a NaN
+/// factor: under two samples), for one window `(start, end]`. Filled by the queries that read
+/// it; a selector visits its series in id order, so a query finds them walking forward.
+pub(crate) type CounterWindow = std::sync::RwLock<Vec<(u32, f64, f64)>>;
 
 /// An expression's text, its evaluation time and the query's range.
 type CacheKey = (String, i64, i64, i64);
@@ -121,9 +133,15 @@ impl EvalCache {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).get(key).is_some_and(|c| matches!(c.get(), Some(Some(_))))
     }
 
+    /// The per-series results of counter windows `(start, end]`, created empty if new.
+    pub(crate) fn counter_window(&self, start: i64, end: i64) -> Arc<CounterWindow> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner()).entry((start, end)).or_default().clone()
+    }
+
     /// Forgets everything (the store changed).
     pub fn clear(&self) {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.windows.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 

@@ -184,6 +184,25 @@ fn fold<S>(it: &mut dyn Iterator<Item = (i64, f64)>, init: S, mut f: impl FnMut(
 /// `rate`, `increase` and `delta`: the change over the window, corrected for counter resets
 /// and extrapolated towards the window's edges as Prometheus does.
 fn extrapolated(it: &mut dyn Iterator<Item = (i64, f64)>, w: &Window, counter: bool, rate: bool) -> Option<f64> {
+    extrapolated_parts(it, w, counter).map(|p| finish_extrapolated(p, w, rate))
+}
+
+/// What `rate` and `increase` of a counter share: the corrected delta and the extrapolation
+/// factor before the division by the range ([`finish_extrapolated`] completes either, with the
+/// same arithmetic as computing it at once, so a cached pair gives bit-identical results).
+pub(crate) fn counter_parts(it: &mut dyn Iterator<Item = (i64, f64)>, w: &Window) -> Option<(f64, f64)> {
+    extrapolated_parts(it, w, true)
+}
+
+/// `rate` (per second over the window) or `increase` from [`counter_parts`].
+pub(crate) fn finish_extrapolated((result, mut factor): (f64, f64), w: &Window, rate: bool) -> f64 {
+    if rate {
+        factor /= (w.end - w.start) as f64 / 1000.0;
+    }
+    result * factor
+}
+
+fn extrapolated_parts(it: &mut dyn Iterator<Item = (i64, f64)>, w: &Window, counter: bool) -> Option<(f64, f64)> {
     let mut first: Option<(i64, f64)> = None;
     let mut last = (0, 0.0);
     let mut n = 0usize;
@@ -204,7 +223,7 @@ fn extrapolated(it: &mut dyn Iterator<Item = (i64, f64)>, w: &Window, counter: b
     if n < 2 {
         return None;
     }
-    let mut result = last.1 - first_v + correction;
+    let result = last.1 - first_v + correction;
     let mut to_start = (first_t - w.start) as f64 / 1000.0;
     let mut to_end = (w.end - last.0) as f64 / 1000.0;
     let sampled = (last.0 - first_t) as f64 / 1000.0;
@@ -222,12 +241,7 @@ fn extrapolated(it: &mut dyn Iterator<Item = (i64, f64)>, w: &Window, counter: b
     if to_end >= threshold {
         to_end = avg_gap / 2.0;
     }
-    let mut factor = (sampled + to_start + to_end) / sampled;
-    if rate {
-        factor /= (w.end - w.start) as f64 / 1000.0;
-    }
-    result *= factor;
-    Some(result)
+    Some((result, (sampled + to_start + to_end) / sampled))
 }
 
 /// Least-squares line through the samples: `(slope per second, intercept at intercept_t)`;

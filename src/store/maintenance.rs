@@ -1,5 +1,6 @@
 //! *Store maintenance*: the background task that drops samples past their retention, takes
-//! chunk-file pages that queries read out of the resident memory every [`UNMAP_EVERY`], and
+//! chunk-file pages that queries read out of the resident memory and gives back the postings
+//! lists' growth room every [`UNMAP_EVERY`], and
 //! writes the checkpoint every `store.checkpoint_interval`, and once more at shutdown.
 
 use super::Store;
@@ -30,7 +31,10 @@ pub async fn run(store: Arc<Store>, path: PathBuf, checkpoint_every: Duration, m
                     tracing::debug!(series, samples, "store: dropped data past retention");
                 }
             }
-            _ = unmap_tick.tick() => store.unmap_chunk_pages(),
+            _ = unmap_tick.tick() => {
+                store.unmap_chunk_pages();
+                store.shrink_index();
+            }
             _ = ck_tick.tick() => checkpoint(&store, &path).await,
             () = crate::shutdown::stopped(&mut shutdown) => break,
         }

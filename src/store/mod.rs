@@ -426,6 +426,14 @@ impl Store {
         }
     }
 
+    /// Gives back the postings lists' growth room once series stopped being added (see
+    /// [`index::Postings::shrink`]); takes the write lock only when lists grew.
+    pub fn shrink_index(&self) {
+        if self.read().postings.grown() {
+            self.write().postings.shrink();
+        }
+    }
+
     /// Current sizes.
     pub fn stats(&self) -> StoreStats {
         let inner = self.read();

@@ -5,7 +5,7 @@
 mod metrics;
 mod process;
 
-pub use process::{release_free_memory, tune_allocator};
+pub use process::{release_free_memory, trim_code_pages, trim_code_task, tune_allocator};
 
 pub use metrics::SelfMetrics;
 

@@ -1,5 +1,7 @@
 //! *Process facts* read from `/proc/self` (Linux): resident memory, CPU seconds, open file
-//! descriptors. Elsewhere they are simply absent from `/metrics`.
+//! descriptors. Elsewhere they are simply absent from `/metrics`. Also the process' memory
+//! tuning: the allocator's settings and *code trimming* (handing back the resident pages of
+//! sidewatch's own code that nothing runs any more).
 
 /// Resident set size in bytes.
 pub(super) fn resident_bytes() -> Option<f64> {
@@ -45,5 +47,102 @@ pub fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Asks the kernel to reclaim the resident pages of this executable's read-only mappings (its
+/// code and read-only data) with `MADV_PAGEOUT`: pages mapped only here leave memory, and the
+/// code that still runs faults its pages back in from the file (the same pages, read again).
+/// Start-up runs much code once — configuration, migrations, TLS and template set-up — whose
+/// pages would otherwise stay resident for the life of the process. Writable mappings and
+/// other files (shared libraries, chunk files) are left alone. Returns the bytes of the
+/// mappings advised; fails where `/proc/self/maps` or `MADV_PAGEOUT` (Linux 5.4+) is missing.
+pub fn trim_code_pages() -> std::io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        let exe = std::fs::read_link("/proc/self/exe")?;
+        let exe = exe.to_string_lossy();
+        let exe = exe.strip_suffix(" (deleted)").unwrap_or(&exe);
+        let maps = std::fs::read_to_string("/proc/self/maps")?;
+        let mut advised = 0;
+        for line in maps.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+            let path = f.nth(3).unwrap_or("");
+            if path != exe || perms.contains('w') {
+                continue;
+            }
+            let Some((a, b)) = range.split_once('-') else { continue };
+            let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+            // SAFETY: the range is one of this process' own mappings, read-only; MADV_PAGEOUT
+            // is a hint that never changes the contents a later access sees.
+            if unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_PAGEOUT) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            advised += b - a;
+        }
+        Ok(advised)
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "code trimming needs Linux"))
+}
+
+/// Trims the code pages ([`trim_code_pages`]) a minute after start (or `every`, when
+/// shorter) and then every `every`, until `shutdown`; stops at the first failure (an old
+/// kernel), which it logs once.
+pub async fn trim_code_task(every: std::time::Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut wait = every.min(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = crate::shutdown::stopped(&mut shutdown) => return,
+        }
+        match tokio::task::spawn_blocking(trim_code_pages).await {
+            Ok(Ok(bytes)) => tracing::debug!(bytes, "trimmed resident code pages"),
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "cannot trim resident code pages; server.code_trim_interval has no effect here");
+                return;
+            }
+            Err(_) => return,
+        }
+        wait = every;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Resident kB of this executable's read-only mappings (from `/proc/self/smaps`).
+    fn exe_resident_kb() -> u64 {
+        let exe = std::fs::read_link("/proc/self/exe").unwrap().to_string_lossy().into_owned();
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut ours = false;
+        let mut kb = 0;
+        for line in smaps.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.first().is_some_and(|r| r.contains('-') && !r.ends_with(':')) && f.len() >= 5 {
+                ours = f.get(5) == Some(&exe.as_str()) && !f[1].contains('w');
+            } else if ours && f.first() == Some(&"Rss:") {
+                kb += f[1].parse::<u64>().unwrap();
+            }
+        }
+        kb
+    }
+
+    #[test]
+    fn trimming_takes_resident_code_pages_back_and_the_code_still_runs() {
+        let before = exe_resident_kb();
+        match super::trim_code_pages() {
+            Ok(bytes) => assert!(bytes > 0, "the executable has read-only mappings"),
+            Err(e) => {
+                println!("SKIPPED: MADV_PAGEOUT unavailable here ({e})");
+                return;
+            }
+        }
+        let after = exe_resident_kb();
+        assert!(after < before, "resident code pages {before} kB -> {after} kB");
+        // Code paged out runs again (its pages fault back in from the file).
+        let v: Vec<String> = (0..1000).map(|i| format!("{i:x}")).collect();
+        assert_eq!(v.join(",").len(), 3_727);
+        assert!(super::trim_code_pages().is_ok());
     }
 }
