@@ -411,7 +411,9 @@ fn counter_call_cached(
     }
     if !misses.is_empty() {
         misses.sort_unstable_by_key(|e| e.0);
-        let mut known = window.write().unwrap_or_else(|e| e.into_inner());
+        // Never wait for another thread's visit to end (it holds the read lock meanwhile):
+        // then these results are simply not shared.
+        let Ok(mut known) = window.try_write() else { return Ok(()) };
         let old = std::mem::take(&mut *known);
         known.reserve_exact(old.len() + misses.len());
         let (mut a, mut b) = (old.into_iter().peekable(), misses.into_iter().peekable());
