@@ -410,22 +410,12 @@ fn counter_call_cached(
         })?;
     }
     if !misses.is_empty() {
-        misses.sort_unstable_by_key(|e| e.0);
         // Never wait for another thread's visit to end (it holds the read lock meanwhile):
         // then these results are simply not shared.
         let Ok(mut known) = window.try_write() else { return Ok(()) };
-        let old = std::mem::take(&mut *known);
-        known.reserve_exact(old.len() + misses.len());
-        let (mut a, mut b) = (old.into_iter().peekable(), misses.into_iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x.0 <= y.0 => a.next(),
-                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, None) => break,
-            };
-            known.extend(next);
-        }
+        // Two sorted runs: the stable sort merges them, keeping an id's older entry first.
+        known.append(&mut misses);
+        known.sort_by_key(|e| e.0);
         // Two threads may have computed the same series' window: keep one.
         known.dedup_by_key(|e| e.0);
     }
