@@ -1,24 +1,44 @@
 //! *Bit I/O* for chunks: a writer that appends bit fields to a byte vector (growing it by half)
 //! and a reader that takes up to 64 bits at a time through a 128-bit window.
 
-/// Appends bits to a byte vector; `used` is the number of bits used in its last byte (0 when
-/// that byte is full or there is none), kept by the caller (so a chunk packs it with its other
-/// small fields).
+/// Appends bits to a byte buffer: a boxed slice whose length is the capacity (its unused tail
+/// zero) and a 16-bit count of the bytes in use, both kept by the caller with `used`, the bits
+/// used in the last byte (0 when that byte is full or there is none), so a head chunk packs
+/// them with its other small fields (a `Vec` would take 24 bytes for the buffer alone).
 pub(super) struct BitWriter<'a> {
-    pub(super) bytes: &'a mut Vec<u8>,
+    pub(super) data: &'a mut Box<[u8]>,
+    pub(super) len: &'a mut u16,
     pub(super) used: &'a mut u8,
 }
 
+/// Grows `data` to `cap` bytes (at most `u16::MAX`), keeping its first `len` bytes; the new
+/// tail is zero.
+pub(super) fn grow_to(data: &mut Box<[u8]>, len: u16, cap: usize) {
+    let cap = cap.min(usize::from(u16::MAX));
+    if cap <= data.len() {
+        return;
+    }
+    let mut v = Vec::with_capacity(cap);
+    v.extend_from_slice(&data[..usize::from(len)]);
+    v.resize(cap, 0);
+    *data = v.into_boxed_slice();
+}
+
 impl BitWriter<'_> {
-    /// Appends a zero byte, growing by half (not doubling, as `Vec::push` would) when full: a
-    /// series' first chunk, which has no predecessor to size it from, then ends within ~1/3 of
-    /// its size instead of up to 2×.
+    /// Takes the next (zero) byte, growing by half (not doubling, as `Vec::push` would) when
+    /// full: a series' first chunk, which has no predecessor to size it from, then ends within
+    /// ~1/3 of its size instead of up to 2×. Chunks seal long before 64 KiB
+    /// ([`super::chunk::MAX_BYTES`]).
     fn push_byte(&mut self) {
-        if self.bytes.len() == self.bytes.capacity() {
-            let grow = (self.bytes.len() / 2).max(16);
-            self.bytes.reserve_exact(grow);
+        let len = usize::from(*self.len);
+        if len == self.data.len() {
+            grow_to(self.data, *self.len, len + (len / 2).max(16));
         }
-        self.bytes.push(0);
+        *self.len += 1;
+    }
+
+    fn last_mut(&mut self) -> &mut u8 {
+        &mut self.data[usize::from(*self.len) - 1]
     }
 
     pub(super) fn push_bit(&mut self, bit: bool) {
@@ -26,8 +46,7 @@ impl BitWriter<'_> {
             self.push_byte();
         }
         if bit {
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= 0x80 >> *self.used;
+            *self.last_mut() |= 0x80 >> *self.used;
         }
         *self.used = (*self.used + 1) % 8;
     }
@@ -42,8 +61,7 @@ impl BitWriter<'_> {
             let take = free.min(left);
             let shift = left - take;
             let chunk = ((value >> shift) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= chunk << (free - take);
+            *self.last_mut() |= chunk << (free - take);
             *self.used = (*self.used + take) % 8;
             left -= take;
         }

@@ -102,7 +102,7 @@ impl Store {
                 let at = buf.len();
                 buf.extend_from_slice(&0u32.to_le_bytes());
                 let mut n = 0u32;
-                s.each_raw(inner.files.as_ref(), |bytes, count| {
+                s.each_raw(&inner.files, |bytes, count| {
                     buf.extend_from_slice(&count.to_le_bytes());
                     put_bytes(&mut buf, bytes);
                     stats.samples += count as usize;
@@ -162,7 +162,7 @@ impl Store {
                 }
                 for c in chunks {
                     stats.samples += c.len();
-                    s.push_restored(c, files.as_mut());
+                    s.push_restored(c, files);
                 }
                 stats.series += 1;
             }

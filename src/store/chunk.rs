@@ -3,8 +3,8 @@
 //! buckets, values as the XOR with the previous value's bits. Bits are kept exactly, so a
 //! real `NaN` and Prometheus' StaleNaN marker (a distinct bit pattern) both survive.
 
-use super::bits::{BitReader, BitWriter};
-use super::chunkfile::{ChunkFiles, FileLoc};
+use super::bits::{BitReader, BitWriter, grow_to};
+use super::chunkfile::{ChunkFiles, Loc};
 
 /// Samples per chunk on average before it is sealed (30 minutes at a 15 s interval).
 pub(crate) const CHUNK_SAMPLES: u8 = 120;
@@ -25,6 +25,10 @@ pub(crate) fn chunk_samples(fp: u64) -> u8 {
 /// The longest time a chunk may span (ms), so its end fits in 32 bits as an offset from its
 /// start (~49 days; a series sampled less often than that seals a chunk per sample).
 pub(crate) const MAX_SPAN: i64 = u32::MAX as i64;
+
+/// The most bytes a chunk holds before it is sealed: its byte count is 16-bit, and the next
+/// sample takes at most 19 bytes (a 64-bit delta-of-delta and a 64-bit XOR with its headers).
+pub(crate) const MAX_BYTES: usize = u16::MAX as usize - 64;
 
 /// Prometheus' staleness marker: a NaN with this exact bit pattern.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -65,17 +69,24 @@ pub(crate) struct Seek {
     trailing: u8,
 }
 
-/// A chunk being appended to, or sealed (then only its bytes and bounds are kept).
+/// A chunk being appended to, or sealed (then only its bytes and bounds are kept). Its first
+/// time is not kept beside its bytes: it is their first 8 bytes (the first sample is stored
+/// raw); its last time and the last delta are 32-bit offsets (a chunk spans at most
+/// [`MAX_SPAN`], and times only grow), and the byte count is 16-bit: a head chunk takes 48
+/// bytes instead of 72.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Chunk {
-    bytes: Vec<u8>,
-    /// Bits used in the last byte of `bytes` (see [`BitWriter`]).
+    /// The bytes, `len` of them in use; the rest of the slice is zero room to grow into.
+    data: Box<[u8]>,
+    len: u16,
+    /// Bits used in the last byte in use (see [`BitWriter`]).
     used: u8,
     count: u16,
-    min_t: i64,
-    max_t: i64,
+    /// Time of the last sample as an offset from the first.
+    span: u32,
     // Append state.
-    t_delta: i64,
+    /// The last time delta (ms; positive, at most [`MAX_SPAN`]).
+    t_delta: u32,
     v_bits: u64,
     leading: u8,
     trailing: u8,
@@ -90,57 +101,75 @@ impl Chunk {
     }
 
     /// True when the chunk holds `limit` samples, or a sample at `t` would make it span more
-    /// than [`MAX_SPAN`].
+    /// than [`MAX_SPAN`], or it holds [`MAX_BYTES`].
     pub(crate) fn is_full(&self, limit: u16, t: i64) -> bool {
-        self.count >= limit || (self.count > 0 && t.saturating_sub(self.min_t) > MAX_SPAN)
+        self.count >= limit
+            || (self.count > 0 && t.saturating_sub(self.min_t()) > MAX_SPAN)
+            || usize::from(self.len) >= MAX_BYTES
     }
 
     /// Compressed size in bytes.
     pub(crate) fn byte_len(&self) -> usize {
-        self.bytes.capacity()
+        self.data.len()
     }
 
-    /// Turns a full chunk into a [`Sealed`] one: its bounds and count, and its bytes written to
-    /// the chunk files when there are some (kept in memory, exact-size, otherwise or when the
-    /// files cannot take it — they log why).
-    pub(crate) fn into_sealed(self, files: Option<&mut ChunkFiles>) -> Sealed {
-        let loc = match files.and_then(|f| f.put(&self.bytes)) {
-            Some(loc) => Loc::File(loc),
-            None => Loc::Mem(self.bytes.into_boxed_slice()),
-        };
-        // Callers seal before a chunk spans more than MAX_SPAN (`is_full`).
-        let span = u32::try_from(self.max_t - self.min_t).unwrap_or(u32::MAX);
-        Sealed { min_t: self.min_t, span, count: self.count, loc }
+    /// The bytes in use.
+    fn bytes(&self) -> &[u8] {
+        &self.data[..usize::from(self.len)]
+    }
+
+    /// Time of the first sample (ms): the first 8 bytes (0 when empty).
+    fn min_t(&self) -> i64 {
+        match self.data.get(..8) {
+            Some(b) if self.count > 0 => i64::from_be_bytes(b.try_into().unwrap_or_default()),
+            _ => 0,
+        }
+    }
+
+    /// Turns a full chunk into a [`Sealed`] one: its bounds and count, and its bytes handed to
+    /// `files` (a segment file, or memory, exact-size, when there is none or it cannot take
+    /// them — it logs why).
+    pub(crate) fn into_sealed(self, files: &mut ChunkFiles) -> Sealed {
+        Sealed { min_t: self.min_t(), span: self.span, count: self.count, loc: files.put(self.bytes()) }
     }
 
     /// Time of the newest sample and its value's bits; `None` when empty.
     pub(crate) fn last(&self) -> Option<(i64, u64)> {
-        (self.count > 0).then_some((self.max_t, self.v_bits))
+        (self.count > 0).then(|| (self.max_t(), self.v_bits))
+    }
+
+    /// Time of the last sample (ms; 0 when empty).
+    fn max_t(&self) -> i64 {
+        self.min_t() + i64::from(self.span)
     }
 
     /// A read-only view.
     pub(crate) fn view(&self) -> ChunkView<'_> {
         let seeks = self.seeks.as_deref().map_or(&[][..], |s| &s[..]);
-        ChunkView { data: &self.bytes, count: self.count, min_t: self.min_t, max_t: self.max_t, seeks }
+        ChunkView { data: self.bytes(), count: self.count, min_t: self.min_t(), max_t: self.max_t(), seeks }
     }
 
-    /// Appends a sample; the caller guarantees `t` is after the last sample.
+    /// Appends a sample; the caller guarantees `t` is after the last sample and within
+    /// [`MAX_SPAN`] of the first (see [`Chunk::is_full`]).
     pub(crate) fn append(&mut self, t: i64, v: f64) {
         let bits = v.to_bits();
+        let min_t = if self.count == 0 { t } else { self.min_t() };
+        debug_assert!(t - min_t <= MAX_SPAN && (self.count == 0 || t > self.max_t()), "append past the chunk's bounds");
+        let span = u32::try_from(t - min_t).unwrap_or(u32::MAX);
         match self.count {
             0 => {
-                if self.bytes.capacity() == 0 {
-                    self.bytes.reserve(64);
+                if self.data.is_empty() {
+                    grow_to(&mut self.data, 0, 64);
                 }
+                // The first 8 bytes are the chunk's first time (`min_t`).
                 self.w().push_bits(t as u64, 64);
                 self.w().push_bits(bits, 64);
-                self.min_t = t;
             }
             _ => {
                 // The second sample stores its delta, later ones the change of delta; both in
                 // the same variable-width buckets.
-                let delta = t - self.max_t;
-                self.push_signed(delta - self.t_delta);
+                let delta = span - self.span;
+                self.push_signed(i64::from(delta) - i64::from(self.t_delta));
                 self.t_delta = delta;
                 self.push_value(bits);
             }
@@ -148,23 +177,21 @@ impl Chunk {
         if self.count == 0 {
             self.v_bits = bits;
         }
-        self.max_t = t;
+        self.span = span;
         self.count += 1;
         if self.count.is_multiple_of(SEEK_EVERY)
             && self.count <= u16::from(u8::MAX)
             && let Some(seeks) = self.seeks.as_deref_mut()
         {
-            let bits = self.bytes.len() * 8 - if self.used == 0 { 0 } else { 8 - self.used as usize };
-            // A seek point is 24 bytes; one whose numbers do not fit (a chunk spanning 49 days,
-            // an interval of 24 days, more than 64 Kibit) is skipped: readers then start from
+            let bits = usize::from(self.len) * 8 - if self.used == 0 { 0 } else { 8 - self.used as usize };
+            // A seek point is 24 bytes; one whose numbers do not fit (an interval of 24 days,
+            // more than 64 Kibit) is skipped: readers then start from
             // an earlier one or the chunk's start.
-            if let (Ok(t), Ok(delta), Ok(pos)) =
-                (u32::try_from(t - self.min_t), i32::try_from(self.t_delta), u16::try_from(bits))
-            {
+            if let (Ok(delta), Ok(pos)) = (i32::try_from(self.t_delta), u16::try_from(bits)) {
                 seeks[0] = seeks[1];
                 seeks[1] = Seek {
                     v: self.v_bits,
-                    t,
+                    t: span,
                     delta,
                     pos,
                     n: self.count as u8,
@@ -176,7 +203,7 @@ impl Chunk {
     }
 
     fn w(&mut self) -> BitWriter<'_> {
-        BitWriter { bytes: &mut self.bytes, used: &mut self.used }
+        BitWriter { data: &mut self.data, len: &mut self.len, used: &mut self.used }
     }
 
     fn push_signed(&mut self, dod: i64) {
@@ -224,16 +251,21 @@ impl Chunk {
 
     /// The raw bytes and sample count, for the checkpoint.
     pub(crate) fn raw(&self) -> (&[u8], u16) {
-        (&self.bytes, self.count)
+        (self.bytes(), self.count)
     }
 
     /// Rebuilds a chunk from checkpointed bytes by decoding and re-encoding (which also
     /// restores the append state). Returns `None` when the bytes do not decode.
     pub(crate) fn from_raw(bytes: &[u8], count: u16) -> Option<Chunk> {
-        let src = Chunk { bytes: bytes.to_vec(), count, ..Default::default() };
+        let len = u16::try_from(bytes.len()).ok()?;
+        let src = Chunk { data: bytes.into(), len, count, ..Default::default() };
         let mut out = Chunk::new();
         let mut n = 0;
         for (t, v) in src.iter() {
+            // Damaged bytes could decode to times that go back or span too long.
+            if n > 0 && (t <= out.max_t() || out.is_full(u16::MAX, t)) {
+                return None;
+            }
             out.append(t, v);
             n += 1;
         }
@@ -258,40 +290,27 @@ impl Chunk {
     /// An empty chunk with room for `bytes` (from the size of the series' previous chunk).
     pub(crate) fn with_capacity(bytes: usize) -> Chunk {
         let mut c = Chunk::new();
-        c.bytes.reserve_exact(bytes);
+        grow_to(&mut c.data, 0, bytes);
         c
     }
 }
 
-/// Where a sealed chunk's bytes are.
-#[derive(Debug)]
-pub(crate) enum Loc {
-    /// In memory (no chunk files, or writing one failed).
-    Mem(Box<[u8]>),
-    /// In a chunk file, read through its map.
-    File(FileLoc),
-}
-
 /// A full chunk kept for reading only: its bounds and count in memory (so a query that does
-/// not need it never touches its bytes) and its bytes in memory or in a chunk file.
+/// not need it never touches its bytes) and where its bytes are (a chunk file, or memory),
+/// 24 bytes in all.
 #[derive(Debug)]
 pub(crate) struct Sealed {
     min_t: i64,
-    /// `max_t - min_t` (32 bytes in all, not 40 with an `i64` end).
+    /// `max_t - min_t` (not an `i64` end, which would take 8 bytes more).
     span: u32,
     count: u16,
     pub(crate) loc: Loc,
 }
 
 impl Sealed {
-    /// A read-only view; `files` must be the store's chunk files when the chunk is in one.
-    pub(crate) fn view<'a>(&'a self, files: Option<&'a ChunkFiles>) -> ChunkView<'a> {
-        let data: &[u8] = match (&self.loc, files) {
-            (Loc::Mem(b), _) => b,
-            (Loc::File(loc), Some(f)) => f.get(*loc),
-            (Loc::File(_), None) => &[],
-        };
-        ChunkView { data, count: self.count, min_t: self.min_t, max_t: self.max_t(), seeks: &[] }
+    /// A read-only view; `files` must be the store's chunk files, which hold its bytes.
+    pub(crate) fn view<'a>(&'a self, files: &'a ChunkFiles) -> ChunkView<'a> {
+        ChunkView { data: files.get(self.loc), count: self.count, min_t: self.min_t, max_t: self.max_t(), seeks: &[] }
     }
 
     /// Number of samples.
@@ -311,10 +330,8 @@ impl Sealed {
 
     /// Bytes of the data: (in memory, in a chunk file).
     pub(crate) fn bytes(&self) -> (usize, usize) {
-        match &self.loc {
-            Loc::Mem(b) => (b.len(), 0),
-            Loc::File(l) => (0, l.len as usize),
-        }
+        let len = usize::from(self.loc.len);
+        if self.loc.in_memory() { (len, 0) } else { (0, len) }
     }
 }
 
@@ -342,11 +359,6 @@ impl<'a> ChunkView<'a> {
     /// Time of the last sample (ms).
     pub(crate) fn max_t(self) -> i64 {
         self.max_t
-    }
-
-    /// The raw bytes and sample count, for the checkpoint.
-    pub(crate) fn raw(self) -> (&'a [u8], u16) {
-        (self.data, self.count)
     }
 
     /// Decodes every sample in order.
@@ -510,12 +522,16 @@ mod tests {
             (900_000_000, -0.0),
             (900_000_001, 1e-300),
             (900_000_002, 0.1 + 0.2),
-            (1_700_000_000_000, 42.0),
-            (1_700_000_015_000, 42.0),
-            (1_700_000_030_007, 43.5),
-            (1_700_000_030_008, stale),
+            (4_000_000_000, 42.0),
+            (4_000_015_000, 42.0),
+            (4_000_030_007, 43.5),
+            (4_000_030_008, stale),
         ];
-        let c = roundtrip(&samples);
+        // Negative times, and times just under the chunk's longest span from its start.
+        let mut c = roundtrip(&samples);
+        for base in [1_700_000_000_000, -3_000_000_000] {
+            c = roundtrip(&samples.iter().map(|&(t, v)| (base + t, v)).collect::<Vec<_>>());
+        }
         let vals: Vec<f64> = c.iter().map(|s| s.1).collect();
         assert!(vals[1].is_nan() && !is_stale(vals[1]), "a real NaN stays a real NaN");
         assert!(is_stale(vals[2]) && is_stale(vals[11]));
@@ -523,12 +539,19 @@ mod tests {
 
     #[test]
     fn windows_start_right_when_seek_points_do_not_fit() {
-        // Deltas past i32 milliseconds and times past u32 from the chunk start: those seek
-        // points are skipped, and a window still gets every sample from its start.
+        // A delta past i32 milliseconds (sample 64, where a seek point falls): that seek point
+        // is skipped, later ones are kept, and a window still gets every sample from its start.
+        const JUMP: i64 = 2_200_000_000;
         let samples: Vec<(i64, f64)> =
-            (0..100i64).map(|i| (i * if i < 50 { 15_000 } else { 3_000_000_000 }, i as f64)).collect();
-        let c = roundtrip(&samples);
-        for start in [0, 20 * 15_000 + 1, 49 * 15_000, 60 * 3_000_000_000, 99 * 3_000_000_000 - 1] {
+            (0..100i64).map(|i| (i * 15_000 + if i >= 63 { JUMP } else { 0 }, i as f64)).collect();
+        let mut c = Chunk::new();
+        c.track_seeks();
+        for &(t, v) in &samples {
+            c.append(t, v);
+        }
+        assert_eq!(c.view().seeks.iter().map(|s| s.n).collect::<Vec<_>>(), [80, 96], "the seek point at 64 is skipped");
+        let jump = 63 * 15_000 + JUMP;
+        for start in [0, 20 * 15_000 + 1, 49 * 15_000, jump - 1, jump, jump + 20 * 15_000 + 1, 99 * 15_000 + JUMP] {
             let got: Vec<(i64, f64)> = c.view().iter_from(start).filter(|(t, _)| *t >= start).collect();
             let want: Vec<(i64, f64)> = samples.iter().copied().filter(|(t, _)| *t >= start).collect();
             assert_eq!(got, want, "from {start}");
@@ -537,7 +560,7 @@ mod tests {
 
     #[test]
     fn every_dod_bucket() {
-        let deltas = [10, 10, 15, 8202, 11, 65_547, 12, 524_300, 13, 10_000_013, 10, 1 << 40, 1, 8193, 8192];
+        let deltas = [10, 10, 15, 8202, 11, 65_547, 12, 524_300, 13, 10_000_013, 10, 1 << 31, 1, 8193, 8192];
         let mut t = -1_000;
         let mut s = vec![(t, 0.0)];
         for (i, d) in deltas.iter().enumerate() {

@@ -12,6 +12,10 @@
 //! process, not its durable state: the store checkpoint holds every chunk's bytes, so the
 //! directory is emptied at start. If a write fails (disk full, no directory), the chunk stays
 //! in memory and the store goes on.
+//!
+//! With no directory (`store.sealed_chunks = "memory"`), or while writes fail, chunks are kept
+//! here in memory instead, in slots a [`Loc`] names the same way, so a series' sealed-chunk
+//! entry is 24 bytes either way (an enum of a boxed slice and a file place would take 32).
 
 use memmap2::{Mmap, UncheckedAdvice};
 use std::fs::{File, OpenOptions};
@@ -26,12 +30,22 @@ pub(crate) const SEGMENT_BYTES: u32 = 16 << 20;
 const BUFFER_BYTES: usize = 128 << 10;
 
 /// Where a sealed chunk's bytes are: segment number, byte offset and length (8 bytes, so a
-/// series' sealed-chunk entry stays small).
+/// series' sealed-chunk entry stays small); segment [`MEM_SEG`] is memory, `off` then the slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FileLoc {
+pub(crate) struct Loc {
     pub(crate) seg: u16,
     pub(crate) len: u16,
     pub(crate) off: u32,
+}
+
+/// The segment number of chunks kept in memory (files are numbered below it).
+const MEM_SEG: u16 = u16::MAX;
+
+impl Loc {
+    /// True when the bytes are in memory, not in a file.
+    pub(crate) fn in_memory(self) -> bool {
+        self.seg == MEM_SEG
+    }
 }
 
 #[derive(Debug)]
@@ -55,10 +69,12 @@ impl Segment {
     }
 }
 
-/// The segment files of one store; see the module docs.
-#[derive(Debug)]
+/// The sealed chunks of one store: segment files and the chunks kept in memory; see the
+/// module docs.
+#[derive(Debug, Default)]
 pub(crate) struct ChunkFiles {
-    dir: PathBuf,
+    /// Where segments go; `None`: every chunk is kept in memory.
+    dir: Option<PathBuf>,
     /// By segment number; `None` once deleted (the number is then reused).
     segments: Vec<Option<Segment>>,
     /// The segment being written.
@@ -72,13 +88,18 @@ pub(crate) struct ChunkFiles {
     failing: bool,
     /// Held (with an exclusive `flock`) while the files are in use, so two processes never
     /// share a directory.
-    _lock: File,
+    _lock: Option<File>,
+    /// Chunks kept in memory, by slot (an empty slot is free).
+    mem: Vec<Box<[u8]>>,
+    /// Free slots of `mem`.
+    mem_free: Vec<u32>,
 }
 
 impl ChunkFiles {
     /// Opens (creating it if needed) `dir` for chunk segments, deleting segments a previous
-    /// process left there. Fails when the directory cannot be created or read.
-    pub(crate) fn open(dir: &Path) -> io::Result<ChunkFiles> {
+    /// process left there, and takes over the chunks `memory` holds in memory. Fails when the
+    /// directory cannot be created or read.
+    pub(crate) fn open(dir: &Path, memory: &mut ChunkFiles) -> io::Result<ChunkFiles> {
         std::fs::create_dir_all(dir)?;
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))?;
         // SAFETY: flock on a file descriptor we own; it has no memory effects.
@@ -95,8 +116,10 @@ impl ChunkFiles {
             }
         }
         Ok(ChunkFiles {
-            dir: dir.to_path_buf(),
-            _lock: lock,
+            dir: Some(dir.to_path_buf()),
+            _lock: Some(lock),
+            mem: std::mem::take(&mut memory.mem),
+            mem_free: std::mem::take(&mut memory.mem_free),
             segments: Vec::new(),
             active: None,
             flushed: 0,
@@ -107,15 +130,16 @@ impl ChunkFiles {
 
     fn new_segment(&mut self) -> io::Result<u16> {
         self.flush()?;
+        let Some(dir) = &self.dir else { return Err(io::Error::other("no chunk directory")) };
         let seg = match self.segments.iter().position(Option::is_none) {
             Some(free) => free,
-            None if self.segments.len() < u16::MAX as usize => {
+            None if self.segments.len() < MEM_SEG as usize => {
                 self.segments.push(None);
                 self.segments.len() - 1
             }
             None => return Err(io::Error::other("too many chunk segments")),
         };
-        let path = self.dir.join(format!("{:06}.chunks", seg + 1));
+        let path = dir.join(format!("{:06}.chunks", seg + 1));
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
         file.set_len(SEGMENT_BYTES as u64)?;
         // SAFETY: the file is ours (created and truncated above, in a directory the store owns)
@@ -146,10 +170,31 @@ impl ChunkFiles {
         Ok(())
     }
 
-    /// Stores `bytes` (one sealed chunk) and returns where; `None` when no segment can be
-    /// created (the caller then keeps the chunk in memory). Write failures are logged here,
-    /// once until a write succeeds again.
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> Option<FileLoc> {
+    /// Stores `bytes` (one sealed chunk, under 64 KiB) and returns where: in a segment file
+    /// when there is a directory and writing works, in memory otherwise. Write failures are
+    /// logged, once until a write succeeds again.
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Loc {
+        if self.dir.is_some()
+            && let Some(loc) = self.put_file(bytes)
+        {
+            return loc;
+        }
+        let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX); // `get` reads the slot's own length
+        let b: Box<[u8]> = bytes.into();
+        let off = match self.mem_free.pop() {
+            Some(slot) => {
+                self.mem[slot as usize] = b;
+                slot
+            }
+            None => {
+                self.mem.push(b);
+                (self.mem.len() - 1) as u32
+            }
+        };
+        Loc { seg: MEM_SEG, len, off }
+    }
+
+    fn put_file(&mut self, bytes: &[u8]) -> Option<Loc> {
         let len = u16::try_from(bytes.len()).ok()?;
         let seg = match self.active {
             Some(seg) if self.flushed + self.pending.len() as u32 + u32::from(len) <= SEGMENT_BYTES => seg,
@@ -170,7 +215,7 @@ impl ChunkFiles {
         if let Some(Some(s)) = self.segments.get_mut(seg as usize) {
             s.live += 1;
         }
-        Some(FileLoc { seg, len, off })
+        Some(Loc { seg, len, off })
     }
 
     /// Logs the first of a run of write failures and the recovery after it.
@@ -178,22 +223,25 @@ impl ChunkFiles {
         match r {
             Ok(v) => {
                 if std::mem::replace(&mut self.failing, false) {
-                    tracing::info!(dir = %self.dir.display(), "chunk files are written again");
+                    tracing::info!(dir = ?self.dir, "chunk files are written again");
                 }
                 Some(v)
             }
             Err(e) => {
                 if !std::mem::replace(&mut self.failing, true) {
-                    tracing::warn!(error = %e, dir = %self.dir.display(), "cannot write chunk file; keeping chunks in memory until a write succeeds");
+                    tracing::warn!(error = %e, dir = ?self.dir, "cannot write chunk file; keeping chunks in memory until a write succeeds");
                 }
                 None
             }
         }
     }
 
-    /// The bytes at `loc`, read through the map (or from the write buffer); empty if `loc` is
-    /// unknown.
-    pub(crate) fn get(&self, loc: FileLoc) -> &[u8] {
+    /// The bytes at `loc`, from memory or read through the map (or from the write buffer);
+    /// empty if `loc` is unknown.
+    pub(crate) fn get(&self, loc: Loc) -> &[u8] {
+        if loc.in_memory() {
+            return self.mem.get(loc.off as usize).map_or(&[], |b| &b[..]);
+        }
         let len = loc.len as usize;
         let Some(Some(seg)) = self.segments.get(loc.seg as usize) else { return &[] };
         if self.active == Some(loc.seg) && loc.off >= self.flushed {
@@ -221,7 +269,12 @@ impl ChunkFiles {
 
     /// Copies the `len` bytes at `loc` into `buf` with a read from the file (not the map), so
     /// bulk readers such as the checkpoint do not make every page resident.
-    pub(crate) fn read_into(&self, loc: FileLoc, buf: &mut Vec<u8>) -> io::Result<()> {
+    pub(crate) fn read_into(&self, loc: Loc, buf: &mut Vec<u8>) -> io::Result<()> {
+        if loc.in_memory() {
+            buf.clear();
+            buf.extend_from_slice(self.get(loc));
+            return Ok(());
+        }
         let Some(Some(seg)) = self.segments.get(loc.seg as usize) else {
             return Err(io::Error::other("chunk segment is gone"));
         };
@@ -234,9 +287,19 @@ impl ChunkFiles {
         seg.file.read_exact_at(buf, loc.off as u64)
     }
 
-    /// Forgets one chunk at `loc`; deletes its segment when no chunk in it is left (except the
-    /// segment being written).
-    pub(crate) fn release(&mut self, loc: FileLoc) {
+    /// Forgets one chunk at `loc`: frees its memory, or deletes its segment when no chunk in it
+    /// is left (except the segment being written).
+    pub(crate) fn release(&mut self, loc: Loc) {
+        if loc.in_memory() {
+            // A sealed chunk is never empty, so an empty slot is a free one (not freed twice).
+            if let Some(slot) = self.mem.get_mut(loc.off as usize)
+                && !slot.is_empty()
+            {
+                *slot = Box::default();
+                self.mem_free.push(loc.off);
+            }
+            return;
+        }
         if let Some(Some(seg)) = self.segments.get_mut(loc.seg as usize) {
             seg.live = seg.live.saturating_sub(1);
         }
@@ -259,6 +322,11 @@ impl ChunkFiles {
     pub(crate) fn segment_count(&self) -> usize {
         self.segments.iter().flatten().count()
     }
+
+    /// Bytes the table of in-memory chunks takes beside the chunks themselves.
+    pub(crate) fn slot_bytes(&self) -> usize {
+        self.mem.capacity() * std::mem::size_of::<Box<[u8]>>() + self.mem_free.capacity() * 4
+    }
 }
 
 impl Drop for ChunkFiles {
@@ -275,11 +343,12 @@ mod tests {
     fn chunks_round_trip_through_buffer_file_and_map_and_segments_go_when_empty() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("000009.chunks"), b"left over").unwrap();
-        let mut f = ChunkFiles::open(dir.path()).unwrap();
+        let mut f = ChunkFiles::open(dir.path(), &mut ChunkFiles::default()).unwrap();
         assert!(!dir.path().join("000009.chunks").exists(), "stale segments are deleted at open");
-        let err = ChunkFiles::open(dir.path()).unwrap_err();
+        let err = ChunkFiles::open(dir.path(), &mut ChunkFiles::default()).unwrap_err();
         assert!(err.to_string().contains("in use by another sidewatch process"), "{err}");
-        let a = f.put(b"first chunk").unwrap();
+        let a = f.put(b"first chunk");
+        assert!(!a.in_memory());
         assert_eq!(f.get(a), b"first chunk", "read from the write buffer");
         f.flush().unwrap();
         assert_eq!(f.get(a), b"first chunk", "read through the map");
@@ -288,8 +357,8 @@ mod tests {
         assert_eq!(buf, b"first chunk");
         // Fill the first segment so the next chunk opens a second one.
         let big = vec![7u8; 60_000];
-        let fills: Vec<FileLoc> = (0..(SEGMENT_BYTES / 60_000)).map(|_| f.put(&big).unwrap()).collect();
-        let b = f.put(&big).unwrap();
+        let fills: Vec<Loc> = (0..(SEGMENT_BYTES / 60_000)).map(|_| f.put(&big)).collect();
+        let b = f.put(&big);
         assert_eq!((a.seg, b.seg), (0, 1));
         assert_eq!(&f.get(fills[3])[..4], &[7, 7, 7, 7]);
         assert_eq!(f.segment_count(), 2);
@@ -304,5 +373,31 @@ mod tests {
         assert!(dir.path().join("000002.chunks").exists(), "the segment being written stays");
         drop(f);
         assert!(!dir.path().join("000002.chunks").exists());
+    }
+
+    /// Without a directory chunks are kept in memory slots, which are reused once released and
+    /// carried over when a directory is opened later.
+    #[test]
+    fn chunks_in_memory_reuse_slots_and_move_to_an_opened_directory() {
+        let mut m = ChunkFiles::default();
+        let a = m.put(b"in memory");
+        let b = m.put(b"second");
+        assert!(a.in_memory() && b.in_memory());
+        assert_eq!((m.get(a), m.get(b)), (&b"in memory"[..], &b"second"[..]));
+        let mut buf = Vec::new();
+        m.read_into(b, &mut buf).unwrap();
+        assert_eq!(buf, b"second");
+        m.release(a);
+        m.release(a);
+        assert!(m.get(a).is_empty(), "released");
+        let c = m.put(b"third");
+        assert_eq!(c.off, a.off, "a freed slot is reused");
+        let d = m.put(b"fourth");
+        assert_ne!(d.off, c.off, "released twice, freed once");
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = ChunkFiles::open(dir.path(), &mut m).unwrap();
+        assert_eq!((f.get(b), f.get(c)), (&b"second"[..], &b"third"[..]), "memory chunks carried over");
+        assert!(!f.put(b"to a file").in_memory());
+        assert_eq!(f.segment_count(), 1);
     }
 }

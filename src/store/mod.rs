@@ -113,8 +113,8 @@ struct Inner {
     retention: HashMap<Sym, i64>,
     /// Series removed since the interner was last swept of unused strings.
     removed_since_sweep: usize,
-    /// Where sealed chunks go; `None` keeps them in memory.
-    files: Option<chunkfile::ChunkFiles>,
+    /// Where sealed chunks go: segment files, or memory when there is no chunk directory.
+    files: chunkfile::ChunkFiles,
 }
 
 /// One series during a visit: its id and labels, the labels read from the store's symbols
@@ -186,8 +186,8 @@ impl Store {
     /// map, instead of in memory. Call before the store holds data. Fails when the directory
     /// cannot be created or emptied; the store then keeps chunks in memory.
     pub fn use_chunk_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        let files = chunkfile::ChunkFiles::open(dir)?;
-        self.write().files = Some(files);
+        let mut inner = self.write();
+        inner.files = chunkfile::ChunkFiles::open(dir, &mut inner.files)?;
         Ok(())
     }
 
@@ -234,7 +234,7 @@ impl Store {
         let mut inner = self.write();
         let Inner { series, files, .. } = &mut *inner;
         let s = series.get_mut(id).ok_or(StoreError::UnknownSeries)?;
-        Ok(s.append(t, v, files.as_mut())?)
+        Ok(s.append(t, v, files)?)
     }
 
     /// Appends `(id, value)` pairs, each at its own timestamp, under one lock.
@@ -245,7 +245,7 @@ impl Store {
         for &(id, t, v) in samples {
             match series.get_mut(id) {
                 None => stats.unknown += 1,
-                Some(s) => match s.append(t, v, files.as_mut()) {
+                Some(s) => match s.append(t, v, files) {
                     Ok(()) => stats.appended += 1,
                     Err(_) => stats.rejected += 1,
                 },
@@ -272,7 +272,7 @@ impl Store {
     pub fn mark_stale(&self, ids: impl IntoIterator<Item = u32>, t: i64) -> usize {
         let mut inner = self.write();
         let Inner { series, files, .. } = &mut *inner;
-        ids.into_iter().filter(|id| series.get_mut(*id).is_some_and(|s| s.mark_stale(t, files.as_mut()))).count()
+        ids.into_iter().filter(|id| series.get_mut(*id).is_some_and(|s| s.mark_stale(t, files))).count()
     }
 
     /// Ids of the series matching every matcher, ascending.
@@ -315,7 +315,7 @@ impl Store {
                 continue;
             }
             let view = SeriesView { inner: &inner, id, series: s, name };
-            f(&view, &mut s.samples(start, end, inner.files.as_ref()));
+            f(&view, &mut s.samples(start, end, &inner.files));
         }
     }
 
@@ -328,7 +328,7 @@ impl Store {
             if s.last_t() < start {
                 continue;
             }
-            if let Some((t, v)) = s.last_in(start, end, inner.files.as_ref()) {
+            if let Some((t, v)) = s.last_in(start, end, &inner.files) {
                 f(&inner.labels_of(s), t, v);
             }
         }
@@ -393,7 +393,7 @@ impl Store {
         for (id, s) in series.iter_mut() {
             let keep = retention.get(&s.name).copied().unwrap_or(self.default_retention_ms);
             let cutoff = now_ms - keep;
-            samples += s.truncate_before(cutoff, files.as_mut());
+            samples += s.truncate_before(cutoff, files);
             if s.last_t() < cutoff {
                 samples += s.sample_count();
                 dead.push(id);
@@ -418,12 +418,10 @@ impl Store {
     /// `ChunkFiles::unmap_pages`); the store's maintenance does this every few seconds, so only
     /// the pages that recent queries read are resident.
     pub fn unmap_chunk_pages(&self) {
-        if self.read().files.is_none() {
+        if self.read().files.segment_count() == 0 {
             return; // no write lock (which would hold up appends) for nothing
         }
-        if let Some(files) = self.write().files.as_mut() {
-            files.unmap_pages();
-        }
+        self.write().files.unmap_pages();
     }
 
     /// Gives back the postings lists' growth room once series stopped being added (see
@@ -445,9 +443,12 @@ impl Store {
             st.file_bytes += file;
             st.index_bytes += std::mem::size_of::<MemSeries>();
         }
-        st.index_bytes +=
-            inner.label_sets.bytes() + inner.postings.bytes() + inner.interner.bytes() + inner.by_fp.capacity() * 5;
-        st.file_segments = inner.files.as_ref().map_or(0, chunkfile::ChunkFiles::segment_count);
+        st.index_bytes += inner.label_sets.bytes()
+            + inner.postings.bytes()
+            + inner.interner.bytes()
+            + inner.by_fp.capacity() * 5
+            + inner.files.slot_bytes();
+        st.file_segments = inner.files.segment_count();
         st
     }
 
@@ -499,7 +500,7 @@ impl Inner {
 
     fn remove(&mut self, id: u32) {
         if let Some(mut s) = self.series.remove(id) {
-            s.release(self.files.as_mut());
+            s.release(&mut self.files);
             self.postings.remove(id, self.label_sets.get(s.labels));
             self.label_sets.free(s.labels);
             self.removed_since_sweep += 1;

@@ -1,7 +1,7 @@
 //! A *memory series*: one label set's samples — sealed chunks plus the head chunk being
 //! appended to — and the rules for appending (in order only, duplicates ignored).
 
-use super::chunk::{Chunk, Loc, STALE_NAN_BITS, Sealed, chunk_samples};
+use super::chunk::{Chunk, STALE_NAN_BITS, Sealed, chunk_samples};
 use super::chunkfile::ChunkFiles;
 use super::labels::{LabelRef, Sym};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,8 +53,8 @@ impl MemSeries {
     }
 
     /// Appends `(t, v)`; a repeat of the last sample is accepted silently. A full head chunk is
-    /// sealed into `files` when given.
-    pub(crate) fn append(&mut self, t: i64, v: f64, files: Option<&mut ChunkFiles>) -> Result<(), AppendError> {
+    /// sealed into `files`.
+    pub(crate) fn append(&mut self, t: i64, v: f64, files: &mut ChunkFiles) -> Result<(), AppendError> {
         if let Some((last_t, last_bits)) = self.head.last()
             && t <= last_t
         {
@@ -80,7 +80,7 @@ impl MemSeries {
 
     /// Appends a staleness marker at `t` unless the series is already stale or empty.
     /// Returns whether one was written.
-    pub(crate) fn mark_stale(&mut self, t: i64, files: Option<&mut ChunkFiles>) -> bool {
+    pub(crate) fn mark_stale(&mut self, t: i64, files: &mut ChunkFiles) -> bool {
         match self.head.last() {
             Some((last_t, bits)) if bits != STALE_NAN_BITS && t > last_t => {
                 self.append(t, f64::from_bits(STALE_NAN_BITS), files).is_ok()
@@ -100,7 +100,7 @@ impl MemSeries {
 
     /// The newest sample with `start <= t <= end` (staleness marker included); O(1) when the
     /// series' last sample is in range, as it is for evaluations at the current time.
-    pub(crate) fn last_in(&self, start: i64, end: i64, files: Option<&ChunkFiles>) -> Option<(i64, f64)> {
+    pub(crate) fn last_in(&self, start: i64, end: i64, files: &ChunkFiles) -> Option<(i64, f64)> {
         if let Some((t, bits)) = self.head.last()
             && t >= start
             && t <= end
@@ -119,7 +119,7 @@ impl MemSeries {
         &'a self,
         start: i64,
         end: i64,
-        files: Option<&'a ChunkFiles>,
+        files: &'a ChunkFiles,
     ) -> impl Iterator<Item = (i64, f64)> + 'a {
         if !self.head.tracks_seeks() && self.head.len() > 0 && start > self.head.view().min_t() {
             self.want_seeks.store(true, Ordering::Relaxed);
@@ -135,7 +135,7 @@ impl MemSeries {
             .take_while(move |(t, _)| *t <= end)
     }
 
-    fn seal(&mut self, full: Chunk, files: Option<&mut ChunkFiles>) {
+    fn seal(&mut self, full: Chunk, files: &mut ChunkFiles) {
         let mut v = std::mem::take(&mut self.sealed).into_vec();
         v.reserve_exact(1);
         v.push(full.into_sealed(files));
@@ -144,7 +144,7 @@ impl MemSeries {
 
     /// Drops sealed chunks that end before `cutoff` (releasing their place in `files`); returns
     /// how many samples went.
-    pub(crate) fn truncate_before(&mut self, cutoff: i64, mut files: Option<&mut ChunkFiles>) -> usize {
+    pub(crate) fn truncate_before(&mut self, cutoff: i64, files: &mut ChunkFiles) -> usize {
         let keep_from = self.sealed.iter().position(|c| c.max_t() >= cutoff).unwrap_or(self.sealed.len());
         if keep_from == 0 {
             return 0;
@@ -153,9 +153,7 @@ impl MemSeries {
         let dropped = v
             .drain(..keep_from)
             .map(|c| {
-                if let (Loc::File(loc), Some(f)) = (&c.loc, files.as_deref_mut()) {
-                    f.release(*loc);
-                }
+                files.release(c.loc);
                 c.len()
             })
             .sum();
@@ -164,7 +162,7 @@ impl MemSeries {
     }
 
     /// Releases every sealed chunk's place in `files` (the series is being removed).
-    pub(crate) fn release(&mut self, files: Option<&mut ChunkFiles>) {
+    pub(crate) fn release(&mut self, files: &mut ChunkFiles) {
         self.truncate_before(i64::MAX, files);
     }
 
@@ -181,19 +179,11 @@ impl MemSeries {
     /// Calls `f` with each chunk's compressed bytes and sample count, oldest first; sealed chunks
     /// in a chunk file are read from the file (not through its map, so a bulk reader such as
     /// the checkpoint does not make them resident). Fails when a chunk file cannot be read.
-    pub(crate) fn each_raw(&self, files: Option<&ChunkFiles>, mut f: impl FnMut(&[u8], u16)) -> std::io::Result<()> {
+    pub(crate) fn each_raw(&self, files: &ChunkFiles, mut f: impl FnMut(&[u8], u16)) -> std::io::Result<()> {
         let mut buf = Vec::new();
         for c in self.sealed.iter() {
-            match (&c.loc, files) {
-                (Loc::File(loc), Some(files)) => {
-                    files.read_into(*loc, &mut buf)?;
-                    f(&buf, c.len() as u16);
-                }
-                _ => {
-                    let (bytes, count) = c.view(files).raw();
-                    f(bytes, count);
-                }
-            }
+            files.read_into(c.loc, &mut buf)?;
+            f(&buf, c.len() as u16);
         }
         if self.head.len() > 0 {
             let (bytes, count) = self.head.raw();
@@ -203,7 +193,7 @@ impl MemSeries {
     }
 
     /// Restores a chunk from a checkpoint (appended after the existing ones).
-    pub(crate) fn push_restored(&mut self, chunk: Chunk, files: Option<&mut ChunkFiles>) {
+    pub(crate) fn push_restored(&mut self, chunk: Chunk, files: &mut ChunkFiles) {
         if chunk.len() > 0 {
             if self.head.len() > 0 {
                 let h = std::mem::replace(&mut self.head, Chunk::new());
