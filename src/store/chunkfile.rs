@@ -73,8 +73,10 @@ impl Segment {
 /// module docs.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkFiles {
-    /// Where segments go; `None`: every chunk is kept in memory.
-    dir: Option<PathBuf>,
+    /// Where segments go, and its `LOCK` file, held (with an exclusive `flock`) while the files
+    /// are in use so two processes never share a directory; `None`: every chunk is kept in
+    /// memory.
+    dir: Option<(PathBuf, File)>,
     /// By segment number; `None` once deleted (the number is then reused).
     segments: Vec<Option<Segment>>,
     /// The segment being written.
@@ -86,9 +88,6 @@ pub(crate) struct ChunkFiles {
     pending: Vec<u8>,
     /// The last write failed (logged once until one succeeds).
     failing: bool,
-    /// Held (with an exclusive `flock`) while the files are in use, so two processes never
-    /// share a directory.
-    _lock: Option<File>,
     /// Chunks kept in memory, by slot (an empty slot is free).
     mem: Vec<Box<[u8]>>,
     /// Free slots of `mem`.
@@ -116,8 +115,7 @@ impl ChunkFiles {
             }
         }
         Ok(ChunkFiles {
-            dir: Some(dir.to_path_buf()),
-            _lock: Some(lock),
+            dir: Some((dir.to_path_buf(), lock)),
             mem: std::mem::take(&mut memory.mem),
             mem_free: std::mem::take(&mut memory.mem_free),
             segments: Vec::new(),
@@ -130,7 +128,7 @@ impl ChunkFiles {
 
     fn new_segment(&mut self) -> io::Result<u16> {
         self.flush()?;
-        let Some(dir) = &self.dir else { return Err(io::Error::other("no chunk directory")) };
+        let Some((dir, _)) = &self.dir else { return Err(io::Error::other("no chunk directory")) };
         let seg = match self.segments.iter().position(Option::is_none) {
             Some(free) => free,
             None if self.segments.len() < MEM_SEG as usize => {
@@ -218,18 +216,22 @@ impl ChunkFiles {
         Some(Loc { seg, len, off })
     }
 
+    fn dir_path(&self) -> Option<&Path> {
+        self.dir.as_ref().map(|(p, _)| p.as_path())
+    }
+
     /// Logs the first of a run of write failures and the recovery after it.
     fn note<T>(&mut self, r: io::Result<T>) -> Option<T> {
         match r {
             Ok(v) => {
                 if std::mem::replace(&mut self.failing, false) {
-                    tracing::info!(dir = ?self.dir, "chunk files are written again");
+                    tracing::info!(dir = ?self.dir_path(), "chunk files are written again");
                 }
                 Some(v)
             }
             Err(e) => {
                 if !std::mem::replace(&mut self.failing, true) {
-                    tracing::warn!(error = %e, dir = ?self.dir, "cannot write chunk file; keeping chunks in memory until a write succeeds");
+                    tracing::warn!(error = %e, dir = ?self.dir_path(), "cannot write chunk file; keeping chunks in memory until a write succeeds");
                 }
                 None
             }
@@ -267,24 +269,20 @@ impl ChunkFiles {
         }
     }
 
-    /// Copies the `len` bytes at `loc` into `buf` with a read from the file (not the map), so
-    /// bulk readers such as the checkpoint do not make every page resident.
-    pub(crate) fn read_into(&self, loc: Loc, buf: &mut Vec<u8>) -> io::Result<()> {
-        if loc.in_memory() {
-            buf.clear();
-            buf.extend_from_slice(self.get(loc));
-            return Ok(());
+    /// The bytes at `loc` for bulk readers such as the checkpoint: chunks in memory or still in
+    /// the write buffer as they are, chunks in a file read into `buf` with a read from the file
+    /// (not the map), so that reading every chunk does not make every page resident.
+    pub(crate) fn read<'a>(&'a self, loc: Loc, buf: &'a mut Vec<u8>) -> io::Result<&'a [u8]> {
+        if loc.in_memory() || (self.active == Some(loc.seg) && loc.off >= self.flushed) {
+            return Ok(self.get(loc));
         }
         let Some(Some(seg)) = self.segments.get(loc.seg as usize) else {
             return Err(io::Error::other("chunk segment is gone"));
         };
         buf.clear();
-        if self.active == Some(loc.seg) && loc.off >= self.flushed {
-            buf.extend_from_slice(self.get(loc));
-            return Ok(());
-        }
         buf.resize(loc.len as usize, 0);
-        seg.file.read_exact_at(buf, loc.off as u64)
+        seg.file.read_exact_at(buf, loc.off as u64)?;
+        Ok(buf)
     }
 
     /// Forgets one chunk at `loc`: frees its memory, or deletes its segment when no chunk in it
@@ -353,8 +351,7 @@ mod tests {
         f.flush().unwrap();
         assert_eq!(f.get(a), b"first chunk", "read through the map");
         let mut buf = Vec::new();
-        f.read_into(a, &mut buf).unwrap();
-        assert_eq!(buf, b"first chunk");
+        assert_eq!(f.read(a, &mut buf).unwrap(), b"first chunk");
         // Fill the first segment so the next chunk opens a second one.
         let big = vec![7u8; 60_000];
         let fills: Vec<Loc> = (0..(SEGMENT_BYTES / 60_000)).map(|_| f.put(&big)).collect();
@@ -385,8 +382,7 @@ mod tests {
         assert!(a.in_memory() && b.in_memory());
         assert_eq!((m.get(a), m.get(b)), (&b"in memory"[..], &b"second"[..]));
         let mut buf = Vec::new();
-        m.read_into(b, &mut buf).unwrap();
-        assert_eq!(buf, b"second");
+        assert_eq!(m.read(b, &mut buf).unwrap(), b"second");
         m.release(a);
         m.release(a);
         assert!(m.get(a).is_empty(), "released");

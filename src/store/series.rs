@@ -182,8 +182,7 @@ impl MemSeries {
     pub(crate) fn each_raw(&self, files: &ChunkFiles, mut f: impl FnMut(&[u8], u16)) -> std::io::Result<()> {
         let mut buf = Vec::new();
         for c in self.sealed.iter() {
-            files.read_into(c.loc, &mut buf)?;
-            f(&buf, c.len() as u16);
+            f(files.read(c.loc, &mut buf)?, c.len() as u16);
         }
         if self.head.len() > 0 {
             let (bytes, count) = self.head.raw();
