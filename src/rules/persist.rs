@@ -1,5 +1,8 @@
 //! *Persisted alert state*: every alert state change is appended to the history and the
-//! group's active alerts are rewritten in storage (also every 30 s and at shutdown), and at
+//! group's alerts that changed are written to storage (only those: with thousands of active
+//! alerts, rewriting the group at every change was most of the process's CPU); every 30 s and
+//! at shutdown each group is rewritten as a whole, which also refreshes the stored value and
+//! annotations of alerts whose state did not change. At
 //! start the stored alerts are put back into their rules — unless sidewatch was down longer
 //! than `rules.for_outage_tolerance` — so a restart neither drops a firing alert nor resets a
 //! `for` clock. A restored alert is also held (not resolved, not dropped) while the longest
@@ -26,26 +29,92 @@ fn json_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
 
 /// The group's alerts as rows.
 pub fn snapshot(g: &GroupState, now: i64) -> Vec<StoredAlert> {
-    let mut out = Vec::new();
-    for r in &g.rules {
-        let Some(rule) = &r.rule.alert else { continue };
-        for (fp, a) in &r.alerts.active {
-            out.push(StoredAlert {
-                fingerprint: format!("{fp:016x}"),
-                group_key: group_key(g),
-                rule: rule.clone(),
-                labels: json_map(a.labels.0.iter().map(|(k, v)| (&**k, &**v))),
-                annotations: json_map(a.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                state: a.state.as_str().into(),
-                active_at: a.active_at,
-                fired_at: a.fired_at,
-                resolved_at: a.resolved_at,
-                keep_firing_since: a.keep_firing_since,
-                value: a.value,
-                updated_at: now,
-            });
+    let mut written = Written::default();
+    diff(g, now, &mut written).upserts
+}
+
+/// One alert as a row.
+fn row(g: &GroupState, rule: &str, fp: u64, a: &Alert, now: i64) -> StoredAlert {
+    StoredAlert {
+        fingerprint: format!("{fp:016x}"),
+        group_key: group_key(g),
+        rule: rule.to_string(),
+        labels: json_map(a.labels.0.iter().map(|(k, v)| (&**k, &**v))),
+        annotations: json_map(a.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        state: a.state.as_str().into(),
+        active_at: a.active_at,
+        fired_at: a.fired_at,
+        resolved_at: a.resolved_at,
+        keep_firing_since: a.keep_firing_since,
+        value: a.value,
+        updated_at: now,
+    }
+}
+
+/// What a restart needs of an alert, as storage holds it: when it changes, the row is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Kept {
+    state: State,
+    active_at: i64,
+    fired_at: Option<i64>,
+    resolved_at: Option<i64>,
+    keep_firing_since: Option<i64>,
+}
+
+impl Kept {
+    fn of(a: &Alert) -> Kept {
+        Kept {
+            state: a.state,
+            active_at: a.active_at,
+            fired_at: a.fired_at,
+            resolved_at: a.resolved_at,
+            keep_firing_since: a.keep_firing_since,
         }
     }
+}
+
+/// A group's alerts as storage holds them since the last write: rule name → fingerprint →
+/// [`Kept`].
+#[derive(Default)]
+pub(crate) struct Written(std::collections::HashMap<String, std::collections::HashMap<u64, Kept>>);
+
+/// What to write so that storage holds the group's alerts as they are now.
+#[derive(Default)]
+pub(crate) struct Diff {
+    /// Rows new or changed since `written`.
+    pub(crate) upserts: Vec<StoredAlert>,
+    /// `(rule, fingerprint)` of rows in `written` whose alert is gone.
+    pub(crate) deletes: Vec<(String, String)>,
+}
+
+/// The rows of `g` that differ from `written` (all of them when it is empty), and `written`
+/// updated to what storage holds once they are written. Two rules of one name producing the
+/// same labels would share a row: the first one's alert is kept.
+pub(crate) fn diff(g: &GroupState, now: i64, written: &mut Written) -> Diff {
+    let mut out = Diff::default();
+    let mut current: std::collections::HashMap<String, std::collections::HashMap<u64, Kept>> = Default::default();
+    for r in &g.rules {
+        let Some(rule) = &r.rule.alert else { continue };
+        let before = written.0.get(rule);
+        let now_kept = current.entry(rule.clone()).or_default();
+        for (&fp, a) in &r.alerts.active {
+            let kept = Kept::of(a);
+            if now_kept.contains_key(&fp) {
+                continue;
+            }
+            now_kept.insert(fp, kept);
+            if before.and_then(|m| m.get(&fp)) != Some(&kept) {
+                out.upserts.push(row(g, rule, fp, a, now));
+            }
+        }
+    }
+    for (rule, fps) in &written.0 {
+        let still = current.get(rule);
+        for fp in fps.keys().filter(|fp| !still.is_some_and(|m| m.contains_key(fp))) {
+            out.deletes.push((rule.clone(), format!("{fp:016x}")));
+        }
+    }
+    written.0 = current;
     out
 }
 
@@ -135,6 +204,8 @@ pub async fn writer(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    // What storage holds, per group key; a group missing here is rewritten as a whole.
+    let mut written = std::collections::HashMap::new();
     loop {
         let job = tokio::select! {
             Some(w) = rx.recv() => w,
@@ -147,7 +218,7 @@ pub async fn writer(
         match job {
             Write::Changed(key, mut history) => {
                 // Coalesce what queued up while storage was busy (alerts that change every
-                // evaluation): every history row, and one snapshot per changed group.
+                // evaluation): every history row, and one write per changed group.
                 let mut keys = std::collections::BTreeSet::from([key]);
                 let mut all = false;
                 while let Ok(w) = rx.try_recv() {
@@ -163,49 +234,65 @@ pub async fn writer(
                     tracing::warn!(error = %e, "cannot append alert history");
                 }
                 if all {
-                    save_all(&storage, &manager).await;
-                    continue;
+                    written.clear();
                 }
-                for (key, alerts) in snapshots(&manager, Some(keys)).await {
-                    if let Err(e) = storage.save_alerts(&key, &alerts).await {
-                        tracing::warn!(error = %e, group = %key, "cannot save alert state; retrying with the next snapshot");
-                    }
-                }
+                written = write_groups(&storage, &manager, (!all).then_some(keys), written).await;
             }
-            Write::All => save_all(&storage, &manager).await,
+            Write::All => {
+                written.clear();
+                written = write_groups(&storage, &manager, None, written).await;
+            }
         }
     }
 }
 
-/// The snapshots of the groups named in `keys` (every group with `None`), each taken under
-/// its group's lock — on a blocking thread, since an evaluation holds that lock while it runs.
-async fn snapshots(
+/// Writes the groups named in `keys` (every group with `None`): the rows that changed since
+/// `written` says, or the whole group when `written` does not know it. Each group's rows are
+/// taken under its lock, on a blocking thread (an evaluation holds that lock while it runs).
+/// Returns what storage now holds; a group whose write failed is left out, so its next write
+/// rewrites it as a whole.
+async fn write_groups(
+    storage: &Storage,
     manager: &RuleManager,
     keys: Option<std::collections::BTreeSet<String>>,
-) -> Vec<(String, Vec<StoredAlert>)> {
+    mut written: std::collections::HashMap<String, Written>,
+) -> std::collections::HashMap<String, Written> {
     let manager = manager.clone();
     let take = move || {
         let now = chrono::Utc::now().timestamp_millis();
-        manager
-            .groups()
-            .iter()
-            .filter_map(|g| {
-                let g = g.lock().unwrap_or_else(|e| e.into_inner());
-                let key = group_key(&g);
-                keys.as_ref().is_none_or(|k| k.contains(&key)).then(|| {
-                    let snap = snapshot(&g, now);
-                    (key, snap)
-                })
-            })
-            .collect()
+        let mut jobs = Vec::new();
+        for g in manager.groups() {
+            let g = g.lock().unwrap_or_else(|e| e.into_inner());
+            let key = group_key(&g);
+            if keys.as_ref().is_some_and(|k| !k.contains(&key)) {
+                continue;
+            }
+            let (mut w, whole) = match written.remove(&key) {
+                Some(w) => (w, false),
+                None => (Written::default(), true),
+            };
+            let d = diff(&g, now, &mut w);
+            jobs.push((key, whole, d, w));
+        }
+        (jobs, written)
     };
-    tokio::task::spawn_blocking(take).await.unwrap_or_default()
+    let Ok((jobs, mut written)) = tokio::task::spawn_blocking(take).await else { return Default::default() };
+    for (key, whole, d, w) in jobs {
+        let result = if whole {
+            storage.save_alerts(&key, &d.upserts).await
+        } else {
+            storage.update_alerts(&key, &d.upserts, &d.deletes).await
+        };
+        match result {
+            Ok(()) => {
+                written.insert(key, w);
+            }
+            Err(e) => tracing::warn!(error = %e, group = %key, "cannot save alert state; retrying with the next write"),
+        }
+    }
+    written
 }
 
 async fn save_all(storage: &Storage, manager: &RuleManager) {
-    for (key, alerts) in snapshots(manager, None).await {
-        if let Err(e) = storage.save_alerts(&key, &alerts).await {
-            tracing::warn!(error = %e, group = %key, "cannot save alert state");
-        }
-    }
+    write_groups(storage, manager, None, Default::default()).await;
 }

@@ -1,6 +1,6 @@
 //! *Alert state* and *alert history* in the database: the active alerts of each rule group
-//! (rewritten as a whole whenever the group's alerts change, so a restart restores them) and
-//! every state change, appended (rule, labels, from, to, value, time) for MTTD/MTTR.
+//! (rewritten as a whole, or changed row by row where they changed, so a restart restores
+//! them) and every state change, appended (rule, labels, from, to, value, time) for MTTD/MTTR.
 
 use super::{Storage, StorageError, on_pool};
 use async_trait::async_trait;
@@ -59,6 +59,15 @@ pub struct AlertChange {
 pub trait AlertRepo: Send + Sync {
     /// Replaces the stored alerts of `group_key` with `alerts`.
     async fn save_alerts(&self, group_key: &str, alerts: &[StoredAlert]) -> Result<(), StorageError>;
+    /// Changes the stored alerts of `group_key` in place: writes `upserts` (new rows, or rows
+    /// replacing those of the same rule and fingerprint) and deletes the `(rule, fingerprint)`
+    /// rows of `deletes`; the group's other rows stay as they are.
+    async fn update_alerts(
+        &self,
+        group_key: &str,
+        upserts: &[StoredAlert],
+        deletes: &[(String, String)],
+    ) -> Result<(), StorageError>;
     /// Every stored alert.
     async fn load_alerts(&self) -> Result<Vec<StoredAlert>, StorageError>;
     /// Appends state changes.
@@ -66,6 +75,16 @@ pub trait AlertRepo: Send + Sync {
     /// State changes at or after `since` (ms), oldest first, at most `limit`.
     async fn list_history(&self, since: i64, limit: i64) -> Result<Vec<AlertChange>, StorageError>;
 }
+
+/// Rows per `INSERT` statement: one statement per row cost a round trip to the database (for
+/// SQLite, to its worker thread) per alert, which with thousands of active alerts was most of
+/// the process's CPU. All keep a statement under 999 bound parameters, the oldest SQLite
+/// limit (12 per state row, 7 per history row).
+const STATE_ROWS: usize = 80;
+/// See [`STATE_ROWS`].
+const HISTORY_ROWS: usize = 140;
+/// `(rule, fingerprint)` keys per `DELETE` (2 parameters each).
+const DELETE_ROWS: usize = 400;
 
 fn f(v: f64) -> String {
     crate::promql::format_value(v)
@@ -79,28 +98,80 @@ fn parse_f(s: &str) -> f64 {
     }
 }
 
-#[async_trait]
-impl AlertRepo for Storage {
-    async fn save_alerts(&self, group_key: &str, alerts: &[StoredAlert]) -> Result<(), StorageError> {
+impl Storage {
+    /// One transaction over `alert_state` of `group_key`: with `deletes` `None` the group's rows
+    /// are replaced by `rows`; else the listed `(rule, fingerprint)` rows are deleted and `rows`
+    /// inserted or, where the row exists, written over it.
+    async fn write_state(
+        &self,
+        op: &'static str,
+        group_key: &str,
+        deletes: Option<&[(String, String)]>,
+        rows: &[StoredAlert],
+    ) -> Result<(), StorageError> {
         let fut = async {
             on_pool!(self.db(), p => {
                 let mut tx = p.begin().await?;
-                sqlx::query("DELETE FROM alert_state WHERE group_key = $1").bind(group_key).execute(&mut *tx).await?;
-                for a in alerts {
-                    sqlx::query(
+                match deletes {
+                    None => {
+                        sqlx::query("DELETE FROM alert_state WHERE group_key = $1").bind(group_key).execute(&mut *tx).await?;
+                    }
+                    Some(deletes) => {
+                        for keys in deletes.chunks(DELETE_ROWS) {
+                            let mut q = sqlx::QueryBuilder::new("DELETE FROM alert_state WHERE group_key = ");
+                            q.push_bind(group_key).push(" AND (rule, fingerprint) IN (");
+                            q.push_values(keys, |mut b, (rule, fp)| {
+                                b.push_bind(rule).push_bind(fp);
+                            });
+                            q.push(")").build().execute(&mut *tx).await?;
+                        }
+                    }
+                }
+                for rows in rows.chunks(STATE_ROWS) {
+                    let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO alert_state (fingerprint, group_key, rule, labels, annotations, state, active_at, \
-                         fired_at, resolved_at, keep_firing_since, value, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    )
-                    .bind(&a.fingerprint).bind(group_key).bind(&a.rule).bind(&a.labels).bind(&a.annotations)
-                    .bind(&a.state).bind(a.active_at).bind(a.fired_at).bind(a.resolved_at)
-                    .bind(a.keep_firing_since).bind(f(a.value)).bind(a.updated_at)
-                    .execute(&mut *tx).await?;
+                         fired_at, resolved_at, keep_firing_since, value, updated_at) ",
+                    );
+                    q.push_values(rows, |mut b, a| {
+                        b.push_bind(&a.fingerprint).push_bind(group_key).push_bind(&a.rule).push_bind(&a.labels)
+                            .push_bind(&a.annotations).push_bind(&a.state).push_bind(a.active_at).push_bind(a.fired_at)
+                            .push_bind(a.resolved_at).push_bind(a.keep_firing_since).push_bind(f(a.value))
+                            .push_bind(a.updated_at);
+                    });
+                    if deletes.is_some() {
+                        q.push(
+                            " ON CONFLICT (group_key, rule, fingerprint) DO UPDATE SET labels = excluded.labels, \
+                             annotations = excluded.annotations, state = excluded.state, active_at = excluded.active_at, \
+                             fired_at = excluded.fired_at, resolved_at = excluded.resolved_at, \
+                             keep_firing_since = excluded.keep_firing_since, value = excluded.value, \
+                             updated_at = excluded.updated_at",
+                        );
+                    }
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await
             })
         };
-        self.run("alerts.save", fut).await
+        self.run(op, fut).await
+    }
+}
+
+#[async_trait]
+impl AlertRepo for Storage {
+    async fn save_alerts(&self, group_key: &str, alerts: &[StoredAlert]) -> Result<(), StorageError> {
+        self.write_state("alerts.save", group_key, None, alerts).await
+    }
+
+    async fn update_alerts(
+        &self,
+        group_key: &str,
+        upserts: &[StoredAlert],
+        deletes: &[(String, String)],
+    ) -> Result<(), StorageError> {
+        if upserts.is_empty() && deletes.is_empty() {
+            return Ok(());
+        }
+        self.write_state("alerts.update", group_key, Some(deletes), upserts).await
     }
 
     async fn load_alerts(&self) -> Result<Vec<StoredAlert>, StorageError> {
@@ -133,17 +204,21 @@ impl AlertRepo for Storage {
     }
 
     async fn append_history(&self, changes: &[AlertChange]) -> Result<(), StorageError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         let fut = async {
             on_pool!(self.db(), p => {
                 let mut tx = p.begin().await?;
-                for c in changes {
-                    sqlx::query(
-                        "INSERT INTO alert_history (fingerprint, rule, labels, from_state, to_state, value, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&c.fingerprint).bind(&c.rule).bind(&c.labels).bind(&c.from).bind(&c.to)
-                    .bind(f(c.value)).bind(c.at)
-                    .execute(&mut *tx).await?;
+                for rows in changes.chunks(HISTORY_ROWS) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO alert_history (fingerprint, rule, labels, from_state, to_state, value, at) ",
+                    );
+                    q.push_values(rows, |mut b, c| {
+                        b.push_bind(&c.fingerprint).push_bind(&c.rule).push_bind(&c.labels).push_bind(&c.from)
+                            .push_bind(&c.to).push_bind(f(c.value)).push_bind(c.at);
+                    });
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await
             })

@@ -94,6 +94,30 @@ async fn suite(storage: &Storage, reopen: impl AsyncFnOnce() -> Storage) {
     storage.append_history(&[change("firing", 10), change("resolved", 20)]).await.unwrap();
     let h = storage.list_history(15, 10).await.unwrap();
     assert_eq!(h, vec![change("resolved", 20)]);
+    // Many rows at once are written in several multi-row statements; none is lost or doubled.
+    let many: Vec<StoredAlert> = (0..1000).map(|i| alert(&format!("{i:04}"), "firing", f64::from(i))).collect();
+    storage.save_alerts("rules/a.yml;http", &many).await.unwrap();
+    let mut rows = storage.load_alerts().await.unwrap();
+    rows.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+    assert_eq!(rows, many);
+    // Changed rows only: some written over, some new, some deleted; the others stay.
+    let mut changed: Vec<StoredAlert> =
+        many[..500].iter().map(|a| StoredAlert { state: "pending".into(), ..a.clone() }).collect();
+    changed.push(alert("new", "pending", 1.0));
+    let gone: Vec<(String, String)> = many[900..].iter().map(|a| (a.rule.clone(), a.fingerprint.clone())).collect();
+    storage.update_alerts("rules/a.yml;http", &changed, &gone).await.unwrap();
+    storage.update_alerts("rules/a.yml;http", &[], &[]).await.unwrap();
+    let mut want: Vec<StoredAlert> = changed.iter().chain(&many[500..900]).cloned().collect();
+    want.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+    let mut rows = storage.load_alerts().await.unwrap();
+    rows.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+    assert_eq!(rows, want);
+    storage.save_alerts("rules/a.yml;http", &many[..3]).await.unwrap();
+    assert_eq!(storage.load_alerts().await.unwrap().len(), 3);
+    let history: Vec<AlertChange> = (0..1000).map(|i| change("firing", 1_000 + i)).collect();
+    storage.append_history(&history).await.unwrap();
+    storage.append_history(&[]).await.unwrap();
+    assert_eq!(storage.list_history(1_000, 5_000).await.unwrap(), history);
     // Reopening runs the migrations again harmlessly and keeps data and instance id.
     let again = reopen().await;
     assert_eq!(again.instance_id().await.unwrap(), id);
