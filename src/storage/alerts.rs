@@ -84,6 +84,10 @@ const STATE_ROWS: usize = 80;
 /// See [`STATE_ROWS`].
 const HISTORY_ROWS: usize = 140;
 /// `(rule, fingerprint)` keys per `DELETE` (2 parameters each).
+///
+/// Only statements of exactly these sizes are kept prepared (one each per connection); the
+/// last, shorter one of a write is prepared for that use only, since the driver's statement
+/// cache would otherwise keep a large prepared statement of every size it ever saw.
 const DELETE_ROWS: usize = 400;
 
 fn f(v: f64) -> String {
@@ -123,7 +127,7 @@ impl Storage {
                             q.push_values(keys, |mut b, (rule, fp)| {
                                 b.push_bind(rule).push_bind(fp);
                             });
-                            q.push(")").build().execute(&mut *tx).await?;
+                            q.push(")").build().persistent(keys.len() == DELETE_ROWS).execute(&mut *tx).await?;
                         }
                     }
                 }
@@ -147,7 +151,7 @@ impl Storage {
                              updated_at = excluded.updated_at",
                         );
                     }
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(rows.len() == STATE_ROWS).execute(&mut *tx).await?;
                 }
                 tx.commit().await
             })
@@ -218,7 +222,7 @@ impl AlertRepo for Storage {
                         b.push_bind(&c.fingerprint).push_bind(&c.rule).push_bind(&c.labels).push_bind(&c.from)
                             .push_bind(&c.to).push_bind(f(c.value)).push_bind(c.at);
                     });
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(rows.len() == HISTORY_ROWS).execute(&mut *tx).await?;
                 }
                 tx.commit().await
             })
