@@ -109,6 +109,7 @@ impl Application {
             external_labels: cfg.rules.external_labels.clone(),
             external_url: cfg.external_url(),
             concurrency: cfg.rules.threads(),
+            parallel_after_s: crate::rules::PARALLEL_AFTER_S,
         };
         let history_engine = engine.clone();
         let rule_metrics = crate::rules::manager::RuleMetrics::register(metrics.registry());
@@ -218,6 +219,7 @@ impl Application {
                 external_labels: state.config.config.rules.external_labels.clone(),
                 external_url: state.config.config.external_url(),
                 concurrency: state.config.config.rules.threads(),
+                parallel_after_s: crate::rules::PARALLEL_AFTER_S,
             };
             rules.on_events(Box::new(move |g, events| {
                 let now = chrono::Utc::now().timestamp_millis();

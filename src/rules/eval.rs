@@ -80,7 +80,16 @@ pub struct Context {
     /// How many of a group's rule queries may run at once (`rules.concurrency`; 0 or 1: one
     /// after the other).
     pub concurrency: usize,
+    /// Queries run on threads only when the group's rules took at least this long in all (s)
+    /// at its last evaluation ([`PARALLEL_AFTER_S`] when running): a group of tiny queries is
+    /// done rule by rule sooner than threads start. 0: whenever `concurrency` allows.
+    pub parallel_after_s: f64,
 }
+
+/// [`Context::parallel_after_s`] of a running sidewatch: starting two threads and waking them
+/// costs tens of microseconds, more on a busy machine, while a group of one-selector rules
+/// (`up == 0`, `x > 4e9`) takes about as much in all.
+pub const PARALLEL_AFTER_S: f64 = 0.002;
 
 /// A state change of an alert of rule `rule` in this group.
 #[derive(Clone, Debug)]
@@ -111,17 +120,18 @@ impl GroupState {
     }
 
     /// Evaluates every rule at `ts` (ms); returns the alert state changes. When no rule reads
-    /// what the group writes (see [`independent`]) and `ctx.concurrency` > 1, the rules'
-    /// queries run on that many threads at once and their results are then applied in order,
+    /// what the group writes (see [`independent`]), `ctx.concurrency` > 1 and the group's rules
+    /// took at least `ctx.parallel_after_s` last time, the rules' queries run on that many threads at once and their results are then applied in order,
     /// which is what sequential evaluation would give.
     pub fn eval(&mut self, engine: &Engine, ts: i64, ctx: &Context) -> Vec<Event> {
         let started = Instant::now();
         let at = ts - self.group.query_offset_ms;
         let cache = crate::promql::EvalCache::default();
         let threads = ctx.concurrency.min(self.rules.len());
+        let last_work_s: f64 = self.rules.iter().map(|r| r.duration_s).sum();
         // Filled by the threads when the queries run at once; else each rule queries below.
         let queried: Vec<std::sync::OnceLock<Queried>> = self.rules.iter().map(|_| Default::default()).collect();
-        if threads > 1 && self.independent {
+        if threads > 1 && self.independent && last_work_s >= ctx.parallel_after_s {
             let next = std::sync::atomic::AtomicUsize::new(0);
             let rules = &self.rules;
             std::thread::scope(|scope| {

@@ -12,7 +12,7 @@ pub mod template;
 mod tests;
 pub mod unittest;
 
-pub use eval::{Context, GroupState, Health};
+pub use eval::{Context, GroupState, Health, PARALLEL_AFTER_S};
 pub use file::{Group, Rule, RuleError};
 
 /// The files matching `patterns` (globs, relative to `base`), sorted, without repeats.

@@ -183,6 +183,7 @@ fn run_group(tg: &TestGroup, groups: &[super::Group], eval_interval: i64) -> Res
         // Two at once, whatever the machine: the tests check that concurrent evaluation gives
         // what rule-by-rule evaluation gives.
         concurrency: 2,
+        parallel_after_s: 0.0,
     };
     let mut alert_tests: Vec<(i64, &AlertTest)> = tg
         .alert_rule_test
