@@ -14,7 +14,7 @@ command -v perf >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteracti
 RULES=${RULES:-0}
 WARMUP=${WARMUP:-60}
 SECONDS_=${SECONDS_:-40}
-OUT=${OUT:-$(mktemp -d)}
+OUT=${OUT:-$(mktemp -d)}; mkdir -p "$OUT"
 RULE_FILE=$(cd "$(dirname "$0")/../.." && pwd)/shared/bench/alerts-24.yml
 SNAPS="$DATA/snaps-100k-32"
 [ -f "$SNAPS/snap_0031.prom" ] || python3 "$GEN" --series 100000 --snapshots 32 --step 5 --outdir "$SNAPS"
@@ -23,7 +23,7 @@ PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 
 echo "== writing the 1 h checkpoint (cargo bench --bench store_size), samples ending now"
-[ -n "${SW_BIN:-}" ] || cargo build --release --quiet
+[ -n "${SW_BIN:-}" ] || cargo build --release --quiet --bins --benches   # the same features as `cargo bench`
 SIDEWATCH_BENCH_INSTANCE="127.0.0.1:$TPORT" SIDEWATCH_BENCH_END_S=$(( $(date +%s) - 20 )) \
   cargo bench --quiet --bench store_size 2>/dev/null > "$OUT/store_size.txt"
 cp "$DATA/store-100k-1h.store" "$OUT/sw.store"
