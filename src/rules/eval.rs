@@ -121,8 +121,9 @@ impl GroupState {
 
     /// Evaluates every rule at `ts` (ms); returns the alert state changes. When no rule reads
     /// what the group writes (see [`independent`]), `ctx.concurrency` > 1 and the group's rules
-    /// took at least `ctx.parallel_after_s` last time, the rules' queries run on that many threads at once and their results are then applied in order,
-    /// which is what sequential evaluation would give.
+    /// took at least `ctx.parallel_after_s` last time, the rules' queries run on that many
+    /// threads at once and their results are then applied in order, which is what sequential
+    /// evaluation would give.
     pub fn eval(&mut self, engine: &Engine, ts: i64, ctx: &Context) -> Vec<Event> {
         let started = Instant::now();
         let at = ts - self.group.query_offset_ms;

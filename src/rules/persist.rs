@@ -27,17 +27,18 @@ fn json_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
 }
 
-/// The group's alerts as rows.
-pub fn snapshot(g: &GroupState, now: i64) -> Vec<StoredAlert> {
+/// The group's alerts as rows (what a whole rewrite writes).
+#[cfg(test)]
+pub(crate) fn snapshot(g: &GroupState, now: i64) -> Vec<StoredAlert> {
     let mut written = Written::default();
     diff(g, now, &mut written).upserts
 }
 
 /// One alert as a row.
-fn row(g: &GroupState, rule: &str, fp: u64, a: &Alert, now: i64) -> StoredAlert {
+fn row(group_key: &str, rule: &str, fp: u64, a: &Alert, now: i64) -> StoredAlert {
     StoredAlert {
         fingerprint: format!("{fp:016x}"),
-        group_key: group_key(g),
+        group_key: group_key.to_string(),
         rule: rule.to_string(),
         labels: json_map(a.labels.0.iter().map(|(k, v)| (&**k, &**v))),
         annotations: json_map(a.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
@@ -92,19 +93,17 @@ pub(crate) struct Diff {
 /// same labels would share a row: the first one's alert is kept.
 pub(crate) fn diff(g: &GroupState, now: i64, written: &mut Written) -> Diff {
     let mut out = Diff::default();
+    let key = group_key(g);
     let mut current: std::collections::HashMap<String, std::collections::HashMap<u64, Kept>> = Default::default();
     for r in &g.rules {
         let Some(rule) = &r.rule.alert else { continue };
         let before = written.0.get(rule);
         let now_kept = current.entry(rule.clone()).or_default();
         for (&fp, a) in &r.alerts.active {
-            let kept = Kept::of(a);
-            if now_kept.contains_key(&fp) {
-                continue;
-            }
-            now_kept.insert(fp, kept);
+            let std::collections::hash_map::Entry::Vacant(slot) = now_kept.entry(fp) else { continue };
+            let kept = *slot.insert(Kept::of(a));
             if before.and_then(|m| m.get(&fp)) != Some(&kept) {
-                out.upserts.push(row(g, rule, fp, a, now));
+                out.upserts.push(row(&key, rule, fp, a, now));
             }
         }
     }
@@ -233,21 +232,15 @@ pub async fn writer(
                 if let Err(e) = storage.append_history(&history).await {
                     tracing::warn!(error = %e, "cannot append alert history");
                 }
-                if all {
-                    written.clear();
-                }
                 written = write_groups(&storage, &manager, (!all).then_some(keys), written).await;
             }
-            Write::All => {
-                written.clear();
-                written = write_groups(&storage, &manager, None, written).await;
-            }
+            Write::All => written = write_groups(&storage, &manager, None, written).await,
         }
     }
 }
 
-/// Writes the groups named in `keys` (every group with `None`): the rows that changed since
-/// `written` says, or the whole group when `written` does not know it. Each group's rows are
+/// Writes the groups named in `keys`: the rows that changed since `written` says, or the whole
+/// group when `written` does not know it; with `None`, every group as a whole. Each group's rows are
 /// taken under its lock, on a blocking thread (an evaluation holds that lock while it runs).
 /// Returns what storage now holds; a group whose write failed is left out, so its next write
 /// rewrites it as a whole.
@@ -257,6 +250,9 @@ async fn write_groups(
     keys: Option<std::collections::BTreeSet<String>>,
     mut written: std::collections::HashMap<String, Written>,
 ) -> std::collections::HashMap<String, Written> {
+    if keys.is_none() {
+        written.clear();
+    }
     let manager = manager.clone();
     let take = move || {
         let now = chrono::Utc::now().timestamp_millis();
