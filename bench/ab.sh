@@ -7,6 +7,10 @@
 #
 #   SW_A=/tmp/sidewatch-new SW_B=/tmp/sidewatch-old bench/ab.sh
 #   RULES=1 MINUTES=4 INTERVAL=5 SW_A=… SW_B=… bench/ab.sh
+#   STORE_FILE=~/.cache/sw-bench/store-100k-1h.store TPORT=19517 SW_A=… SW_B=… bench/ab.sh
+#
+# STORE_FILE: both start from (a copy of) that checkpoint instead of empty, so both hold the
+# hour it holds; its `instance` label names the target's port, so set TPORT to that port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh   # DATA, GEN, helpers
@@ -24,12 +28,17 @@ PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-TPORT=$(free_port); APORT=$(free_port); BPORT=$(free_port)
+TPORT=${TPORT:-$(free_port)}; APORT=$(free_port); BPORT=$(free_port)
 python3 bench/serve.py --dir "$SNAPS" --port "$TPORT" --interval "$INTERVAL" --seconds $((MINUTES * 60 + 60)) &
 PIDS+=($!)
 RF=""; [ "$RULES" = 1 ] && RF=$RULE_FILE
-SW_BIN=$SW_A start_sidewatch "$OUT/a" "$TPORT" "$APORT" "$INTERVAL" "$INTERVAL" "" "$RF"; A=$SWPID
-SW_BIN=$SW_B start_sidewatch "$OUT/b" "$TPORT" "$BPORT" "$INTERVAL" "$INTERVAL" "" "$RF"; B=$SWPID
+STORE=""
+if [ -n "${STORE_FILE:-}" ]; then
+  cp "$STORE_FILE" "$OUT/a/sw.store"; cp "$STORE_FILE" "$OUT/b/sw.store"
+  STORE=$'checkpoint_path = "sw.store"\ncheckpoint_interval = "1h"'
+fi
+SW_BIN=$SW_A start_sidewatch "$OUT/a" "$TPORT" "$APORT" "$INTERVAL" "$INTERVAL" "$STORE" "$RF"; A=$SWPID
+SW_BIN=$SW_B start_sidewatch "$OUT/b" "$TPORT" "$BPORT" "$INTERVAL" "$INTERVAL" "$STORE" "$RF"; B=$SWPID
 echo "== A: $SW_A  B: $SW_B  ($SERIES series every ${INTERVAL}s, rules: $RULES, $MINUTES minutes)"
 echo "elapsed_s,a_rss_kib,b_rss_kib,a_cpu_ticks,b_cpu_ticks" > "$OUT/rss.csv"
 t0=$(date +%s)

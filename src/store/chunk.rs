@@ -3,7 +3,7 @@
 //! buckets, values as the XOR with the previous value's bits. Bits are kept exactly, so a
 //! real `NaN` and Prometheus' StaleNaN marker (a distinct bit pattern) both survive.
 
-use super::bits::{BitReader, BitWriter, grow_to};
+use super::bits::{BitReader, BitWriter, grow_to, room_for};
 use super::chunkfile::{ChunkFiles, Loc};
 
 /// Samples per chunk on average before it is sealed (30 minutes at a 15 s interval).
@@ -159,7 +159,8 @@ impl Chunk {
         match self.count {
             0 => {
                 if self.data.is_empty() {
-                    grow_to(&mut self.data, 0, 64);
+                    // The raw first sample and room for ~24 more.
+                    grow_to(&mut self.data, 0, room_for(40));
                 }
                 // The first 8 bytes are the chunk's first time (`min_t`).
                 self.w().push_bits(t as u64, 64);
@@ -290,7 +291,7 @@ impl Chunk {
     /// An empty chunk with room for `bytes` (from the size of the series' previous chunk).
     pub(crate) fn with_capacity(bytes: usize) -> Chunk {
         let mut c = Chunk::new();
-        grow_to(&mut c.data, 0, bytes);
+        grow_to(&mut c.data, 0, room_for(bytes));
         c
     }
 }

@@ -469,16 +469,20 @@ fn fp_hash(fp: u64) -> u64 {
     (fp ^ (fp >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
 }
 
+/// A series' fingerprint, from its labels (the header does not keep it; only rehashing
+/// [`Inner::by_fp`] and removing a series need it).
+fn series_fp(sets: &LabelArena, strs: &Interner, s: &MemSeries) -> u64 {
+    fingerprint(sets.get(s.labels).map(|(k, v)| (&**strs.get(k), &**strs.get(v))))
+}
+
 impl Inner {
     fn find(&self, fp: u64, sorted: &[(&str, &str)]) -> Option<u32> {
         let same = |id: &u32| {
             let s = &self.series[id];
             let mut pairs = self.label_sets.get(s.labels);
-            s.fp == fp
-                && sorted.iter().all(|&(ks, vs)| {
-                    pairs.next().is_some_and(|(k, v)| &**self.interner.get(k) == ks && &**self.interner.get(v) == vs)
-                })
-                && pairs.next().is_none()
+            sorted.iter().all(|&(ks, vs)| {
+                pairs.next().is_some_and(|(k, v)| &**self.interner.get(k) == ks && &**self.interner.get(v) == vs)
+            }) && pairs.next().is_none()
         };
         self.by_fp.find(fp_hash(fp), same).copied()
     }
@@ -491,8 +495,8 @@ impl Inner {
         let id = self.next_id;
         self.next_id += 1;
         self.postings.add(id, labels.iter().copied());
-        let series = &self.series;
-        self.by_fp.insert_unique(fp_hash(fp), id, |i| fp_hash(series[i].fp));
+        let (series, sets, strs) = (&self.series, &self.label_sets, &self.interner);
+        self.by_fp.insert_unique(fp_hash(fp), id, |i| fp_hash(series_fp(sets, strs, &series[i])));
         let labels = self.label_sets.push(&labels);
         self.series.insert(id, MemSeries::new(labels, name, fp));
         id
@@ -500,6 +504,7 @@ impl Inner {
 
     fn remove(&mut self, id: u32) {
         if let Some(mut s) = self.series.remove(id) {
+            let fp = series_fp(&self.label_sets, &self.interner, &s);
             s.release(&mut self.files);
             self.postings.remove(id, self.label_sets.get(s.labels));
             self.label_sets.free(s.labels);
@@ -507,7 +512,7 @@ impl Inner {
             if self.label_sets.needs_compaction() {
                 self.label_sets.compact(self.series.iter_mut().map(|(_, s)| &mut s.labels));
             }
-            if let Ok(e) = self.by_fp.find_entry(fp_hash(s.fp), |&i| i == id) {
+            if let Ok(e) = self.by_fp.find_entry(fp_hash(fp), |&i| i == id) {
                 e.remove();
             }
         }

@@ -20,7 +20,6 @@ pub(crate) struct MemSeries {
     /// The label set, in the store's label arena.
     pub(crate) labels: LabelRef,
     pub(crate) name: Sym,
-    pub(crate) fp: u64,
     /// Exact-size (a `Vec` would allocate room for four on its first push).
     pub(crate) sealed: Box<[Sealed]>,
     /// Never empty once the series has a sample: sealing starts a new head with the sample
@@ -35,11 +34,12 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
+    /// A new empty series; `fp` is its fingerprint (not kept: the store computes it from the
+    /// labels when it needs it again, which saves 8 bytes a series).
     pub(crate) fn new(labels: LabelRef, name: Sym, fp: u64) -> Self {
         MemSeries {
             labels,
             name,
-            fp,
             sealed: Box::new([]),
             head: Chunk::new(),
             want_seeks: AtomicBool::new(false),
