@@ -157,7 +157,7 @@ impl Store {
             let mut inner = self.write();
             let super::Inner { series, files, .. } = &mut *inner;
             if let Some(s) = series.get_mut(id) {
-                if s.sample_count() > 0 {
+                if s.sample_count(files) > 0 {
                     continue;
                 }
                 for c in chunks {

@@ -299,7 +299,7 @@ impl Chunk {
 /// A full chunk kept for reading only: its bounds and count in memory (so a query that does
 /// not need it never touches its bytes) and where its bytes are (a chunk file, or memory),
 /// 24 bytes in all.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Sealed {
     min_t: i64,
     /// `max_t - min_t` (not an `i64` end, which would take 8 bytes more).

@@ -92,11 +92,14 @@ pub(crate) struct ChunkFiles {
     mem: Vec<Box<[u8]>>,
     /// Free slots of `mem`.
     mem_free: Vec<u32>,
+    /// Every series' list of its sealed chunks (entries with the bounds and [`Loc`] of each).
+    pub(crate) lists: super::sealed::SealedLists,
 }
 
 impl ChunkFiles {
     /// Opens (creating it if needed) `dir` for chunk segments, deleting segments a previous
-    /// process left there, and takes over the chunks `memory` holds in memory. Fails when the
+    /// process left there, and takes over the chunks `memory` holds in memory (and every
+    /// series' list of sealed chunks). Fails when the
     /// directory cannot be created or read.
     pub(crate) fn open(dir: &Path, memory: &mut ChunkFiles) -> io::Result<ChunkFiles> {
         std::fs::create_dir_all(dir)?;
@@ -118,6 +121,7 @@ impl ChunkFiles {
             dir: Some((dir.to_path_buf(), lock)),
             mem: std::mem::take(&mut memory.mem),
             mem_free: std::mem::take(&mut memory.mem_free),
+            lists: std::mem::take(&mut memory.lists),
             segments: Vec::new(),
             active: None,
             flushed: 0,
@@ -323,7 +327,7 @@ impl ChunkFiles {
 
     /// Bytes the table of in-memory chunks takes beside the chunks themselves.
     pub(crate) fn slot_bytes(&self) -> usize {
-        self.mem.capacity() * std::mem::size_of::<Box<[u8]>>() + self.mem_free.capacity() * 4
+        self.mem.capacity() * std::mem::size_of::<Box<[u8]>>() + self.mem_free.capacity() * 4 + self.lists.bytes()
     }
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod chunkfile;
 pub(crate) mod index;
 pub(crate) mod labels;
 pub mod maintenance;
+mod sealed;
 mod series;
 mod table;
 #[cfg(test)]
@@ -311,7 +312,7 @@ impl Store {
         let name = inner.interner.lookup(NAME);
         for id in inner.select(matchers) {
             let s = &inner.series[&id];
-            if s.last_t() < start || s.first_t() > end {
+            if s.last_t() < start || s.first_t(&inner.files) > end {
                 continue;
             }
             let view = SeriesView { inner: &inner, id, series: s, name };
@@ -395,7 +396,7 @@ impl Store {
             let cutoff = now_ms - keep;
             samples += s.truncate_before(cutoff, files);
             if s.last_t() < cutoff {
-                samples += s.sample_count();
+                samples += s.sample_count(files);
                 dead.push(id);
             }
         }
@@ -437,8 +438,8 @@ impl Store {
         let inner = self.read();
         let mut st = StoreStats { series: inner.series.len(), ..Default::default() };
         for s in inner.series.values() {
-            st.samples += s.sample_count();
-            let (mem, file) = s.chunk_bytes();
+            st.samples += s.sample_count(&inner.files);
+            let (mem, file) = s.chunk_bytes(&inner.files);
             st.chunk_bytes += mem;
             st.file_bytes += file;
             st.index_bytes += std::mem::size_of::<MemSeries>();

@@ -4,6 +4,7 @@
 use super::chunk::{Chunk, STALE_NAN_BITS, Sealed, chunk_samples};
 use super::chunkfile::ChunkFiles;
 use super::labels::{LabelRef, Sym};
+use super::sealed::ListRef;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why an append was refused.
@@ -20,8 +21,8 @@ pub(crate) struct MemSeries {
     /// The label set, in the store's label arena.
     pub(crate) labels: LabelRef,
     pub(crate) name: Sym,
-    /// Exact-size (a `Vec` would allocate room for four on its first push).
-    pub(crate) sealed: Box<[Sealed]>,
+    /// The sealed chunks, oldest first, in the store's sealed lists (`files.lists`).
+    pub(crate) sealed: ListRef,
     /// Never empty once the series has a sample: sealing starts a new head with the sample
     /// being appended, so the newest sample is always the head's last.
     pub(crate) head: Chunk,
@@ -40,7 +41,7 @@ impl MemSeries {
         MemSeries {
             labels,
             name,
-            sealed: Box::new([]),
+            sealed: ListRef::default(),
             head: Chunk::new(),
             want_seeks: AtomicBool::new(false),
             chunk_len: chunk_samples(fp),
@@ -90,8 +91,8 @@ impl MemSeries {
     }
 
     /// Time of the oldest sample, or `i64::MAX` when empty; reads no chunk bytes.
-    pub(crate) fn first_t(&self) -> i64 {
-        match self.sealed.first() {
+    pub(crate) fn first_t(&self, files: &ChunkFiles) -> i64 {
+        match files.lists.get(self.sealed).first() {
             Some(c) => c.min_t(),
             None if self.head.len() > 0 => self.head.view().min_t(),
             None => i64::MAX,
@@ -124,8 +125,12 @@ impl MemSeries {
         if !self.head.tracks_seeks() && self.head.len() > 0 && start > self.head.view().min_t() {
             self.want_seeks.store(true, Ordering::Relaxed);
         }
-        let sealed =
-            self.sealed.iter().filter(move |c| c.max_t() >= start && c.min_t() <= end).map(move |c| c.view(files));
+        let sealed = files
+            .lists
+            .get(self.sealed)
+            .iter()
+            .filter(move |c| c.max_t() >= start && c.min_t() <= end)
+            .map(move |c| c.view(files));
         let head =
             std::iter::once(self.head.view()).filter(move |c| c.len() > 0 && c.max_t() >= start && c.min_t() <= end);
         sealed
@@ -136,28 +141,25 @@ impl MemSeries {
     }
 
     fn seal(&mut self, full: Chunk, files: &mut ChunkFiles) {
-        let mut v = std::mem::take(&mut self.sealed).into_vec();
-        v.reserve_exact(1);
-        v.push(full.into_sealed(files));
-        self.sealed = v.into_boxed_slice();
+        let sealed = full.into_sealed(files);
+        files.lists.push(&mut self.sealed, sealed);
     }
 
     /// Drops sealed chunks that end before `cutoff` (releasing their place in `files`); returns
     /// how many samples went.
     pub(crate) fn truncate_before(&mut self, cutoff: i64, files: &mut ChunkFiles) -> usize {
-        let keep_from = self.sealed.iter().position(|c| c.max_t() >= cutoff).unwrap_or(self.sealed.len());
+        let list = files.lists.get(self.sealed);
+        let keep_from = list.iter().position(|c| c.max_t() >= cutoff).unwrap_or(list.len());
         if keep_from == 0 {
             return 0;
         }
-        let mut v = std::mem::take(&mut self.sealed).into_vec();
-        let dropped = v
-            .drain(..keep_from)
-            .map(|c| {
-                files.release(c.loc);
-                c.len()
-            })
-            .sum();
-        self.sealed = v.into_boxed_slice();
+        let mut locs = Vec::with_capacity(keep_from);
+        let mut dropped = 0;
+        files.lists.drop_front(&mut self.sealed, keep_from, |c| {
+            locs.push(c.loc);
+            dropped += c.len();
+        });
+        locs.into_iter().for_each(|loc| files.release(loc));
         dropped
     }
 
@@ -167,13 +169,18 @@ impl MemSeries {
     }
 
     /// Number of samples held.
-    pub(crate) fn sample_count(&self) -> usize {
-        self.sealed.iter().map(Sealed::len).sum::<usize>() + self.head.len()
+    pub(crate) fn sample_count(&self, files: &ChunkFiles) -> usize {
+        files.lists.get(self.sealed).iter().map(Sealed::len).sum::<usize>() + self.head.len()
     }
 
     /// Bytes of chunk data: (in memory, head included; in chunk files).
-    pub(crate) fn chunk_bytes(&self) -> (usize, usize) {
-        self.sealed.iter().map(Sealed::bytes).fold((self.head.byte_len(), 0), |(m, f), (cm, cf)| (m + cm, f + cf))
+    pub(crate) fn chunk_bytes(&self, files: &ChunkFiles) -> (usize, usize) {
+        files
+            .lists
+            .get(self.sealed)
+            .iter()
+            .map(Sealed::bytes)
+            .fold((self.head.byte_len(), 0), |(m, f), (cm, cf)| (m + cm, f + cf))
     }
 
     /// Calls `f` with each chunk's compressed bytes and sample count, oldest first; sealed chunks
@@ -181,7 +188,7 @@ impl MemSeries {
     /// the checkpoint does not make them resident). Fails when a chunk file cannot be read.
     pub(crate) fn each_raw(&self, files: &ChunkFiles, mut f: impl FnMut(&[u8], u16)) -> std::io::Result<()> {
         let mut buf = Vec::new();
-        for c in self.sealed.iter() {
+        for c in files.lists.get(self.sealed) {
             f(files.read(c.loc, &mut buf)?, c.len() as u16);
         }
         if self.head.len() > 0 {
