@@ -170,7 +170,7 @@ mod tests {
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let i = (rng % 50) as usize;
-            if rng % 7 == 0 || (round > 15_000 && rng % 3 == 0) {
+            if rng.is_multiple_of(7) || (round > 15_000 && rng.is_multiple_of(3)) {
                 let n = (rng >> 8) as usize % (model[i].len() + 2);
                 let mut seen = Vec::new();
                 lists.drop_front(&mut refs[i], n, |c| seen.push(c.min_t()));
