@@ -1,6 +1,6 @@
 //! *Store maintenance*: the background task that drops samples past their retention, takes
 //! chunk-file pages that queries read out of the resident memory and gives back the postings
-//! lists' growth room every [`UNMAP_EVERY`], and
+//! lists' growth room and the sealed-list slots left free every [`UNMAP_EVERY`], and
 //! writes the checkpoint every `store.checkpoint_interval`, and once more at shutdown.
 
 use super::Store;
@@ -34,6 +34,7 @@ pub async fn run(store: Arc<Store>, path: PathBuf, checkpoint_every: Duration, m
             _ = unmap_tick.tick() => {
                 store.unmap_chunk_pages();
                 store.shrink_index();
+                store.shrink_sealed_lists();
             }
             _ = ck_tick.tick() => checkpoint(&store, &path).await,
             () = crate::shutdown::stopped(&mut shutdown) => break,

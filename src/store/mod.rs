@@ -433,6 +433,18 @@ impl Store {
         }
     }
 
+    /// Rebuilds the sealed-list slabs when free slots hold most of them (see
+    /// `sealed::SealedLists::needs_compaction`); takes the write lock only then.
+    pub fn shrink_sealed_lists(&self) {
+        if self.read().files.lists.needs_compaction() {
+            let mut inner = self.write();
+            let Inner { series, files, .. } = &mut *inner;
+            if files.lists.needs_compaction() {
+                files.lists.compact(series.iter_mut().map(|(_, s)| &mut s.sealed));
+            }
+        }
+    }
+
     /// Current sizes.
     pub fn stats(&self) -> StoreStats {
         let inner = self.read();

@@ -4,7 +4,10 @@
 //! per power of two), in a slot of that many entries; a series names its list with a [`ListRef`] of
 //! 8 bytes (slot and length), where a boxed slice took 16 bytes in the header plus a heap
 //! block with the allocator's 8-byte header and rounding (~20 bytes more a series). A list that
-//! outgrows its slot moves to the next class; freed slots are reused.
+//! outgrows its slot moves to the next class; freed slots are reused. Slots left free in a
+//! class that lists no longer pass through (every series of a target sealing its first chunks
+//! together leaves the one-entry class empty behind it) are given back by rebuilding the slabs
+//! ([`SealedLists::needs_compaction`], [`SealedLists::compact`]).
 
 use super::chunk::Sealed;
 
@@ -37,6 +40,15 @@ fn class_of(len: usize) -> (usize, usize) {
     let step = 1usize << (bits - 3);
     let cap = len.div_ceil(step) * step; // 5..=8 steps
     (EXACT + (bits as usize - 5) * 4 + (cap / step - 5), cap)
+}
+
+/// The slot size (entries) of a class.
+fn slot_len(class: usize) -> usize {
+    if class < EXACT {
+        return class + 1;
+    }
+    let (bits, k) = ((class - EXACT) / 4 + 5, (class - EXACT) % 4 + 5);
+    k << (bits - 3)
 }
 
 #[derive(Debug, Default)]
@@ -122,6 +134,26 @@ impl SealedLists {
         *r = self.place(&rest);
     }
 
+    /// True when free slots hold at least as many entries as lists do and more than 1 MiB:
+    /// worth rebuilding the slabs.
+    pub(crate) fn needs_compaction(&self) -> bool {
+        let (mut free, mut held) = (0, 0);
+        for (class, slab) in self.slabs.iter().enumerate() {
+            free += slab.free.len() * slot_len(class);
+            held += slab.entries.len();
+        }
+        free * size_of::<Sealed>() > 1 << 20 && free * 2 >= held
+    }
+
+    /// Rebuilds the slabs with only the lists `live` names, updating each in place; the old
+    /// slabs are freed.
+    pub(crate) fn compact<'a>(&mut self, live: impl Iterator<Item = &'a mut ListRef>) {
+        let old = std::mem::take(self);
+        for r in live {
+            *r = self.place(old.get(*r));
+        }
+    }
+
     /// Bytes of the slabs and their free lists.
     pub(crate) fn bytes(&self) -> usize {
         self.slabs.iter().map(|s| s.entries.capacity() * size_of::<Sealed>() + s.free.capacity() * 4).sum()
@@ -143,6 +175,7 @@ mod tests {
             if class == last.0 {
                 assert_eq!(cap, last.1, "one slot size per class");
             }
+            assert_eq!(slot_len(class), cap, "len {len}");
             last = (class, cap);
         }
         assert!(last.0 < 64);
@@ -193,5 +226,27 @@ mod tests {
         let live: usize = model.iter().map(Vec::len).sum();
         let held: usize = lists.slabs.iter().map(|s| s.entries.len()).sum();
         assert!(held * 4 < next as usize, "{held} entries held for {live} live, {next} pushed");
+    }
+
+    /// Many lists moving up together leave the lower classes' slots free; compacting rebuilds
+    /// the slabs with the live lists only, and every list reads back the same.
+    #[test]
+    fn compaction_gives_back_slots_lists_left_behind() {
+        let mut lists = SealedLists::default();
+        let mut refs = vec![ListRef::default(); 20_000];
+        for k in 0..3 {
+            for r in refs.iter_mut() {
+                lists.push(r, entry(k));
+            }
+        }
+        assert!(lists.needs_compaction(), "classes 1 and 2 are all free slots");
+        let before: Vec<Vec<i64>> = refs.iter().map(|r| lists.get(*r).iter().map(|c| c.min_t()).collect()).collect();
+        lists.compact(refs.iter_mut());
+        assert!(!lists.needs_compaction());
+        let held: usize = lists.slabs.iter().map(|s| s.entries.len()).sum();
+        assert_eq!(held, 60_000);
+        for (r, b) in refs.iter().zip(&before) {
+            assert_eq!(lists.get(*r).iter().map(|c| c.min_t()).collect::<Vec<_>>(), *b);
+        }
     }
 }
