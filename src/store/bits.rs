@@ -9,6 +9,8 @@ pub(super) struct BitWriter<'a> {
     pub(super) data: &'a mut Box<[u8]>,
     pub(super) len: &'a mut u16,
     pub(super) used: &'a mut u8,
+    /// Bytes at the buffer's end that are not room to write into (a head chunk's seek points).
+    pub(super) tail: usize,
 }
 
 /// The buffer size to ask for when at least `want` bytes are needed: rounded up to what glibc's
@@ -19,18 +21,21 @@ pub(super) fn room_for(want: usize) -> usize {
     (want + 8).div_ceil(16).max(2) * 16 - 8
 }
 
-/// Grows `data` to `cap` bytes (at most `u16::MAX`), keeping its first `len` bytes (the rest of
-/// a buffer is zero, see [`BitWriter`]); the new tail is zero. Reallocates in place when the
-/// allocator can.
-pub(super) fn grow_to(data: &mut Box<[u8]>, len: u16, cap: usize) {
-    let cap = cap.min(usize::from(u16::MAX));
-    if cap <= data.len() {
+/// Grows `data` to `room` bytes of room (at most `u16::MAX`) followed by its last `tail` bytes,
+/// keeping its first `len` bytes (the room after them is zero, see [`BitWriter`]) and the tail
+/// (moved to the new end); the new room is zero. Reallocates in place when the allocator can.
+pub(super) fn grow_to(data: &mut Box<[u8]>, len: u16, room: usize, tail: usize) {
+    let room = room.min(usize::from(u16::MAX));
+    let old_room = data.len() - tail;
+    if room <= old_room {
         return;
     }
-    debug_assert!(data[usize::from(len)..].iter().all(|&b| b == 0), "a buffer's unused tail is zero");
+    debug_assert!(data[usize::from(len)..old_room].iter().all(|&b| b == 0), "a buffer's unused room is zero");
     let mut v = std::mem::take(data).into_vec();
-    v.reserve_exact(cap - v.len());
-    v.resize(cap, 0);
+    v.reserve_exact(room - old_room);
+    v.resize(room + tail, 0);
+    v.copy_within(old_room..old_room + tail, room);
+    v[old_room..room].fill(0);
     *data = v.into_boxed_slice();
 }
 
@@ -43,8 +48,9 @@ impl BitWriter<'_> {
     /// long before 64 KiB ([`super::chunk::MAX_BYTES`]).
     fn push_byte(&mut self) {
         let len = usize::from(*self.len);
-        if len == self.data.len() {
-            grow_to(self.data, *self.len, room_for(len + (len / 8).max(16)));
+        if len + self.tail == self.data.len() {
+            let room = room_for(len + (len / 8).max(16) + self.tail) - self.tail;
+            grow_to(self.data, *self.len, room, self.tail);
         }
         *self.len += 1;
     }

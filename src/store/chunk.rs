@@ -53,9 +53,10 @@ const SEEK_EVERY: u16 = 16;
 /// the end of the head chunk — what rule evaluation at the current time does — need not decode
 /// the chunk from its start. The head keeps the last two (every 16 samples), so windows up to
 /// 16 samples back always start at one. Times are offsets from the chunk's first sample, so a
-/// seek point takes 24 bytes. Only the heads of series that are read by windows keep them
-/// ([`Chunk::track_seeks`]): a series nobody queries (most of a scrape, without rules) does not
-/// pay 48 bytes for them.
+/// seek point takes [`SEEK_BYTES`]; the two are kept in the last bytes of the head's buffer,
+/// after the room it grows into (not behind a pointer of their own in every head). Only the
+/// heads of series that are read by windows keep them ([`Chunk::track_seeks`]): a series nobody
+/// queries (most of a scrape, without rules) does not pay for them.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Seek {
     v: u64,
@@ -69,14 +70,44 @@ pub(crate) struct Seek {
     trailing: u8,
 }
 
+/// Bytes of one seek point in a head's buffer.
+const SEEK_BYTES: usize = 21;
+
+/// Bytes of a head's buffer its two seek points take, when it keeps them.
+const SEEKS_TAIL: usize = 2 * SEEK_BYTES;
+
+impl Seek {
+    fn put(&self, b: &mut [u8]) {
+        b[0..8].copy_from_slice(&self.v.to_le_bytes());
+        b[8..12].copy_from_slice(&self.t.to_le_bytes());
+        b[12..16].copy_from_slice(&self.delta.to_le_bytes());
+        b[16..18].copy_from_slice(&self.pos.to_le_bytes());
+        b[18..21].copy_from_slice(&[self.n, self.leading, self.trailing]);
+    }
+
+    fn get(b: &[u8]) -> Seek {
+        let word = |r: std::ops::Range<usize>| -> [u8; 4] { b[r].try_into().unwrap_or_default() };
+        Seek {
+            v: u64::from_le_bytes(b[0..8].try_into().unwrap_or_default()),
+            t: u32::from_le_bytes(word(8..12)),
+            delta: i32::from_le_bytes(word(12..16)),
+            pos: u16::from_le_bytes([b[16], b[17]]),
+            n: b[18],
+            leading: b[19],
+            trailing: b[20],
+        }
+    }
+}
+
 /// A chunk being appended to, or sealed (then only its bytes and bounds are kept). Its first
 /// time is not kept beside its bytes: it is their first 8 bytes (the first sample is stored
 /// raw); its last time and the last delta are 32-bit offsets (a chunk spans at most
-/// [`MAX_SPAN`], and times only grow), and the byte count is 16-bit: a head chunk takes 48
-/// bytes instead of 72.
+/// [`MAX_SPAN`], and times only grow), the byte count is 16-bit and seek points live at the
+/// end of the buffer: a head chunk takes 40 bytes instead of 72.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Chunk {
-    /// The bytes, `len` of them in use; the rest of the slice is zero room to grow into.
+    /// The bytes, `len` of them in use, then zero room to grow into, then (when `seeking`) the
+    /// two seek points ([`SEEKS_TAIL`] bytes).
     data: Box<[u8]>,
     len: u16,
     /// Bits used in the last byte in use (see [`BitWriter`]).
@@ -90,8 +121,8 @@ pub(crate) struct Chunk {
     v_bits: u64,
     leading: u8,
     trailing: u8,
-    /// The last two seek points, once a reader wants them.
-    seeks: Option<Box<[Seek; 2]>>,
+    /// The buffer ends with the last two seek points (once a reader wants them).
+    seeking: bool,
 }
 
 impl Chunk {
@@ -145,8 +176,22 @@ impl Chunk {
 
     /// A read-only view.
     pub(crate) fn view(&self) -> ChunkView<'_> {
-        let seeks = self.seeks.as_deref().map_or(&[][..], |s| &s[..]);
+        let seeks = [self.seek(0), self.seek(1)];
         ChunkView { data: self.bytes(), count: self.count, min_t: self.min_t(), max_t: self.max_t(), seeks }
+    }
+
+    /// Bytes at the end of the buffer that are seek points.
+    fn tail(&self) -> usize {
+        if self.seeking { SEEKS_TAIL } else { 0 }
+    }
+
+    /// Seek point `i` (0: the older), or none (`n == 0`).
+    fn seek(&self, i: usize) -> Seek {
+        if !self.seeking {
+            return Seek::default();
+        }
+        let at = self.data.len() - SEEKS_TAIL + i * SEEK_BYTES;
+        Seek::get(&self.data[at..at + SEEK_BYTES])
     }
 
     /// Appends a sample; the caller guarantees `t` is after the last sample and within
@@ -158,9 +203,10 @@ impl Chunk {
         let span = u32::try_from(t - min_t).unwrap_or(u32::MAX);
         match self.count {
             0 => {
-                if self.data.is_empty() {
+                let tail = self.tail();
+                if self.data.len() == tail {
                     // The raw first sample and room for ~24 more.
-                    grow_to(&mut self.data, 0, room_for(40));
+                    grow_to(&mut self.data, 0, room_for(40 + tail) - tail, tail);
                 }
                 // The first 8 bytes are the chunk's first time (`min_t`).
                 self.w().push_bits(t as u64, 64);
@@ -180,17 +226,15 @@ impl Chunk {
         }
         self.span = span;
         self.count += 1;
-        if self.count.is_multiple_of(SEEK_EVERY)
-            && self.count <= u16::from(u8::MAX)
-            && let Some(seeks) = self.seeks.as_deref_mut()
-        {
+        if self.count.is_multiple_of(SEEK_EVERY) && self.count <= u16::from(u8::MAX) && self.seeking {
             let bits = usize::from(self.len) * 8 - if self.used == 0 { 0 } else { 8 - self.used as usize };
             // A seek point is 24 bytes; one whose numbers do not fit (an interval of 24 days,
             // more than 64 Kibit) is skipped: readers then start from
             // an earlier one or the chunk's start.
             if let (Ok(delta), Ok(pos)) = (i32::try_from(self.t_delta), u16::try_from(bits)) {
-                seeks[0] = seeks[1];
-                seeks[1] = Seek {
+                let at = self.data.len() - SEEKS_TAIL;
+                self.data.copy_within(at + SEEK_BYTES..at + SEEKS_TAIL, at);
+                let newest = Seek {
                     v: self.v_bits,
                     t: span,
                     delta,
@@ -199,12 +243,14 @@ impl Chunk {
                     leading: if self.leading == u8::MAX { 0 } else { self.leading },
                     trailing: self.trailing,
                 };
+                newest.put(&mut self.data[at + SEEK_BYTES..at + SEEKS_TAIL]);
             }
         }
     }
 
     fn w(&mut self) -> BitWriter<'_> {
-        BitWriter { data: &mut self.data, len: &mut self.len, used: &mut self.used }
+        let tail = self.tail();
+        BitWriter { data: &mut self.data, len: &mut self.len, used: &mut self.used, tail }
     }
 
     fn push_signed(&mut self, dod: i64) {
@@ -273,14 +319,21 @@ impl Chunk {
         (n == count as usize).then_some(out)
     }
 
-    /// Starts keeping seek points (from the next multiple of 16 samples on).
+    /// Starts keeping seek points (from the next multiple of 16 samples on): the buffer grows
+    /// by their bytes (zero: none yet).
     pub(crate) fn track_seeks(&mut self) {
-        self.seeks.get_or_insert_with(Box::default);
+        if !self.seeking {
+            let room = self.data.len();
+            let mut v = std::mem::take(&mut self.data).into_vec();
+            v.resize(room_for(room + SEEKS_TAIL), 0);
+            self.data = v.into_boxed_slice();
+            self.seeking = true;
+        }
     }
 
     /// Whether seek points are kept.
     pub(crate) fn tracks_seeks(&self) -> bool {
-        self.seeks.is_some()
+        self.seeking
     }
 
     /// An empty chunk.
@@ -291,7 +344,7 @@ impl Chunk {
     /// An empty chunk with room for `bytes` (from the size of the series' previous chunk).
     pub(crate) fn with_capacity(bytes: usize) -> Chunk {
         let mut c = Chunk::new();
-        grow_to(&mut c.data, 0, room_for(bytes));
+        grow_to(&mut c.data, 0, room_for(bytes), 0);
         c
     }
 }
@@ -311,7 +364,8 @@ pub(crate) struct Sealed {
 impl Sealed {
     /// A read-only view; `files` must be the store's chunk files, which hold its bytes.
     pub(crate) fn view<'a>(&'a self, files: &'a ChunkFiles) -> ChunkView<'a> {
-        ChunkView { data: files.get(self.loc), count: self.count, min_t: self.min_t, max_t: self.max_t(), seeks: &[] }
+        let seeks = [Seek::default(); 2];
+        ChunkView { data: files.get(self.loc), count: self.count, min_t: self.min_t, max_t: self.max_t(), seeks }
     }
 
     /// Number of samples.
@@ -343,7 +397,8 @@ pub(crate) struct ChunkView<'a> {
     count: u16,
     min_t: i64,
     max_t: i64,
-    seeks: &'a [Seek],
+    /// A head's seek points (`n == 0`: none).
+    seeks: [Seek; 2],
 }
 
 impl<'a> ChunkView<'a> {
