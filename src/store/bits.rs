@@ -1,5 +1,6 @@
 //! *Bit I/O* for chunks: a writer that appends bit fields to a byte vector (growing it in the
-//! allocator's own steps, [`room_for`]) and a reader that takes up to 64 bits at a time through a 128-bit window.
+//! allocator's own steps, [`room_for`]) and a reader that takes up to 64 bits at a time through
+//! a 128-bit window.
 
 /// Appends bits to a byte buffer: a boxed slice whose length is the capacity (its unused tail
 /// zero) and a 16-bit count of the bytes in use, both kept by the caller with `used`, the bits
@@ -46,8 +47,7 @@ impl BitWriter<'_> {
     /// use, where growing by half left a sixth of it unused on average (heaptrack, 100k series
     /// from the 1 h checkpoint: 9.3 MiB of head buffers asked for before, 8.0 MiB after, and no
     /// rounding up by the allocator). The cost is a reallocation every ~16 samples of a series,
-    /// often in place. Chunks seal
-    /// long before 64 KiB ([`super::chunk::MAX_BYTES`]).
+    /// often in place. Chunks seal long before 64 KiB ([`super::chunk::MAX_BYTES`]).
     fn push_byte(&mut self) {
         let len = usize::from(*self.len);
         if len + self.tail == self.data.len() {

@@ -98,9 +98,8 @@ pub(crate) struct ChunkFiles {
 
 impl ChunkFiles {
     /// Opens (creating it if needed) `dir` for chunk segments, deleting segments a previous
-    /// process left there, and takes over the chunks `memory` holds in memory (and every
-    /// series' list of sealed chunks). Fails when the
-    /// directory cannot be created or read.
+    /// process left there, and takes over the chunks `memory` holds in memory and every
+    /// series' list of sealed chunks. Fails when the directory cannot be created or read.
     pub(crate) fn open(dir: &Path, memory: &mut ChunkFiles) -> io::Result<ChunkFiles> {
         std::fs::create_dir_all(dir)?;
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))?;
@@ -327,7 +326,7 @@ impl ChunkFiles {
 
     /// Bytes the table of in-memory chunks takes beside the chunks themselves.
     pub(crate) fn slot_bytes(&self) -> usize {
-        self.mem.capacity() * std::mem::size_of::<Box<[u8]>>() + self.mem_free.capacity() * 4 + self.lists.bytes()
+        self.mem.capacity() * std::mem::size_of::<Box<[u8]>>() + self.mem_free.capacity() * 4
     }
 }
 

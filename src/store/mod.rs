@@ -460,7 +460,8 @@ impl Store {
             + inner.postings.bytes()
             + inner.interner.bytes()
             + inner.by_fp.capacity() * 5
-            + inner.files.slot_bytes();
+            + inner.files.slot_bytes()
+            + inner.files.lists.bytes();
         st.file_segments = inner.files.segment_count();
         st
     }
