@@ -17,9 +17,11 @@ mod lex;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod unchecked;
 
 pub use labels::LabelIter;
 pub use stream::{StreamError, StreamParser};
+pub use unchecked::Unchecked;
 
 use lex::Cursor;
 use std::fmt;
@@ -106,6 +108,9 @@ pub enum Entry<'a> {
     Unit { name: &'a str, unit: &'a str },
     /// A sample.
     Sample(Sample<'a>),
+    /// A sample line whose series text was not checked (only from a [trusting](Parser::trusting)
+    /// parser); [`Unchecked::check`] checks it.
+    Unchecked(Unchecked<'a>),
 }
 
 /// A malformed exposition: where and what.
@@ -132,6 +137,8 @@ pub struct Parser<'a> {
     failed: bool,
     /// Whether `text` ends the body (then a missing OpenMetrics `# EOF` is an error).
     last: bool,
+    /// Sample lines are read without checking their series text first ([`Parser::trusting`]).
+    trusting: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -150,7 +157,19 @@ impl<'a> Parser<'a> {
         family: (&'a str, MetricType),
         last: bool,
     ) -> Self {
-        Parser { text, pos: 0, line, format, eof_seen, family, failed: false, last }
+        Parser { text, pos: 0, line, format, eof_seen, family, failed: false, last, trusting: false }
+    }
+
+    /// Makes the parser hand out sample lines as [`Entry::Unchecked`] where it can: their value
+    /// and timestamp are read, their series text is only delimited (up to the last `}`, or the
+    /// name), not checked. For a caller that knows the series texts of earlier scrapes, which
+    /// were checked when first seen: a line whose series text is one of them needs no check of
+    /// its own, and any other it checks with [`Unchecked::check`]. Lines the fast reading cannot
+    /// take whole (a quoted name, a space before `{`, an exemplar, a malformed value) are
+    /// checked as usual.
+    pub fn trusting(mut self, on: bool) -> Self {
+        self.trusting = on;
+        self
     }
 
     /// Lines read, whether `# EOF` was seen, and the family of the last `# TYPE`.
@@ -183,12 +202,19 @@ impl<'a> Parser<'a> {
         if self.eof_seen {
             return Err(self.error(start, start, "unexpected content after # EOF"));
         }
-        if line.trim().is_empty() {
+        // A line that starts with a name, `#` or `{` is not blank (no trim of every line).
+        let first = line.as_bytes().first().copied().unwrap_or(b' ');
+        if !(first.is_ascii_alphabetic() || matches!(first, b'_' | b':' | b'#' | b'{')) && line.trim().is_empty() {
             return Ok(None);
         }
         let mut c = Cursor::new(line, start);
         if line.starts_with('#') {
             return self.parse_comment(&mut c);
+        }
+        if self.trusting
+            && let Some(u) = unchecked::read(line, start, self.line, self.format, self.family)
+        {
+            return Ok(Some(Entry::Unchecked(u)));
         }
         let sample = c.sample_head().map_err(|(at, m)| self.error(start, at, m))?;
         let (name, label_text, series) = sample;

@@ -273,3 +273,81 @@ fn streamed_pieces_parse_as_the_whole_body() {
         assert_eq!(streamed(bytes, Format::Text, piece).last().unwrap(), "UTF8 9");
     }
 }
+
+/// A trusting parse in which every unchecked sample is checked, as the scrape loop does for
+/// series it has not seen: the transcript a plain parse gives; and where the fast reading's
+/// series text is the checked one, its value and timestamp are the checked ones too.
+fn trusted(text: &str, format: Format) -> Vec<String> {
+    transcript(Parser::new(text, format).trusting(true).filter_map(|r| match r {
+        Ok(Entry::Unchecked(u)) => match u.check() {
+            Ok(Some(s)) => {
+                if s.series == u.series {
+                    assert_eq!(
+                        (s.value.to_bits(), s.timestamp_ms),
+                        (u.value.to_bits(), u.timestamp_ms),
+                        "{}",
+                        s.series
+                    );
+                }
+                Some(Ok(format!("{:?}", Entry::Sample(s))))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(e.to_string())),
+        },
+        r => Some(r.map(|e| format!("{e:?}")).map_err(|e| e.to_string())),
+    }))
+}
+
+#[test]
+fn trusting_parse_checks_to_the_plain_parse() {
+    let mut bodies: Vec<(String, Format)> = vec![
+        (r#"m{a="{}",b="}{"} 1"#.into(), Format::Text),
+        ("m{a=\"x\" b=\"y\"} 1\n".into(), Format::Text), // missing comma: the check finds it
+        ("m{a=\"x\"} 1 }\n".into(), Format::Text),
+        ("m{a=\"x\"}1\n".into(), Format::Text),
+        ("m {a=\"x\"} 1\nm 1\n".into(), Format::Text),
+        ("m{a=\"x\"} 1 -5\nm 1 12.5\n".into(), Format::Text),
+        ("9m 1\n".into(), Format::Text),
+        ("fo-o 1\n".into(), Format::Text),
+        ("# TYPE c counter\nc_total{a=\"}\"} 1 17\nc_created 5\n# EOF\n".into(), Format::OpenMetrics),
+        ("h_bucket{le=\"1\"} 3 # {trace_id=\"abc\"} 0.5 1.7e9\n# EOF\n".into(), Format::OpenMetrics),
+    ];
+    for text in [
+        "job:http_errors:rate5m 3",
+        r#"m{a="say \"hi\""} 1"#,
+        r#"m{a="line1\nline2"} 1"#,
+        r#"m { a = "x" , } 1"#,
+        r#"{"my.dotted.metric", a="x"} 4"#,
+        "m\t7\nm NaN\nm -Inf\n",
+    ] {
+        bodies.push((text.into(), Format::Text));
+    }
+    for (file, format) in [
+        ("alltypes.237mfs.prom.txt", Format::Text),
+        ("metrics-test.prom", Format::Text),
+        ("alltypes.5mfs.om.txt", Format::OpenMetrics),
+        ("1histogram.om.txt", Format::OpenMetrics),
+    ] {
+        if let Some(text) = conformance(file) {
+            bodies.push((text, format));
+        }
+    }
+    for (text, format) in &bodies {
+        assert_eq!(trusted(text, *format), whole(text, *format), "{text:.80?}");
+    }
+    if let Some(text) = conformance("alltypes.237mfs.prom.txt") {
+        let fast = Parser::new(&text, Format::Text).trusting(true).filter(|e| matches!(e, Ok(Entry::Unchecked(_))));
+        assert_eq!(fast.count(), 1857, "every sample line of a real exposition reads fast");
+    }
+    // Braces inside label values (route templates) read fast: the series text ends at the
+    // line's last `}`.
+    let mut p = Parser::new("m{route=\"/u/{id}\",b=\"}\"} 1\n", Format::Text).trusting(true);
+    assert!(matches!(p.next(), Some(Ok(Entry::Unchecked(u))) if u.series == "m{route=\"/u/{id}\",b=\"}\"}"));
+    // A malformed line can read fast; its text is then none the scrape loop checked before,
+    // and the check finds the error.
+    let Some(Ok(Entry::Unchecked(u))) = Parser::new("m{a=\"} 1\n", Format::Text).trusting(true).next() else {
+        panic!("read fast")
+    };
+    assert_eq!(u.series, "m{a=\"}");
+    assert!(u.check().unwrap_err().message.contains("unterminated label value"));
+}
