@@ -69,9 +69,6 @@ pub struct MetricsScraper {
     cache_generation: u64,
     /// Ids written by the last successful scrape (sorted), for staleness.
     prev: Vec<u32>,
-    /// Samples in the last scrape: the next scrape's batch is allocated at this size (and
-    /// dropped after its append: 2.4 MB at 100k samples, not kept resident between scrapes).
-    batch_hint: usize,
     current: Vec<u32>,
 }
 
@@ -90,7 +87,6 @@ impl MetricsScraper {
             order: Vec::new(),
             cache_generation: 0,
             prev: Vec::new(),
-            batch_hint: 0,
             current: Vec::new(),
         }
     }
@@ -156,7 +152,9 @@ impl MetricsScraper {
             st: IngestState {
                 t,
                 report: IngestReport::default(),
-                batch: Vec::with_capacity(self.batch_hint),
+                values: Vec::with_capacity(self.order.len() + self.order.len() / 64),
+                own_times: Vec::new(),
+                kept: 0,
                 lookup: Lookup::default(),
                 order: Vec::with_capacity(self.order.len() + self.order.len() / 64),
                 current,
@@ -174,14 +172,24 @@ impl MetricsScraper {
     pub fn finish(&mut self, store: &Store, ingest: Ingest) -> Result<IngestReport, ScrapeError> {
         let Ingest { mut parser, mut st } = ingest;
         parser.finish(&mut |e| self.sample(store, &mut st, e))?;
-        let IngestState { t, mut report, batch, order, mut current, .. } = st;
-        self.order = order;
-        report.post_relabel = batch.len();
-        if self.sample_limit > 0 && batch.len() > self.sample_limit {
-            return Err(ScrapeError::SampleLimit { got: batch.len(), limit: self.sample_limit });
+        let IngestState { t, mut report, values, own_times, kept, order, mut current, .. } = st;
+        report.post_relabel = kept;
+        if self.sample_limit > 0 && kept > self.sample_limit {
+            self.order = order;
+            return Err(ScrapeError::SampleLimit { got: kept, limit: self.sample_limit });
         }
-        report.rejected = store.append_batch(&batch).rejected;
-        self.batch_hint = batch.len();
+        // The samples: the ids in this scrape's order, beside their values, at the scrape's
+        // time unless they carry their own.
+        let mut own = own_times.iter().peekable();
+        let samples = order.iter().zip(&values).enumerate().filter(|(_, ((_, id), _))| *id != DROPPED).map(
+            |(i, (&(_, id), &v))| match own.next_if(|(j, _)| *j as usize == i) {
+                Some(&(_, own_t)) => (id, own_t, v),
+                None => (id, t, v),
+            },
+        );
+        report.rejected = store.append_all(samples).rejected;
+        drop(values);
+        self.order = order;
         current.sort_unstable();
         current.dedup();
         let vanished = difference(&self.prev, &current);
@@ -219,12 +227,14 @@ impl MetricsScraper {
         st.report.scraped += 1;
         st.order.push((key, id));
         if id != DROPPED {
-            st.batch.push((id, t.unwrap_or(st.t), value));
-            // Series that carry their own timestamps get no staleness markers (as in Prometheus).
-            if t.is_none() {
-                st.current.push(id);
+            st.kept += 1;
+            match t {
+                Some(t) => st.own_times.push((st.values.len() as u32, t)),
+                // Series that carry their own timestamps get no staleness markers (as in Prometheus).
+                None => st.current.push(id),
             }
         }
+        st.values.push(value);
         Ok(())
     }
 
@@ -280,7 +290,15 @@ struct IngestState {
     t: i64,
     report: IngestReport,
     /// (id, t, value) of every sample, appended when the body is complete and valid.
-    batch: Vec<(u32, i64, f64)>,
+    /// The value of each entry of `order` (dropped series' too, to stay beside it), appended
+    /// when the body is complete and valid: 8 bytes a sample, where (id, time, value) took 24
+    /// (2.4 MB of fresh pages at 100k samples, every scrape) — the ids are in `order` and
+    /// nearly every time is the scrape's.
+    values: Vec<f64>,
+    /// (index into `order`, time) of the kept samples that carry their own timestamps.
+    own_times: Vec<(u32, i64)>,
+    /// Samples relabeling kept.
+    kept: usize,
     lookup: Lookup,
     /// This scrape's [`MetricsScraper::order`].
     order: Vec<(SeriesKey, u32)>,
@@ -514,6 +532,17 @@ mod tests {
         let mut s = MetricsScraper::new(vec![], false, 0, vec![keep]);
         let r = s.ingest(&store, b"go_x 1\nhttp 2\n", Format::Text, 1).unwrap();
         assert_eq!((r.scraped, r.post_relabel), (2, 1));
+        // Dropped series between samples with their own timestamps: each value and time stays
+        // with its series (scraped twice: the second time through the cache).
+        let body = b"go_a 1 50\nown 2 60\ngo_b 3\nplain 4\ngo_c 5 70\nown2 6 80\n";
+        for t in [1000, 2000] {
+            let r = s.ingest(&store, body, Format::Text, t).unwrap();
+            assert_eq!((r.scraped, r.post_relabel), (6, 3));
+        }
+        assert_eq!(series(&store, "own")[0].1, vec![(60, 2.0)]);
+        assert_eq!(series(&store, "plain")[0].1, vec![(1000, 4.0), (2000, 4.0)]);
+        assert_eq!(series(&store, "own2")[0].1, vec![(80, 6.0)]);
+        assert!(series(&store, "go_a").is_empty());
         let err =
             MetricsScraper::new(vec![], false, 0, vec![]).ingest(&store, b"d{a=\"1\",a=\"2\"} 1\n", Format::Text, 1);
         assert_eq!(err.unwrap_err(), ScrapeError::DuplicateLabel("a".into()));

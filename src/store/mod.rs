@@ -240,10 +240,15 @@ impl Store {
 
     /// Appends `(id, value)` pairs, each at its own timestamp, under one lock.
     pub fn append_batch(&self, samples: &[(u32, i64, f64)]) -> AppendStats {
+        self.append_all(samples.iter().copied())
+    }
+
+    /// [`Store::append_batch`] from an iterator (under one write lock).
+    pub fn append_all(&self, samples: impl IntoIterator<Item = (u32, i64, f64)>) -> AppendStats {
         let mut stats = AppendStats::default();
         let mut inner = self.write();
         let Inner { series, files, .. } = &mut *inner;
-        for &(id, t, v) in samples {
+        for (id, t, v) in samples {
             match series.get_mut(id) {
                 None => stats.unknown += 1,
                 Some(s) => match s.append(t, v, files) {
