@@ -173,6 +173,7 @@ impl MetricsScraper {
         let Ingest { mut parser, mut st } = ingest;
         parser.finish(&mut |e| self.sample(store, &mut st, e))?;
         let IngestState { t, mut report, values, own_times, kept, order, mut current, .. } = st;
+        self.order = Vec::new(); // the last scrape's, no longer needed: freed before the append
         report.post_relabel = kept;
         if self.sample_limit > 0 && kept > self.sample_limit {
             self.order = order;

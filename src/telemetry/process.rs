@@ -37,15 +37,17 @@ pub fn release_free_memory() {
 }
 
 /// Sets glibc's allocator up for a long-running process that handles large, short-lived
-/// buffers (scrape bodies of many MiB): buffers of 1 MiB and more are mapped and unmapped
+/// buffers (scrape bodies of many MiB): buffers of 512 KiB and more are mapped and unmapped
 /// directly instead of being kept on the heap, and at most two arenas are used. Without this,
 /// glibc raises its mmap threshold after the first freed body and keeps every later one
-/// resident, and each runtime thread grows an arena of its own.
+/// resident, and each runtime thread grows an arena of its own. The threshold is 512 KiB so
+/// that a scrape's values (8 bytes a sample, 0.8 MB at 100k series) are mapped too, not left
+/// on the heap between scrapes as they would be under 1 MiB.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before other threads start.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 10);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
