@@ -177,6 +177,19 @@ fn conformance(file: &str) -> Option<String> {
     }
 }
 
+/// Every exposition of `../shared/conformance/exposition/` this test suite reads, with its format.
+fn conformance_bodies() -> Vec<(String, Format)> {
+    [
+        ("alltypes.237mfs.prom.txt", Format::Text),
+        ("metrics-test.prom", Format::Text),
+        ("alltypes.5mfs.om.txt", Format::OpenMetrics),
+        ("1histogram.om.txt", Format::OpenMetrics),
+    ]
+    .into_iter()
+    .filter_map(|(file, format)| conformance(file).map(|text| (text, format)))
+    .collect()
+}
+
 fn value_of(s: &[Sample<'_>], series: &str) -> f64 {
     s.iter().find(|s| s.series == series).unwrap_or_else(|| panic!("{series} present")).value
 }
@@ -251,16 +264,7 @@ fn streamed_pieces_parse_as_the_whole_body() {
         ("last 1".into(), Format::Text), // no final newline
         ("\n\n# plain comment\nm 1\n\n".into(), Format::Text),
     ];
-    for (file, format) in [
-        ("alltypes.237mfs.prom.txt", Format::Text),
-        ("metrics-test.prom", Format::Text),
-        ("alltypes.5mfs.om.txt", Format::OpenMetrics),
-        ("1histogram.om.txt", Format::OpenMetrics),
-    ] {
-        if let Some(text) = conformance(file) {
-            bodies.push((text, format));
-        }
-    }
+    bodies.extend(conformance_bodies());
     for (text, format) in &bodies {
         let want = whole(text, *format);
         for piece in [1, 2, 7, 64, 4096, 1 << 20] {
@@ -322,16 +326,7 @@ fn trusting_parse_checks_to_the_plain_parse() {
     ] {
         bodies.push((text.into(), Format::Text));
     }
-    for (file, format) in [
-        ("alltypes.237mfs.prom.txt", Format::Text),
-        ("metrics-test.prom", Format::Text),
-        ("alltypes.5mfs.om.txt", Format::OpenMetrics),
-        ("1histogram.om.txt", Format::OpenMetrics),
-    ] {
-        if let Some(text) = conformance(file) {
-            bodies.push((text, format));
-        }
-    }
+    bodies.extend(conformance_bodies());
     for (text, format) in &bodies {
         assert_eq!(trusted(text, *format), whole(text, *format), "{text:.80?}");
     }
