@@ -174,12 +174,12 @@ impl MetricsScraper {
         let Ingest { mut parser, mut st } = ingest;
         parser.finish(&mut |e| self.sample(store, &mut st, e))?;
         let IngestState { t, mut report, values, own_times, kept, order, mut current, .. } = st;
-        self.order = Vec::new(); // the last scrape's, no longer needed: freed before the append
         report.post_relabel = kept;
         if self.sample_limit > 0 && kept > self.sample_limit {
             self.order = order;
             return Err(ScrapeError::SampleLimit { got: kept, limit: self.sample_limit });
         }
+        self.order = Vec::new(); // the last scrape's, no longer needed: freed before the append
         // The samples: the ids in this scrape's order, beside their values, at the scrape's
         // time unless they carry their own.
         let mut own = own_times.iter().peekable();
@@ -291,7 +291,6 @@ struct IngestState {
     /// The scrape's timestamp (ms).
     t: i64,
     report: IngestReport,
-    /// (id, t, value) of every sample, appended when the body is complete and valid.
     /// The value of each entry of `order` (dropped series' too, to stay beside it), appended
     /// when the body is complete and valid: 8 bytes a sample, where (id, time, value) took 24
     /// (2.4 MB of fresh pages at 100k samples, every scrape) — the ids are in `order` and

@@ -219,6 +219,18 @@ impl<'a> Cursor<'a> {
         parse_float(tok).ok_or_else(|| (at, format!("invalid value {tok:?}; expected a number, NaN, +Inf or -Inf")))
     }
 
+    /// A sample's value and optional timestamp (text: integer milliseconds; OpenMetrics:
+    /// seconds), leaving the cursor at the end, at an exemplar's `#`, or at what follows.
+    pub(super) fn value_and_timestamp(&mut self, om: bool) -> LexResult<(f64, Option<i64>)> {
+        let value = self.float()?;
+        let mut timestamp_ms = None;
+        if self.skip_space() && !self.at_end() && !self.peek_is(b'#') {
+            timestamp_ms = Some(if om { self.om_timestamp() } else { self.int_timestamp() }?);
+            self.skip_space();
+        }
+        Ok((value, timestamp_ms))
+    }
+
     /// Text format: integer milliseconds.
     pub(super) fn int_timestamp(&mut self) -> LexResult<i64> {
         let at = self.abs();

@@ -219,14 +219,7 @@ impl<'a> Parser<'a> {
         let sample = c.sample_head().map_err(|(at, m)| self.error(start, at, m))?;
         let (name, label_text, series) = sample;
         c.require_space().map_err(|(at, m)| self.error(start, at, m))?;
-        let value = c.float().map_err(|(at, m)| self.error(start, at, m))?;
-        let mut timestamp_ms = None;
-        if c.skip_space() && !c.at_end() && !c.peek_is(b'#') {
-            timestamp_ms = Some(
-                if om { c.om_timestamp() } else { c.int_timestamp() }.map_err(|(at, m)| self.error(start, at, m))?,
-            );
-            c.skip_space();
-        }
+        let (value, timestamp_ms) = c.value_and_timestamp(om).map_err(|(at, m)| self.error(start, at, m))?;
         if c.peek_is(b'#') {
             if !om {
                 return Err(self.error(start, c.abs(), "unexpected '#' after the value (exemplars need OpenMetrics)"));

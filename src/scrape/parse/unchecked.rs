@@ -70,15 +70,7 @@ pub(super) fn read<'a>(
     if !c.skip_space() || c.peek_is(b'{') {
         return None;
     }
-    let value = c.float().ok()?;
-    let mut timestamp_ms = None;
-    if c.skip_space() && !c.at_end() {
-        if c.peek_is(b'#') {
-            return None;
-        }
-        timestamp_ms = Some(if om { c.om_timestamp() } else { c.int_timestamp() }.ok()?);
-        c.skip_space();
-    }
+    let (value, timestamp_ms) = c.value_and_timestamp(om).ok()?;
     if !c.at_end() {
         return None;
     }
