@@ -8,11 +8,11 @@
 
 use axum::Router;
 use axum::extract::State;
-use sidewatch::config::StorageConfig;
 use sidewatch::notify::metrics::NotifyMetrics;
-use sidewatch::notify::model::AlertIn;
+use sidewatch::notify::model::ActiveAlert;
 use sidewatch::notify::{Notifier, Plan};
 use sidewatch::storage::Storage;
+use sidewatch::storage::StorageConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,8 +37,8 @@ async fn receiver() -> (String, Seen) {
     (url, seen)
 }
 
-fn alert(name: &str) -> AlertIn {
-    AlertIn {
+fn alert(name: &str) -> ActiveAlert {
+    ActiveAlert {
         labels: [("alertname".to_string(), name.to_string()), ("severity".to_string(), "critical".to_string())].into(),
         annotations: [("summary".to_string(), format!("{name} fired"))].into(),
         starts_at: chrono::Utc::now().timestamp_millis(),
@@ -58,7 +58,7 @@ async fn run(label: &str, storage: Storage, dir: &std::path::Path, full: bool) {
     let text = format!(
         "[notify]\nrate_limit_per_minute = 0\ncooldown = \"0s\"\n[notify.route]\nreceiver = \"r\"\ngroup_wait = \"0s\"\ngroup_interval = \"1m\"\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{url}\" }}]\n"
     );
-    let cfg = sidewatch::config::load_from_str(&text, None, &[]).unwrap().config;
+    let cfg = sidewatch::settings::load_from_str(&text, None, &[]).unwrap().config;
     let plan = Plan::build(&cfg.notify, dir, "http://bench").unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let (n, _) = Notifier::start(plan, storage, NotifyMetrics::unregistered(), rx);
@@ -66,7 +66,7 @@ async fn run(label: &str, storage: Storage, dir: &std::path::Path, full: bool) {
     // Throughput: a burst of N alerts, each its own group.
     let n_burst = if full { 2000 } else { 50 };
     let t0 = Instant::now();
-    let alerts: Vec<AlertIn> = (0..n_burst).map(|i| alert(&format!("Burst{i}"))).collect();
+    let alerts: Vec<ActiveAlert> = (0..n_burst).map(|i| alert(&format!("Burst{i}"))).collect();
     n.update("burst".into(), alerts);
     while seen.lock().unwrap().len() < n_burst {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -5,8 +5,9 @@
 //! return, retention rates on a polars DataFrame), plus each whole report; peak memory is the process's VmHWM. Databases are generated once with the
 //! `report seed` generator into `~/.cache/sw-bench/` and reused.
 
-use sidewatch::config::{Config, StorageConfig};
 use sidewatch::reports::{Ctx, day_of, digest, kpi, seed};
+use sidewatch::settings::Config;
+use sidewatch::storage::StorageConfig;
 use sidewatch::storage::{ReportRepo, Storage};
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,21 +34,21 @@ async fn bench(label: &str, st: Storage, events: u64, end_day: i64) {
     let total: i64 = st.event_counts(0, i64::MAX).await.unwrap().iter().map(|(_, n)| n).sum();
     let mut cfg = Config::default();
     cfg.kpi.funnels = vec![
-        sidewatch::config::reports::FunnelConfig {
+        sidewatch::reports::FunnelConfig {
             name: "Landing -> Run CTR".into(),
             from: "landing_view".into(),
             to: "run_start".into(),
             warn_drop_pct: 20.0,
             crit_drop_pct: 40.0,
         },
-        sidewatch::config::reports::FunnelConfig {
+        sidewatch::reports::FunnelConfig {
             name: "Run -> Replay Start".into(),
             from: "run_start".into(),
             to: "replay_start".into(),
             warn_drop_pct: 20.0,
             crit_drop_pct: 40.0,
         },
-        sidewatch::config::reports::FunnelConfig {
+        sidewatch::reports::FunnelConfig {
             name: "Replay Completion".into(),
             from: "replay_start".into(),
             to: "replay_complete".into(),

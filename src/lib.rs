@@ -13,6 +13,7 @@ pub mod promql;
 pub mod reports;
 pub mod rules;
 pub mod scrape;
+pub mod settings;
 pub mod shutdown;
 pub mod startup;
 pub mod storage;

@@ -4,9 +4,10 @@
 //! signal, then drains in-flight requests for at most `server.shutdown_timeout`, writes the
 //! store checkpoint and closes the database pool.
 
-use crate::config::{HealthCheckConfig, LoadedConfig, TargetConfig};
 use crate::http::{AppState, router};
+use crate::scrape::{HealthCheckConfig, TargetConfig};
 use crate::scrape::{ScrapeManager, ScrapeMetrics};
+use crate::settings::LoadedConfig;
 use crate::storage::{AuditRepo, MetaRepo, NewAuditEntry, Storage};
 use crate::store::Store;
 use crate::telemetry::SelfMetrics;
@@ -70,7 +71,7 @@ impl Application {
         let storage = storage.with_error_counter(metrics.storage_errors.clone());
         let store = Arc::new(Store::new(cfg.store.max_series, cfg.store.retention.get().as_millis() as i64));
         let checkpoint = checkpoint_path(&config);
-        if cfg.store.sealed_chunks == crate::config::scrape::SealedChunks::Files {
+        if cfg.store.sealed_chunks == crate::store::SealedChunks::Files {
             let dir = checkpoint.with_extension("chunks");
             if let Err(e) = store.use_chunk_dir(&dir) {
                 tracing::warn!(error = %e, path = %dir.display(), "cannot use the chunk directory; keeping sealed chunks in memory");
@@ -198,40 +199,25 @@ impl Application {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot load alert state; alerts start over"),
             }
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let notifier = match notify {
-                Some((plan, m)) => {
-                    tracing::info!(
-                        receivers = state.config.config.notify.receivers.len(),
-                        targets = plan.targets.len(),
-                        "notifier started"
-                    );
-                    let (n, tasks) = crate::notify::Notifier::start(plan, storage.clone(), m, stop_rx.clone());
-                    background.extend(tasks);
-                    Some(n)
-                }
-                None => {
-                    tracing::info!("no [[notify.receivers]] configured: alerts are evaluated but not delivered");
-                    None
-                }
-            };
-            let ctx = crate::rules::Context {
-                external_labels: state.config.config.rules.external_labels.clone(),
-                external_url: state.config.config.external_url(),
-                concurrency: state.config.config.rules.threads(),
-                parallel_after_s: crate::rules::PARALLEL_AFTER_S,
-            };
-            rules.on_events(Box::new(move |g, events| {
-                let now = chrono::Utc::now().timestamp_millis();
-                if let Some(n) = &notifier {
-                    n.update(persist::group_key(g), crate::notify::alerts_of(g, &ctx, now));
-                }
-                if events.is_empty() {
-                    return;
-                }
-                let _ = tx.send(persist::Write::Changed(persist::group_key(g), persist::changes(g, events)));
-            }));
-            background.push(tokio::spawn(persist::writer(storage.clone(), rules.clone(), rx, stop_rx.clone())));
+            if let Some((plan, m)) = notify {
+                tracing::info!(
+                    receivers = state.config.config.notify.receivers.len(),
+                    targets = plan.targets.len(),
+                    "notifier started"
+                );
+                let (n, tasks) = crate::notify::Notifier::start(plan, storage.clone(), m, stop_rx.clone());
+                n.subscribe(rules.stream());
+                background.extend(tasks);
+            } else {
+                tracing::info!("no [[notify.receivers]] configured: alerts are evaluated but not delivered");
+            }
+            let transitions = rules.stream().transitions.subscribe();
+            background.push(tokio::spawn(persist::writer(
+                storage.clone(),
+                rules.clone(),
+                transitions,
+                stop_rx.clone(),
+            )));
             let watch = state.config.config.rules.watch_interval.get();
             background.push(tokio::spawn(rules.clone().run(watch, stop_rx.clone())));
             background.push(tokio::spawn(reload_on_sighup(rules, stop_rx.clone())));

@@ -5,6 +5,8 @@
 //! longer. A pending alert that disappears is simply dropped. Each state change is an event the
 //! caller records (history, notifications); `flaps` counts changes per alert in the last hour.
 
+pub mod stream;
+
 use crate::store::Labels;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -32,6 +34,16 @@ impl State {
             State::Inactive => "inactive",
             State::Pending => "pending",
             State::Firing => "firing",
+        }
+    }
+
+    /// Parses the SQL text [`State::as_str`] gives.
+    pub fn parse(text: &str) -> Option<State> {
+        match text {
+            "inactive" => Some(State::Inactive),
+            "pending" => Some(State::Pending),
+            "firing" => Some(State::Firing),
+            _ => None,
         }
     }
 }

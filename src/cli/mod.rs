@@ -2,7 +2,7 @@
 //! success, 1 on an error or invalid input (the message says what and where), 2 on a usage
 //! error.
 
-use crate::config::{self, LoadedConfig};
+use crate::settings::{self as config, LoadedConfig};
 
 mod demo;
 mod notify_cmd;
@@ -155,9 +155,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     if let Command::Demo = &cli.command {
-        crate::telemetry::init_logging(&crate::config::LogConfig {
+        crate::telemetry::init_logging(&crate::telemetry::LogConfig {
             level: "warn".into(),
-            format: crate::config::LogFormat::Pretty,
+            format: crate::telemetry::LogFormat::Pretty,
         });
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         rt.block_on(demo::run())?;

@@ -2,10 +2,11 @@
 //! history, retries, exports, test notifications and template previews. They work on the
 //! database named in the configuration, so they see (and change) what a running sidecar does.
 
-use crate::config::{Duration as CfgDuration, LoadedConfig};
+use crate::config::Duration as CfgDuration;
 use crate::notify::model::{AlertData, AlertExtra, Map, Notification, ZERO_TIME, fingerprint, rfc3339};
 use crate::notify::{Plan, channel::redact, template};
-use crate::storage::{AlertRepo, OutboxFilter, OutboxRepo, Storage, StoredSilence};
+use crate::settings::LoadedConfig;
+use crate::storage::{AlertRepo, OutboxFilter, OutboxRepo, OutboxStatus, Storage, StoredSilence};
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,7 +52,7 @@ pub enum AlertsCommand {
     History {
         /// Only this status: pending, sending, sent, failed, suppressed.
         #[arg(long)]
-        status: Option<String>,
+        status: Option<OutboxStatus>,
         /// Only rows queued within this long (e.g. 1h, 7d).
         #[arg(long, default_value = "24h")]
         since: String,
@@ -72,7 +73,7 @@ pub enum AlertsCommand {
     Retry {
         /// Which rows: failed (default) or pending (to send waiting ones now).
         #[arg(long, default_value = "failed")]
-        status: String,
+        status: OutboxStatus,
         /// Only rows queued within this long.
         #[arg(long, default_value = "1h")]
         since: String,
@@ -152,24 +153,7 @@ async fn storage(l: &LoadedConfig) -> anyhow::Result<Storage> {
 
 /// Every secret in `[notify]`, for redacting output.
 fn secrets(l: &LoadedConfig) -> Vec<String> {
-    let mut s = Vec::new();
-    for r in &l.config.notify.receivers {
-        for w in &r.webhook {
-            s.push(w.url.expose().to_string());
-            s.push(w.hmac_secret.expose().to_string());
-            s.extend(w.headers.values().map(|v| v.expose().to_string()));
-        }
-        s.extend(r.slack.iter().map(|c| c.webhook_url.expose().to_string()));
-        s.extend(r.telegram.iter().map(|c| c.bot_token.expose().to_string()));
-        for e in &r.email {
-            if let Ok(u) = reqwest::Url::parse(e.smtp_url.expose())
-                && let Some(p) = u.password()
-            {
-                s.push(p.to_string());
-            }
-        }
-    }
-    s
+    crate::notify::registry::secrets(&l.config.notify.receivers)
 }
 
 fn csv(fields: &[String]) -> String {
@@ -267,7 +251,7 @@ pub fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<ExitCode>
         match cmd {
             AlertsCommand::History { status, since, channel, receiver, limit, format } => {
                 let f = OutboxFilter {
-                    status: status.clone(),
+                    status: *status,
                     since: Some(since_ms(since)?),
                     channel: channel.clone(),
                     receiver: receiver.clone(),
@@ -309,7 +293,7 @@ pub fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<ExitCode>
             }
             AlertsCommand::Retry { status, since, channel, receiver } => {
                 let f = OutboxFilter {
-                    status: Some(status.clone()),
+                    status: Some(*status),
                     since: Some(since_ms(since)?),
                     channel: channel.clone(),
                     receiver: receiver.clone(),
@@ -423,22 +407,11 @@ pub fn notify(l: &LoadedConfig, cmd: &NotifyCommand) -> anyhow::Result<ExitCode>
                 alerts,
                 cfg.notify.max_alerts,
             );
-            let t = &plan.templates;
-            let st = if n.status == "firing" { "firing" } else { "resolved" };
-            println!("=== webhook (Alertmanager payload) ===\n{}\n", serde_json::to_string_pretty(&n.webhook_json())?);
-            let slack = crate::notify::slack::message(&n, t).map_err(|e| anyhow::anyhow!(e.message))?;
-            println!("=== slack ===\n{}\n", serde_json::to_string_pretty(&slack)?);
-            println!(
-                "=== telegram (HTML) ===\n{}\n",
-                t.render(&format!("telegram.{st}"), &n).map_err(anyhow::Error::msg)?
-            );
-            println!("=== email subject ===\n{}\n", t.render("email.subject", &n).map_err(anyhow::Error::msg)?.trim());
-            println!("=== email text ===\n{}\n", t.render("email.text", &n).map_err(anyhow::Error::msg)?);
-            println!("=== email HTML ===\n{}\n", t.render(&format!("email.{st}"), &n).map_err(anyhow::Error::msg)?);
-            println!(
-                "=== alertmanager (/api/v2/alerts) ===\n{}",
-                serde_json::to_string_pretty(&crate::notify::alertmanager::body(&n))?
-            );
+            for kind in crate::notify::registry::KINDS {
+                for (title, text) in (kind.preview)(&n, &plan.templates).map_err(anyhow::Error::msg)? {
+                    println!("=== {title} ===\n{}\n", text.trim_end());
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         NotifyCommand::Test { receiver, resolved } => runtime()?.block_on(async {

@@ -2,9 +2,9 @@
 //! records as the cron runs inside `sidewatch run`), the incident note, the recovery check,
 //! the event generator and the list of job runs. The answer is JSON on stdout.
 
-use crate::config::LoadedConfig;
 use crate::jobs::{self, JobKind, Outcome};
 use crate::reports::{Ctx, digest};
+use crate::settings::LoadedConfig;
 use crate::storage::{ReportRepo, Storage};
 use clap::Subcommand;
 use std::io::IsTerminal;
@@ -131,7 +131,7 @@ pub fn report(l: &LoadedConfig, cmd: &ReportCommand) -> anyhow::Result<ExitCode>
                 code
             }
             ReportCommand::Incident { alert } => finish(Some(match crate::reports::incident::incident(&ctx, alert).await {
-                Ok((doc, paths)) => Outcome { status: "ok", answer: serde_json::json!({"status": "written", "incident": doc, "paths": paths}), paths, error: None },
+                Ok((doc, paths)) => Outcome { status: crate::storage::JobStatus::Ok, answer: serde_json::json!({"status": "written", "incident": doc, "paths": paths}), paths, error: None },
                 Err(e) => jobs::failed(e),
             })),
             ReportCommand::Recovery => match crate::reports::incident::recovery(&ctx).await {
@@ -186,7 +186,7 @@ fn ctx_now() -> i64 {
 fn finish(o: Option<Outcome>) -> ExitCode {
     let Some(o) = o else { return ExitCode::from(1) };
     print(&o.answer);
-    if o.status == "failed" {
+    if o.status == crate::storage::JobStatus::Failed {
         eprintln!("error: {}", o.error.unwrap_or_default());
         ExitCode::from(1)
     } else {

@@ -1,24 +1,25 @@
-//! The *loader*: turns TOML text plus the process environment into a validated [`Config`].
+//! The *loader*: turns TOML text plus the process environment into a validated settings tree
+//! (any [`Settings`] type; the program's is `crate::settings::Config`).
 //! Order: parse → `${VAR}` expansion → `<key>_file` secrets → `SIDEWATCH_*` overrides →
 //! typed deserialization → semantic validation. Errors point at the file, key and line.
 
-use super::{Config, ConfigError};
+use super::{ConfigError, Settings};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 /// A configuration and where it came from.
 #[derive(Clone, Debug)]
-pub struct LoadedConfig {
+pub struct Loaded<T> {
     /// The validated settings.
-    pub config: Config,
+    pub config: T,
     /// The file read, if any (`None`: built-in defaults and environment only).
     pub file: Option<PathBuf>,
     /// The folder relative paths in the configuration are resolved against.
     pub base_dir: PathBuf,
 }
 
-impl LoadedConfig {
+impl<T> Loaded<T> {
     /// Resolves a path from the configuration: absolute paths stay, relative ones are joined
     /// to the config file's folder (or the working directory when there is no file).
     pub fn resolve(&self, path: &str) -> PathBuf {
@@ -34,7 +35,7 @@ pub fn resolve_path(base: &Path, path: &str) -> PathBuf {
 
 /// Loads the configuration: `path` if given (it must exist), else `sidewatch.toml` in the
 /// working directory if present, else built-in defaults; then applies the process environment.
-pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+pub fn load<T: Settings>(path: Option<&Path>) -> Result<Loaded<T>, ConfigError> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let default_file = Path::new("sidewatch.toml");
     let file = match path {
@@ -53,7 +54,11 @@ pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
 
 /// Loads a configuration from `text` (the contents of `file`, or empty for defaults) with the
 /// given environment. Fails with every problem found, each naming its key and source.
-pub fn load_from_str(text: &str, file: Option<&Path>, env: &[(String, String)]) -> Result<LoadedConfig, ConfigError> {
+pub fn load_from_str<T: Settings>(
+    text: &str,
+    file: Option<&Path>,
+    env: &[(String, String)],
+) -> Result<Loaded<T>, ConfigError> {
     let label = file.map(|f| f.display().to_string()).unwrap_or_else(|| "built-in defaults".into());
     let base_dir = match file.and_then(Path::parent) {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -66,19 +71,22 @@ pub fn load_from_str(text: &str, file: Option<&Path>, env: &[(String, String)]) 
     let mut ctx = Context { label, text, env_origin: HashMap::new(), errors: Vec::new() };
     let env_map: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     ctx.expand_table(&mut table, &mut Vec::new(), &env_map, &base_dir);
-    ctx.apply_env_overrides(&mut table, env);
+    ctx.apply_env_overrides::<T>(&mut table, env);
     if !ctx.errors.is_empty() {
         return Err(ConfigError::Invalid(ctx.errors));
     }
-    let config: Config = match serde_path_to_error::deserialize(Value::Table(table)) {
+    let config: T = match serde_path_to_error::deserialize(Value::Table(table)) {
         Ok(c) => c,
         Err(e) => {
             let path: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
             return Err(ConfigError::Invalid(vec![ctx.describe_serde_error(&path, &e.inner().to_string())]));
         }
     };
-    super::validate::validate(&config, &|path, msg| ctx.invalid(path, msg)).map_err(ConfigError::Invalid)?;
-    Ok(LoadedConfig { config, file: file.map(Path::to_path_buf), base_dir })
+    let errors = config.validate(&|path, msg| ctx.invalid(path, msg));
+    if !errors.is_empty() {
+        return Err(ConfigError::Invalid(errors));
+    }
+    Ok(Loaded { config, file: file.map(Path::to_path_buf), base_dir })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -216,8 +224,8 @@ impl Context<'_> {
 
     /// Applies `SIDEWATCH_<SECTION>__<KEY>=value`. The value is typed like the key's default
     /// (a number stays a number); unknown keys surface as unknown-key errors naming the variable.
-    fn apply_env_overrides(&mut self, table: &mut Table, env: &[(String, String)]) {
-        let defaults = Value::try_from(Config::default()).unwrap_or(Value::Table(Table::new()));
+    fn apply_env_overrides<T: Settings>(&mut self, table: &mut Table, env: &[(String, String)]) {
+        let defaults = Value::try_from(T::default()).unwrap_or(Value::Table(Table::new()));
         let mut vars: Vec<&(String, String)> =
             env.iter().filter(|(k, _)| k.starts_with("SIDEWATCH_") && k.contains("__")).collect();
         vars.sort();
@@ -359,72 +367,4 @@ fn key_line(text: &str, path: &[String]) -> Option<usize> {
         }
     }
     span.map(|s| line_col(text, s.start).0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load(text: &str, env: &[(&str, &str)]) -> Result<LoadedConfig, ConfigError> {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        load_from_str(text, Some(Path::new("sidewatch.toml")), &env)
-    }
-
-    #[test]
-    fn unknown_key_names_file_section_and_suggestion() {
-        let err = load("[server]\nlistn = \"1.2.3.4:1\"\n", &[]).unwrap_err().to_string();
-        assert!(err.contains("unknown key \"listn\" in [server] of sidewatch.toml; did you mean \"listen\"?"), "{err}");
-        assert!(err.contains("line 2"), "{err}");
-    }
-
-    #[test]
-    fn unknown_section_is_named() {
-        let err = load("[servre]\nlisten = \"x\"\n", &[]).unwrap_err().to_string();
-        assert!(err.contains("unknown section [servre]") && err.contains("did you mean [server]?"), "{err}");
-    }
-
-    #[test]
-    fn bad_type_names_key_and_line() {
-        let err = load("[storage]\n\nmax_connections = \"many\"\n", &[]).unwrap_err().to_string();
-        assert!(err.contains("\"max_connections\" in [storage] of sidewatch.toml (line 3)"), "{err}");
-    }
-
-    #[test]
-    fn syntax_error_has_line_and_column() {
-        let err = load("[server]\nlisten = \n", &[]).unwrap_err().to_string();
-        assert!(err.starts_with("sidewatch.toml:2:"), "{err}");
-    }
-
-    #[test]
-    fn vars_expand_and_missing_ones_are_named() {
-        let c = load("[server]\nlisten = \"127.0.0.1:${PORT}\"\n", &[("PORT", "1234")]).unwrap();
-        assert_eq!(c.config.server.listen, "127.0.0.1:1234");
-        let err = load("[server]\nlisten = \"${NOPE_X}\"\n", &[]).unwrap_err().to_string();
-        assert!(err.contains("NOPE_X is not set") && err.contains("\"listen\" in [server]"), "{err}");
-        let c = load("[server]\nexternal_url = \"http://x/$${a}\"\n", &[]).unwrap();
-        assert_eq!(c.config.server.external_url, "http://x/${a}");
-    }
-
-    #[test]
-    fn env_overrides_are_typed_and_checked() {
-        let c = load("", &[("SIDEWATCH_SERVER__LISTEN", "0.0.0.0:1"), ("SIDEWATCH_STORAGE__MAX_CONNECTIONS", "3")])
-            .unwrap();
-        assert_eq!(c.config.server.listen, "0.0.0.0:1");
-        assert_eq!(c.config.storage.max_connections, 3);
-        let err = load("", &[("SIDEWATCH_SERVER__LISTN", "x:1")]).unwrap_err().to_string();
-        assert!(err.contains("SIDEWATCH_SERVER__LISTN") && err.contains("did you mean \"listen\""), "{err}");
-        let err = load("", &[("SIDEWATCH_STORAGE__MAX_CONNECTIONS", "lots")]).unwrap_err().to_string();
-        assert!(err.contains("SIDEWATCH_STORAGE__MAX_CONNECTIONS"), "{err}");
-    }
-
-    #[test]
-    fn file_secrets_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("url"), "postgres://u:pw@h/db\n").unwrap();
-        let text = "[storage]\nurl_file = \"url\"\n";
-        let env: Vec<(String, String)> = vec![];
-        let c = load_from_str(text, Some(&dir.path().join("c.toml")), &env).unwrap();
-        assert_eq!(c.config.storage.url.expose(), "postgres://u:pw@h/db");
-        assert_eq!(c.config.storage.url.to_string(), "postgres://u:***@h/db");
-    }
 }

@@ -2,6 +2,7 @@
 //! stages land — the query, rules, alerts and admin APIs. Every request gets an `X-Request-Id`,
 //! is logged and counted, and bodies over `server.max_body_bytes` get 413 with a JSON error.
 
+mod config;
 mod events;
 mod health;
 mod middleware;
@@ -9,9 +10,10 @@ mod notify;
 mod query;
 mod rules;
 mod targets;
+pub use config::{ServerConfig, validate as validate_config};
 
-use crate::config::LoadedConfig;
 use crate::scrape::TargetState;
+use crate::settings::LoadedConfig;
 use crate::storage::Storage;
 use crate::store::Store;
 use crate::telemetry::SelfMetrics;

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::json_error;
 use crate::notify::model::rfc3339;
-use crate::storage::{OutboxFilter, OutboxRepo};
+use crate::storage::{OutboxFilter, OutboxRepo, OutboxStatus};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -25,13 +25,13 @@ pub(crate) async fn notifications(State(state): State<AppState>, Query(q): Query
         Some(Ok(n)) if n > 0 => n.min(10_000),
         Some(_) => return json_error(StatusCode::BAD_REQUEST, "bad_data", "limit: must be a positive integer"),
     };
-    let f = OutboxFilter {
-        status: q.get("status").cloned(),
-        since,
-        channel: q.get("channel").cloned(),
-        receiver: q.get("receiver").cloned(),
-        limit,
+    let status = match q.get("status").map(|s| s.parse::<OutboxStatus>()) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return json_error(StatusCode::BAD_REQUEST, "bad_data", format!("status: {e}")),
     };
+    let f =
+        OutboxFilter { status, since, channel: q.get("channel").cloned(), receiver: q.get("receiver").cloned(), limit };
     match state.storage.list_outbox(&f).await {
         Ok(rows) => {
             let items: Vec<_> = rows

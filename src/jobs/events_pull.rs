@@ -4,7 +4,7 @@
 //! new watermark is stored in the same transaction as the events, so nothing is counted twice
 //! and nothing is skipped after a crash.
 
-use crate::config::reports::EventSource;
+use crate::reports::EventSource;
 use crate::storage::{MetaRepo, NewEvent, ReportRepo, Storage};
 use sqlx::Row;
 use tokio::sync::watch;

@@ -3,8 +3,8 @@
 //! and one row per output series is appended to `metric_history`; rows and events older than
 //! `history.retention` are deleted once an hour. Reports read this table, never the store.
 
-use crate::config::Config;
 use crate::promql::Engine;
+use crate::settings::Config;
 use crate::storage::{HistoryRow, ReportRepo, Storage};
 use std::collections::BTreeMap;
 use std::sync::Arc;

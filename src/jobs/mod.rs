@@ -6,12 +6,14 @@
 //! sidewatch was down runs if it is at most `jobs.catch_up_grace` old. The CLI runs the same
 //! code (`sidewatch report …`), recorded the same way.
 
+mod config;
 pub mod events_pull;
 pub mod history;
+pub use config::{BaselineJob, DigestJob, JobsConfig, KpiJob, validate as validate_config};
 
-use crate::config::Config;
 use crate::reports::{Ctx, ReportError, digest};
-use crate::storage::{ReportRepo, Storage};
+use crate::settings::Config;
+use crate::storage::{JobStatus, ReportRepo, Storage};
 use chrono::{FixedOffset, TimeZone};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -82,7 +84,7 @@ pub fn previous(c: &croner::Cron, tz: FixedOffset, now_ms: i64) -> Option<i64> {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// `ok`, `held`, `failed`.
-    pub status: &'static str,
+    pub status: JobStatus,
     /// The answer (JSON) or the error.
     pub answer: Value,
     /// Paths written.
@@ -94,7 +96,7 @@ pub struct Outcome {
 /// The outcome of a run that failed with `e`.
 pub fn failed(e: ReportError) -> Outcome {
     Outcome {
-        status: "failed",
+        status: JobStatus::Failed,
         answer: json!({"status": "failed", "error": e.to_string()}),
         paths: vec![],
         error: Some(e.to_string()),
@@ -105,7 +107,7 @@ pub fn failed(e: ReportError) -> Outcome {
 pub async fn run_baseline(ctx: &Ctx, windows: u32, window_minutes: u32) -> Outcome {
     match crate::reports::baseline::run(ctx, windows, window_minutes).await {
         Ok((_, paths)) => {
-            Outcome { status: "ok", answer: json!({"status": "written", "paths": paths}), paths, error: None }
+            Outcome { status: JobStatus::Ok, answer: json!({"status": "written", "paths": paths}), paths, error: None }
         }
         Err(e) => failed(e),
     }
@@ -115,7 +117,7 @@ pub async fn run_baseline(ctx: &Ctx, windows: u32, window_minutes: u32) -> Outco
 pub async fn run_kpi(ctx: &Ctx, date: Option<&str>) -> Outcome {
     match crate::reports::kpi::run(ctx, date).await {
         Ok((doc, paths)) => Outcome {
-            status: "ok",
+            status: JobStatus::Ok,
             answer: json!({"status": "written", "date": doc["date"],
                 "alerts": {"warning": doc["alerts"]["warning"], "critical": doc["alerts"]["critical"]}, "paths": paths}),
             paths,
@@ -148,7 +150,7 @@ pub async fn run_digest(ctx: &Ctx, args: &digest::DigestArgs) -> (Outcome, Optio
         Ok((status, answer, md)) => {
             let paths: Vec<String> =
                 answer["paths"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(String::from)).collect();
-            let st = if status == digest::Status::Written { "ok" } else { "held" };
+            let st = if status == digest::Status::Written { JobStatus::Ok } else { JobStatus::Held };
             let error = (status != digest::Status::Written).then(|| status.as_str().to_string());
             (Outcome { status: st, answer, paths, error }, Some(status), md)
         }
@@ -193,7 +195,7 @@ impl Scheduler {
         match recorded(&self.storage, kind.name(), at, &self.runner, run_configured(&ctx, kind)).await {
             Ok(Some(o)) => tracing::info!(
                 job = kind.name(),
-                status = o.status,
+                status = o.status.as_str(),
                 error = o.error.as_deref().unwrap_or(""),
                 "report job ran"
             ),

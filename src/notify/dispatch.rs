@@ -7,7 +7,7 @@
 //! a flapping alert is held and announced once as flapping. The dispatcher is a plain state
 //! machine driven with explicit times, so its tests need no clock.
 
-use super::model::{AlertData, AlertExtra, AlertIn, Map, Notification, ZERO_TIME, fingerprint, rfc3339};
+use super::model::{ActiveAlert, AlertData, AlertExtra, Map, Notification, ZERO_TIME, fingerprint, rfc3339};
 use super::mute::{self, InhibitRule, Silence};
 use super::route::Route;
 use super::template::Runbooks;
@@ -48,7 +48,7 @@ pub struct Rules {
 
 #[derive(Clone, Debug)]
 struct Tracked {
-    alert: AlertIn,
+    alert: ActiveAlert,
     source: String,
 }
 
@@ -96,8 +96,8 @@ impl Dispatcher {
 
     /// The complete set of firing and resolved alerts of `source` (a rule group) at `now`.
     /// A firing alert that disappears is taken as resolved now.
-    pub fn update(&mut self, source: &str, alerts: Vec<AlertIn>, now: i64) {
-        let incoming: HashMap<u64, AlertIn> = alerts.into_iter().map(|a| (fingerprint(&a.labels), a)).collect();
+    pub fn update(&mut self, source: &str, alerts: Vec<ActiveAlert>, now: i64) {
+        let incoming: HashMap<u64, ActiveAlert> = alerts.into_iter().map(|a| (fingerprint(&a.labels), a)).collect();
         self.alerts.retain(|fp, t| {
             if t.source != source || incoming.contains_key(fp) {
                 return true;
@@ -138,7 +138,7 @@ impl Dispatcher {
         }
     }
 
-    fn data(&self, fp: u64, a: &AlertIn) -> AlertData {
+    fn data(&self, fp: u64, a: &ActiveAlert) -> AlertData {
         let runbook_url = a.annotations.get("runbook_url").cloned().unwrap_or_default();
         let name = a.labels.get("alertname").map(String::as_str).unwrap_or("");
         AlertData {
@@ -164,7 +164,7 @@ impl Dispatcher {
         let due: Vec<String> =
             self.groups.iter().filter(|(_, g)| g.next_flush <= now).map(|(k, _)| k.clone()).collect();
         // Inhibition sources; only needed (and copied) when some group is due.
-        let firing: Vec<(u64, AlertIn)> = if due.is_empty() {
+        let firing: Vec<(u64, ActiveAlert)> = if due.is_empty() {
             Vec::new()
         } else {
             self.alerts.iter().filter(|(_, t)| t.alert.firing()).map(|(fp, t)| (*fp, t.alert.clone())).collect()
@@ -184,7 +184,7 @@ impl Dispatcher {
         out
     }
 
-    fn flush_group(&self, key: &str, g: &mut Group, firing: &[(u64, AlertIn)], now: i64, out: &mut Vec<Outgoing>) {
+    fn flush_group(&self, key: &str, g: &mut Group, firing: &[(u64, ActiveAlert)], now: i64, out: &mut Vec<Outgoing>) {
         let rules = &self.rules;
         let mut send_firing = BTreeSet::new();
         let mut send_resolved = BTreeSet::new();

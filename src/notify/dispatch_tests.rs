@@ -1,7 +1,7 @@
 //! Dispatcher timing and muting, driven with explicit times.
 
 use super::*;
-use crate::config::notify::{InhibitRuleConfig, RouteConfig};
+use crate::notify::{InhibitRuleConfig, RouteConfig};
 
 fn rules(route: &str, inhibit: Vec<InhibitRuleConfig>) -> Arc<Rules> {
     let cfg: RouteConfig = toml::from_str(route).unwrap();
@@ -23,8 +23,8 @@ group_interval = "5m"
 repeat_interval = "1h"
 "#;
 
-fn alert(name: &str, inst: &str, starts: i64) -> AlertIn {
-    AlertIn {
+fn alert(name: &str, inst: &str, starts: i64) -> ActiveAlert {
+    ActiveAlert {
         labels: [("alertname", name), ("instance", inst), ("severity", "warning")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -158,7 +158,7 @@ fn mute_time_interval_holds_notifications_until_it_ends() {
     let mut r = (*rules(&format!("{ROUTE}\nmute_time_intervals = [\"always\"]\n"), vec![])).clone();
     r.intervals.insert(
         "always".into(),
-        super::super::timeinterval::TimeInterval::compile(&crate::config::notify::TimeIntervalConfig {
+        super::super::timeinterval::TimeInterval::compile(&crate::notify::TimeIntervalConfig {
             name: "always".into(),
             ..Default::default()
         })

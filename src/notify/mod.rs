@@ -5,29 +5,25 @@
 //! `suppressed` rows for what was deliberately not sent, with the cooldown applied — before
 //! the delivery workers send it. See docs/NOTIFY.md.
 
-pub mod alertmanager;
 pub mod channel;
+mod config;
 pub mod deliver;
 pub mod dispatch;
-pub mod email;
 pub mod matcher;
 pub mod metrics;
 pub mod model;
 pub mod mute;
+pub mod registry;
 pub mod route;
-pub mod slack;
-pub mod telegram;
 pub mod template;
 pub mod timeinterval;
-pub mod webhook;
+pub use config::{InhibitRuleConfig, NotifyConfig, ReceiverConfig, RouteConfig, TimeIntervalConfig, TimeRangeConfig};
 
-use crate::config::notify::NotifyConfig;
-use crate::storage::{NewOutboxRow, OutboxRepo, Storage};
-use channel::Channel;
+use crate::alerts::stream::{ActiveAlert, AlertStream, GroupAlerts};
+use crate::storage::{NewOutboxRow, OutboxRepo, OutboxStatus, Storage};
 use deliver::{Target, Worker};
 use dispatch::{Dispatcher, Outgoing, Rules};
 use metrics::NotifyMetrics;
-use model::AlertIn;
 use sha2::Digest;
 use std::collections::HashMap;
 use std::path::Path;
@@ -63,14 +59,9 @@ pub fn check(cfg: &NotifyConfig) -> Vec<String> {
         } else if !names.insert(r.name.as_str()) {
             errors.push(format!("{at}.name: {:?} is defined twice", r.name));
         }
-        let mut add = |kind: &str, j: usize, errs: Vec<String>| {
-            errors.extend(errs.into_iter().map(|e| format!("{at}.{kind}[{j}].{e}")));
-        };
-        r.webhook.iter().enumerate().for_each(|(j, c)| add("webhook", j, c.check()));
-        r.slack.iter().enumerate().for_each(|(j, c)| add("slack", j, c.check()));
-        r.telegram.iter().enumerate().for_each(|(j, c)| add("telegram", j, c.check()));
-        r.email.iter().enumerate().for_each(|(j, c)| add("email", j, c.check()));
-        r.alertmanager.iter().enumerate().for_each(|(j, c)| add("alertmanager", j, c.check()));
+        for (kind, j, c) in r.channels() {
+            errors.extend(c.check().into_iter().map(|e| format!("{at}.{}[{j}].{e}", kind.name)));
+        }
     }
     {
         let mut used = Vec::new();
@@ -120,32 +111,15 @@ impl Plan {
         let mut targets = Vec::new();
         let mut extra = Vec::new();
         for r in &cfg.receivers {
-            let mut add = |kind: &str, j: usize, ch: Arc<dyn Channel>| {
+            for (kind, j, c) in r.channels() {
+                let mut ctx = registry::BuildContext { receiver: &r.name, index: j, base_dir, templates: &mut extra };
                 targets.push(Arc::new(Target {
-                    id: format!("{}/{kind}/{j}", r.name),
+                    id: format!("{}/{}/{j}", r.name, kind.name),
                     receiver: r.name.clone(),
-                    channel: ch,
+                    channel: c.build(&mut ctx),
                     wake: Arc::new(Notify::new()),
                 }));
-            };
-            for (j, c) in r.webhook.iter().enumerate() {
-                let body = (!c.body_template.is_empty()).then(|| {
-                    let name = format!("webhook.{}.{j}", r.name);
-                    extra.push((name.clone(), crate::config::resolve_path(base_dir, &c.body_template)));
-                    name
-                });
-                add("webhook", j, Arc::new(webhook::Webhook::new(c.clone(), body)));
             }
-            r.slack.iter().enumerate().for_each(|(j, c)| add("slack", j, Arc::new(slack::Slack::new(c.clone()))));
-            r.telegram
-                .iter()
-                .enumerate()
-                .for_each(|(j, c)| add("telegram", j, Arc::new(telegram::Telegram::new(c.clone()))));
-            r.email.iter().enumerate().for_each(|(j, c)| add("email", j, Arc::new(email::Email::new(c.clone()))));
-            r.alertmanager
-                .iter()
-                .enumerate()
-                .for_each(|(j, c)| add("alertmanager", j, Arc::new(alertmanager::Alertmanager::new(c.clone()))));
         }
         let dir = (!cfg.templates_dir.is_empty()).then(|| crate::config::resolve_path(base_dir, &cfg.templates_dir));
         let templates = Templates::load(dir.as_deref(), &extra)?;
@@ -229,7 +203,7 @@ pub async fn enqueue(
                 kind: o.kind.clone(),
                 payload: serde_json::to_string(&n).unwrap_or_default(),
                 payload_hash: hash,
-                status: if suppressed.is_some() { "suppressed" } else { "pending" }.into(),
+                status: if suppressed.is_some() { OutboxStatus::Suppressed } else { OutboxStatus::Pending },
                 error_text: suppressed,
                 expires_at: expires,
                 created_at: now,
@@ -275,23 +249,29 @@ pub fn test_row(t: &Target, n: &model::Notification) -> NewOutboxRow {
         kind: "test".into(),
         payload: serde_json::to_string(n).unwrap_or_default(),
         payload_hash: payload_hash(&t.id, n),
-        status: "sending".into(),
+        status: OutboxStatus::Sending,
         error_text: None,
         expires_at: now,
         created_at: now,
     }
 }
 
-/// Feeds alerts to a running notifier.
+/// A running notifier's input: the alert sets of rule groups.
 #[derive(Clone)]
 pub struct Notifier {
-    tx: mpsc::UnboundedSender<(String, Vec<AlertIn>)>,
+    tx: mpsc::UnboundedSender<Arc<GroupAlerts>>,
 }
 
 impl Notifier {
-    /// Reports the complete set of firing and resolved alerts of `source` (a rule group).
-    pub fn update(&self, source: String, alerts: Vec<AlertIn>) {
-        let _ = self.tx.send((source, alerts));
+    /// Reports the complete set of firing and resolved alerts of `source` (a rule group), as
+    /// the alert stream does.
+    pub fn update(&self, source: String, alerts: Vec<ActiveAlert>) {
+        let _ = self.tx.send(Arc::new(GroupAlerts { group: source, alerts }));
+    }
+
+    /// Subscribes this notifier to `stream`'s alert sets.
+    pub fn subscribe(&self, stream: &AlertStream) {
+        stream.alerts.attach(self.tx.clone());
     }
 
     /// Starts the dispatcher, the workers and the housekeeping loops; they end with `stop`.
@@ -332,7 +312,7 @@ async fn run_dispatcher(
     plan: Arc<Plan>,
     storage: Storage,
     metrics: NotifyMetrics,
-    mut rx: mpsc::UnboundedReceiver<(String, Vec<AlertIn>)>,
+    mut rx: mpsc::UnboundedReceiver<Arc<GroupAlerts>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut d = Dispatcher::new(plan.rules.clone(), plan.runbooks.clone());
@@ -374,13 +354,12 @@ async fn run_dispatcher(
         let wait = d.next_due().map(|t| (t - now_ms()).clamp(5, 1000)).unwrap_or(1000) as u64;
         tokio::select! {
             msg = rx.recv() => {
-                let Some((source, alerts)) = msg else { return };
+                let Some(msg) = msg else { return };
                 let now = now_ms();
-                last_seen.insert(source.clone(), now);
-                d.update(&source, alerts, now);
-                while let Ok((source, alerts)) = rx.try_recv() {
-                    last_seen.insert(source.clone(), now);
-                    d.update(&source, alerts, now);
+                for m in std::iter::once(msg).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                    let GroupAlerts { group, alerts } = Arc::unwrap_or_clone(m);
+                    last_seen.insert(group.clone(), now);
+                    d.update(&group, alerts, now);
                 }
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
@@ -394,11 +373,11 @@ async fn housekeeping(plan: Arc<Plan>, storage: Storage, metrics: NotifyMetrics,
     loop {
         let now = chrono::Utc::now().timestamp_millis();
         if let Ok((counts, oldest)) = storage.outbox_depth().await {
-            for s in ["pending", "sending", "sent", "failed", "suppressed"] {
+            for s in OutboxStatus::ALL {
                 let n = counts.iter().find(|(k, _)| k == s).map(|(_, n)| *n).unwrap_or(0);
-                metrics.rows.with_label_values(&[s]).set(n);
+                metrics.rows.with_label_values(&[s.as_str()]).set(n);
             }
-            let p: i64 = counts.iter().filter(|(k, _)| k == "pending" || k == "sending").map(|(_, n)| n).sum();
+            let p: i64 = counts.iter().filter(|(k, _)| k.is_open()).map(|(_, n)| n).sum();
             metrics.pending.set(p);
             metrics.oldest_age.set(oldest.map(|o| (now - o).max(0) as f64 / 1000.0).unwrap_or(0.0));
         }
@@ -416,43 +395,4 @@ async fn housekeeping(plan: Arc<Plan>, storage: Storage, metrics: NotifyMetrics,
             _ = stop.changed() => if *stop.borrow() { return },
         }
     }
-}
-
-/// The alerts of a rule group the notifier cares about: firing ones, and resolved ones still
-/// held (with their value at resolution), labelled with the external labels.
-pub fn alerts_of(g: &crate::rules::eval::GroupState, ctx: &crate::rules::Context, now: i64) -> Vec<AlertIn> {
-    use crate::alerts::State;
-    let mut out = Vec::new();
-    for r in &g.rules {
-        if r.rule.alert.is_none() {
-            continue;
-        }
-        let url = format!(
-            "{}/graph?g0.expr={}&g0.tab=1",
-            ctx.external_url,
-            form_urlencoded::byte_serialize(r.rule.expr_text.as_bytes()).collect::<String>()
-        );
-        for a in r.alerts.active.values() {
-            let (Some(fired), ends) = (a.fired_at, a.resolved_at) else { continue };
-            let ends_at = match a.state {
-                State::Firing => None,
-                State::Inactive if ends.is_some() => ends,
-                _ => continue,
-            };
-            let mut labels: model::Map = a.labels.0.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            for (k, v) in &ctx.external_labels {
-                labels.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-            out.push(AlertIn {
-                labels,
-                annotations: a.annotations.clone().into_iter().collect(),
-                starts_at: fired,
-                ends_at,
-                value: a.value,
-                flaps: a.flaps(now) as u32,
-                generator_url: url.clone(),
-            });
-        }
-    }
-    out
 }

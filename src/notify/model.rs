@@ -5,36 +5,8 @@
 
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
-/// Labels or annotations.
-pub type Map = BTreeMap<String, String>;
-
-/// An alert as the notifier receives it from the rules.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlertIn {
-    /// Labels, including `alertname` and external labels.
-    pub labels: Map,
-    /// Annotations, templates expanded.
-    pub annotations: Map,
-    /// When it started firing (ms).
-    pub starts_at: i64,
-    /// When it resolved (ms); `None` while firing.
-    pub ends_at: Option<i64>,
-    /// The current value, or the value at resolution.
-    pub value: f64,
-    /// State changes in the last hour.
-    pub flaps: u32,
-    /// Link to the expression.
-    pub generator_url: String,
-}
-
-impl AlertIn {
-    /// Whether it is firing.
-    pub fn firing(&self) -> bool {
-        self.ends_at.is_none()
-    }
-}
+pub use crate::alerts::stream::{ActiveAlert, Map};
 
 /// Alertmanager's fingerprint of a label set: FNV-1a 64 over sorted `name 0xff value 0xff`.
 pub fn fingerprint(labels: &Map) -> u64 {

@@ -5,8 +5,8 @@
 //! instance). A muted alert is not sent but recorded as `suppressed`, with the reason.
 
 use super::matcher::{self, Matcher};
-use super::model::{AlertIn, Map};
-use crate::config::notify::InhibitRuleConfig;
+use super::model::{ActiveAlert, Map};
+use crate::notify::InhibitRuleConfig;
 use crate::storage::StoredSilence;
 
 /// A silence.
@@ -68,11 +68,11 @@ impl InhibitRule {
 
 /// Why an alert is muted, if it is: by a silence, by an inhibiting alert.
 pub fn reason<'a>(
-    a: &AlertIn,
+    a: &ActiveAlert,
     fp: u64,
     silences: &[Silence],
     rules: &[InhibitRule],
-    firing: impl Iterator<Item = (u64, &'a AlertIn)> + Clone,
+    firing: impl Iterator<Item = (u64, &'a ActiveAlert)> + Clone,
     now: i64,
 ) -> Option<String> {
     if let Some(s) = silences.iter().find(|s| s.mutes(&a.labels, now)) {
@@ -99,8 +99,8 @@ pub fn reason<'a>(
 mod tests {
     use super::*;
 
-    fn alert(pairs: &[(&str, &str)]) -> AlertIn {
-        AlertIn {
+    fn alert(pairs: &[(&str, &str)]) -> ActiveAlert {
+        ActiveAlert {
             labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             annotations: Map::new(),
             starts_at: 0,

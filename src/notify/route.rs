@@ -5,7 +5,7 @@
 //! `group_by` labels) and timed (`group_wait`, `group_interval`, `repeat_interval`).
 
 use super::matcher::{self, Matcher};
-use crate::config::notify::RouteConfig;
+use crate::notify::RouteConfig;
 use std::collections::BTreeMap;
 
 /// Which labels split alerts into groups.

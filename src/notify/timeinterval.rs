@@ -2,7 +2,7 @@
 //! which a route sends nothing — for example warnings at night and at weekends. Notifications
 //! held by one are recorded as `suppressed` and sent when the interval ends, if still firing.
 
-use crate::config::notify::TimeIntervalConfig;
+use crate::notify::TimeIntervalConfig;
 use chrono::{Datelike, FixedOffset, TimeZone, Timelike};
 
 /// A compiled time interval.
@@ -91,7 +91,7 @@ impl TimeInterval {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::notify::TimeRangeConfig;
+    use crate::notify::TimeRangeConfig;
 
     fn at(s: &str) -> i64 {
         chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()

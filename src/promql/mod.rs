@@ -12,6 +12,7 @@ mod aggregate;
 mod binary;
 #[cfg(test)]
 mod cache_tests;
+mod config;
 mod eval;
 mod functions;
 mod histogram;
@@ -19,6 +20,7 @@ mod label_fns;
 pub mod promqltest;
 mod range_fns;
 mod value;
+pub use config::{QueryConfig, validate as validate_config};
 
 pub use value::{Sample, Series, Value};
 

@@ -183,7 +183,7 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
     let failed: Vec<_> = ctx
         .storage
         .list_outbox(&OutboxFilter {
-            status: Some("failed".into()),
+            status: Some(crate::storage::OutboxStatus::Failed),
             since: Some(start),
             limit: 10_000,
             ..Default::default()

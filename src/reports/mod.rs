@@ -8,13 +8,18 @@
 
 pub mod baseline;
 pub mod charts;
+mod config;
 pub mod digest;
 pub mod frame;
 pub mod incident;
 pub mod kpi;
 pub mod seed;
+pub use config::{
+    DigestConfig, EventSource, EventsConfig, EvidenceConfig, FunnelConfig, HistoryConfig, HistorySeries, IngestConfig,
+    KpiConfig, RecoveryConfig, ReportsConfig, Sections, validate as validate_config,
+};
 
-use crate::config::Config;
+use crate::settings::Config;
 use crate::storage::{Storage, StorageError};
 use handlebars::Handlebars;
 use std::path::{Path, PathBuf};

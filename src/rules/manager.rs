@@ -4,8 +4,9 @@
 //! keeps the last good rules running; its error is kept for `/api/v1/rules` and counted. Alert
 //! state carries over a reload for rules that keep their group, name and expression.
 
-use super::eval::{Context, Event, GroupState};
+use super::eval::{Context, GroupState};
 use super::file::Group;
+use crate::alerts::stream::AlertStream;
 use crate::promql::Engine;
 use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts};
 use std::path::PathBuf;
@@ -92,12 +93,8 @@ struct Inner {
     engine: Engine,
     metrics: RuleMetrics,
     generation: std::sync::atomic::AtomicU64,
-    on_events: Mutex<Option<EventSink>>,
+    stream: AlertStream,
 }
-
-/// Called after every group evaluation: the group (its rule state after the evaluation) and
-/// the alert state changes it made (often none).
-pub type EventSink = Box<dyn Fn(&GroupState, &[Event]) + Send + Sync>;
 
 /// Loads, runs and reloads the rule groups; cheap to clone.
 #[derive(Clone)]
@@ -137,16 +134,17 @@ impl RuleManager {
                 engine,
                 metrics,
                 generation: Default::default(),
-                on_events: Mutex::new(None),
+                stream: AlertStream::default(),
             }),
         };
         let _ = m.reload();
         m
     }
 
-    /// Sets the receiver of alert state changes.
-    pub fn on_events(&self, sink: EventSink) {
-        *self.inner.on_events.lock().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    /// The alert stream this manager publishes on after every group evaluation: subscribe
+    /// to its transitions or its alert sets.
+    pub fn stream(&self) -> &AlertStream {
+        &self.inner.stream
     }
 
     /// The current groups.
@@ -294,9 +292,7 @@ impl RuleManager {
             let done = tokio::task::spawn_blocking(move || {
                 let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
                 let events = g.eval(&inner.engine, next, &inner.ctx);
-                if let Some(sink) = inner.on_events.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                    sink(&g, &events);
-                }
+                super::publish::publish(&inner.stream, &g, &events, &inner.ctx, now_ms());
                 let out = (g.duration_s, g.rules.iter().filter(|r| r.health == super::Health::Err).count());
                 drop(g);
                 crate::telemetry::release_free_memory();

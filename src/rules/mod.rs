@@ -2,15 +2,18 @@
 //! ([`template`]), the evaluation of a *group* — its rules in order at one time ([`eval`]) —
 //! and promtool's rule unit tests ([`unittest`]).
 
+mod config;
 pub mod eval;
 pub mod file;
 pub mod lint;
 pub mod manager;
 pub mod persist;
+mod publish;
 pub mod template;
 #[cfg(test)]
 mod tests;
 pub mod unittest;
+pub use config::{RulesConfig, validate as validate_config};
 
 pub use eval::{Context, GroupState, Health, PARALLEL_AFTER_S};
 pub use file::{Group, Rule, RuleError};

@@ -10,17 +10,15 @@
 //! and retried with the next snapshot. The [`writer`] takes a changed group's snapshot when it
 //! writes (not during the evaluation) and coalesces changes that queued up meanwhile.
 
-use super::eval::{Event, GroupState};
+use super::eval::GroupState;
 use super::manager::RuleManager;
+use crate::alerts::stream::{AlertEvent, Transitions};
 use crate::alerts::{Alert, State};
 use crate::storage::{AlertChange, AlertRepo, Storage, StoredAlert};
 use crate::store::Labels;
 use std::collections::BTreeMap;
 
-/// A group's key in storage: `file;name`.
-pub fn group_key(g: &GroupState) -> String {
-    format!("{};{}", g.group.file, g.group.name)
-}
+pub use super::publish::group_key;
 
 fn json_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let m: BTreeMap<&str, &str> = pairs.collect();
@@ -117,31 +115,24 @@ pub(crate) fn diff(g: &GroupState, now: i64, written: &mut Written) -> Diff {
     out
 }
 
-/// History rows for `events` of group `g`.
-pub fn changes(g: &GroupState, events: &[Event]) -> Vec<AlertChange> {
+/// History rows for the stream's `events`.
+pub(crate) fn changes(events: &[AlertEvent]) -> Vec<AlertChange> {
     events
         .iter()
-        .map(|e| {
-            let t = &e.transition;
-            AlertChange {
-                fingerprint: format!("{:016x}", t.fingerprint),
-                rule: g.rules[e.rule].rule.name().to_string(),
-                labels: json_map(t.labels.0.iter().map(|(k, v)| (&**k, &**v))),
-                from: t.from.as_str().into(),
-                to: if t.from == State::Firing && t.to == State::Inactive {
-                    "resolved".into()
-                } else {
-                    t.to.as_str().into()
-                },
-                value: t.value,
-                at: t.at,
-            }
+        .map(|e| AlertChange {
+            fingerprint: format!("{:016x}", e.fingerprint),
+            rule: e.rule.clone(),
+            labels: json_map(e.labels.0.iter().map(|(k, v)| (&**k, &**v))),
+            from: e.from.as_str().into(),
+            to: e.recorded_to().as_str().into(),
+            value: e.value,
+            at: e.at,
         })
         .collect()
 }
 
 /// Work for the writer task.
-pub enum Write {
+enum Write {
     /// A group's alerts changed: the group's key and the history rows. The writer takes the
     /// group's snapshot when it writes, so evaluations do not serialize every active alert
     /// and changes that queue up while storage is busy are written once.
@@ -164,11 +155,7 @@ pub fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, toleranc
                 if now - row.updated_at > tolerance_ms {
                     continue;
                 }
-                let state = match row.state.as_str() {
-                    "pending" => State::Pending,
-                    "firing" => State::Firing,
-                    _ => State::Inactive,
-                };
+                let state = State::parse(&row.state).unwrap_or(State::Inactive);
                 let labels: BTreeMap<String, String> = serde_json::from_str(&row.labels).unwrap_or_default();
                 let labels = Labels::from_pairs(labels);
                 let fp = labels.fingerprint();
@@ -195,11 +182,12 @@ pub fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, toleranc
     n
 }
 
-/// Writes snapshots and history until `stop`, then a final snapshot of every group.
+/// Writes snapshots and history until `stop`, from the manager's transitions (`rx`, a
+/// subscription to its alert stream), then a final snapshot of every group.
 pub async fn writer(
     storage: Storage,
     manager: RuleManager,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Write>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<std::sync::Arc<Transitions>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
@@ -207,7 +195,7 @@ pub async fn writer(
     let mut written = std::collections::HashMap::new();
     loop {
         let job = tokio::select! {
-            Some(w) = rx.recv() => w,
+            Some(t) = rx.recv() => Write::Changed(t.group.clone(), changes(&t.events)),
             _ = tick.tick() => Write::All,
             _ = stop.changed() => {
                 save_all(&storage, &manager).await;
@@ -219,20 +207,14 @@ pub async fn writer(
                 // Coalesce what queued up while storage was busy (alerts that change every
                 // evaluation): every history row, and one write per changed group.
                 let mut keys = std::collections::BTreeSet::from([key]);
-                let mut all = false;
-                while let Ok(w) = rx.try_recv() {
-                    match w {
-                        Write::Changed(k, h) => {
-                            history.extend(h);
-                            keys.insert(k);
-                        }
-                        Write::All => all = true,
-                    }
+                while let Ok(t) = rx.try_recv() {
+                    history.extend(changes(&t.events));
+                    keys.insert(t.group.clone());
                 }
                 if let Err(e) = storage.append_history(&history).await {
                     tracing::warn!(error = %e, "cannot append alert history");
                 }
-                written = write_groups(&storage, &manager, (!all).then_some(keys), written).await;
+                written = write_groups(&storage, &manager, Some(keys), written).await;
             }
             Write::All => written = write_groups(&storage, &manager, None, written).await,
         }

@@ -4,7 +4,7 @@
 //! become `probe_success`, `probe_http_status_code` and `probe_duration_seconds`.
 
 use super::client::{FetchError, Get, fetch};
-use crate::config::HealthCheckConfig;
+use crate::scrape::HealthCheckConfig;
 use std::time::{Duration, Instant};
 
 /// Largest health-check body read.

@@ -4,6 +4,7 @@
 //! relabeling, limits, and staleness markers.
 
 pub mod client;
+mod config;
 pub(crate) mod health;
 mod manager;
 mod metrics;
@@ -11,6 +12,9 @@ pub mod parse;
 pub mod relabel;
 mod state;
 pub mod target;
+pub use config::{
+    HealthCheckConfig, RelabelAction, RelabelConfig, ScrapeConfig, TargetConfig, validate as validate_config,
+};
 
 pub use manager::ScrapeManager;
 pub use metrics::ScrapeMetrics;

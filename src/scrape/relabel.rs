@@ -3,7 +3,7 @@
 //! by label name, `replace` to write a label. Decisions are cached per raw series text, so a
 //! rule costs nothing on later scrapes of the same series.
 
-use crate::config::{RelabelAction, RelabelConfig};
+use super::{RelabelAction, RelabelConfig};
 use regex::Regex;
 
 /// A compiled rule.

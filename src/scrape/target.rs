@@ -522,8 +522,8 @@ mod tests {
         let mut s = MetricsScraper::new(vec![], false, 0, vec![]);
         let err = s.ingest(&store, b"x 1\ny 1\nz 1\nw 1\n", Format::Text, 1).unwrap_err();
         assert!(err.to_string().contains("series limit reached"), "{err}");
-        let keep = Rule::compile(&crate::config::RelabelConfig {
-            action: crate::config::RelabelAction::Drop,
+        let keep = Rule::compile(&crate::scrape::RelabelConfig {
+            action: crate::scrape::RelabelAction::Drop,
             source_labels: vec!["__name__".into()],
             regex: "go_.*".into(),
             ..Default::default()

@@ -8,11 +8,14 @@
 
 mod alerts;
 mod audit;
+mod config;
 mod meta;
 mod outbox;
 mod postgres;
 mod reports;
 mod sqlite;
+mod status;
+pub use config::{StorageConfig, validate as validate_config};
 
 pub use alerts::{AlertChange, AlertRepo, StoredAlert};
 pub use audit::{AuditEntry, AuditQuery, AuditRepo, NewAuditEntry};
@@ -20,8 +23,8 @@ pub use meta::MetaRepo;
 pub use outbox::{Attempt, NewOutboxRow, OutboxFilter, OutboxRepo, OutboxRow, StoredSilence};
 pub use reports::{Cohort, DailyCount, HistoryRow, JobRun, NewEvent, ReportRepo};
 pub(crate) use sqlite::file_path as sqlite_file;
+pub use status::{JobStatus, OutboxStatus, UnknownStatus};
 
-use crate::config::StorageConfig;
 use prometheus::IntCounterVec;
 use std::path::Path;
 use std::time::Duration;

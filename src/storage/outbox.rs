@@ -7,6 +7,7 @@
 //! database never send the same row twice; a row left `sending` by a crashed worker is claimed
 //! again once its lease has passed.
 
+use super::status::{OutboxStatus, decode};
 use super::{Backend, Storage, StorageError, on_pool};
 use async_trait::async_trait;
 use sqlx::Row;
@@ -30,8 +31,8 @@ pub struct NewOutboxRow {
     pub payload: String,
     /// Hash of receiver, target, alerts and their status (for the cooldown).
     pub payload_hash: String,
-    /// `pending` or `suppressed`.
-    pub status: String,
+    /// `pending` or `suppressed` (`sending` for a test send made at once).
+    pub status: OutboxStatus,
     /// Why it is suppressed.
     pub error_text: Option<String>,
     /// Give up after this time (ms).
@@ -61,8 +62,8 @@ pub struct OutboxRow {
     pub payload: String,
     /// Cooldown hash.
     pub payload_hash: String,
-    /// `pending`, `sending`, `sent`, `failed` or `suppressed`.
-    pub status: String,
+    /// Where the row is in its delivery.
+    pub status: OutboxStatus,
     /// Attempts so far.
     pub attempts: i64,
     /// When the next attempt is due (ms).
@@ -111,7 +112,7 @@ pub enum Attempt {
 #[derive(Clone, Debug, Default)]
 pub struct OutboxFilter {
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<OutboxStatus>,
     /// Only rows created at or after (ms).
     pub since: Option<i64>,
     /// Only this channel kind.
@@ -165,7 +166,7 @@ pub trait OutboxRepo: Send + Sync {
     /// Puts matching rows back to `pending`, due now, expiring at `expires_at`; returns how many.
     async fn requeue(&self, filter: &OutboxFilter, now: i64, expires_at: i64) -> Result<u64, StorageError>;
     /// Row count per status, and the creation time of the oldest `pending`/`sending` row.
-    async fn outbox_depth(&self) -> Result<(Vec<(String, i64)>, Option<i64>), StorageError>;
+    async fn outbox_depth(&self) -> Result<(Vec<(OutboxStatus, i64)>, Option<i64>), StorageError>;
     /// When a row with this hash was last created, not suppressed, at or after `since`.
     async fn last_with_hash(&self, hash: &str, since: i64) -> Result<Option<i64>, StorageError>;
     /// Deletes finished rows created before `before`; returns how many.
@@ -193,7 +194,7 @@ macro_rules! row {
             kind: r.try_get("kind")?,
             payload: r.try_get("payload")?,
             payload_hash: r.try_get("payload_hash")?,
-            status: r.try_get("status")?,
+            status: decode(r.try_get("status")?)?,
             attempts: r.try_get("attempts")?,
             next_attempt_at: r.try_get("next_attempt_at")?,
             expires_at: r.try_get("expires_at")?,
@@ -209,7 +210,8 @@ macro_rules! row {
 fn filter_sql(f: &OutboxFilter, first: usize) -> (String, Vec<String>, Option<i64>) {
     let mut clauses = vec!["1 = 1".to_string()];
     let mut params = Vec::new();
-    for (col, v) in [("status", &f.status), ("channel", &f.channel), ("receiver", &f.receiver)] {
+    let status = f.status.map(|s| s.as_str().to_string());
+    for (col, v) in [("status", &status), ("channel", &f.channel), ("receiver", &f.receiver)] {
         if let Some(v) = v {
             params.push(v.clone());
             clauses.push(format!("{col} = ${}", first + params.len() - 1));
@@ -236,7 +238,7 @@ impl OutboxRepo for Storage {
                     )
                     .bind(&r.receiver).bind(&r.channel).bind(&r.target).bind(&r.group_key)
                     .bind(&r.alert_names).bind(&r.kind).bind(&r.payload).bind(&r.payload_hash)
-                    .bind(&r.status).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
+                    .bind(r.status.as_str()).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
                     .fetch_one(&mut *tx).await?;
                     ids.push(id);
                 }
@@ -278,9 +280,11 @@ impl OutboxRepo for Storage {
 
     async fn finish(&self, id: i64, attempt: &Attempt) -> Result<(), StorageError> {
         let (status, http, error, next, sent) = match attempt {
-            Attempt::Sent { http_status, at } => ("sent", *http_status, None, None, Some(*at)),
-            Attempt::Retry { http_status, error, next } => ("pending", *http_status, Some(error), Some(*next), None),
-            Attempt::Failed { http_status, error } => ("failed", *http_status, Some(error), None, None),
+            Attempt::Sent { http_status, at } => (OutboxStatus::Sent, *http_status, None, None, Some(*at)),
+            Attempt::Retry { http_status, error, next } => {
+                (OutboxStatus::Pending, *http_status, Some(error), Some(*next), None)
+            }
+            Attempt::Failed { http_status, error } => (OutboxStatus::Failed, *http_status, Some(error), None, None),
         };
         let fut = async {
             on_pool!(self.db(), p => sqlx::query(
@@ -288,7 +292,7 @@ impl OutboxRepo for Storage {
                  next_attempt_at = COALESCE($4, next_attempt_at), sent_at = $5, claimed_by = NULL, \
                  claimed_at = NULL WHERE id = $6",
             )
-            .bind(status).bind(http).bind(error).bind(next).bind(sent).bind(id)
+            .bind(status.as_str()).bind(http).bind(error).bind(next).bind(sent).bind(id)
             .execute(p).await.map(|_| ()))
         };
         self.run("outbox.finish", fut).await
@@ -335,12 +339,12 @@ impl OutboxRepo for Storage {
         self.run("outbox.requeue", fut).await
     }
 
-    async fn outbox_depth(&self) -> Result<(Vec<(String, i64)>, Option<i64>), StorageError> {
+    async fn outbox_depth(&self) -> Result<(Vec<(OutboxStatus, i64)>, Option<i64>), StorageError> {
         let fut = async {
             on_pool!(self.db(), p => {
                 let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status").fetch_all(p).await?;
                 let counts = rows.iter()
-                    .map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?)))
+                    .map(|r| Ok((decode(r.try_get::<String, _>("status")?)?, r.try_get::<i64, _>("n")?)))
                     .collect::<Result<Vec<_>, sqlx::Error>>()?;
                 let oldest: Option<i64> = sqlx::query_scalar(
                     "SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending')",

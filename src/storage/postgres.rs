@@ -4,7 +4,7 @@
 //! replicas starting together apply them once).
 
 use super::StorageError;
-use crate::config::StorageConfig;
+use crate::storage::StorageConfig;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;

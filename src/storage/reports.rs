@@ -4,6 +4,7 @@
 //! drafts* (one digest per anchor date). Aggregations that SQL does best — daily distinct users
 //! per event, distinct active user-days — run in SQL, so reports never decode every event.
 
+use super::status::JobStatus;
 use super::{Storage, StorageError, on_pool};
 use async_trait::async_trait;
 use sqlx::Row;
@@ -74,7 +75,7 @@ pub struct JobRun {
     /// Ended (ms).
     pub ended_at: Option<i64>,
     /// `running`, `ok`, `held` (gate or duplicate), `failed`.
-    pub status: String,
+    pub status: JobStatus,
     /// Who ran it.
     pub runner: String,
     /// Paths written, JSON array.
@@ -130,7 +131,7 @@ pub trait ReportRepo: Send + Sync {
     async fn finish_run(
         &self,
         id: i64,
-        status: &str,
+        status: JobStatus,
         outputs: &str,
         error: Option<&str>,
         now: i64,
@@ -367,10 +368,10 @@ impl ReportRepo for Storage {
     ) -> Result<Option<i64>, StorageError> {
         let fut = async {
             on_pool!(self.db(), p => sqlx::query_scalar(
-                "INSERT INTO job_runs (job, scheduled_for, started_at, status, runner) VALUES ($1, $2, $3, 'running', $4) \
+                "INSERT INTO job_runs (job, scheduled_for, started_at, status, runner) VALUES ($1, $2, $3, $5, $4) \
                  ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
             )
-            .bind(job).bind(scheduled_for).bind(now).bind(runner)
+            .bind(job).bind(scheduled_for).bind(now).bind(runner).bind(JobStatus::Running.as_str())
             .fetch_optional(p).await)
         };
         self.run("jobs.start", fut).await
@@ -379,7 +380,7 @@ impl ReportRepo for Storage {
     async fn finish_run(
         &self,
         id: i64,
-        status: &str,
+        status: JobStatus,
         outputs: &str,
         error: Option<&str>,
         now: i64,
@@ -388,7 +389,7 @@ impl ReportRepo for Storage {
             on_pool!(self.db(), p => sqlx::query(
                 "UPDATE job_runs SET status = $1, outputs = $2, error = $3, ended_at = $4 WHERE id = $5",
             )
-            .bind(status).bind(outputs).bind(error).bind(now).bind(id)
+            .bind(status.as_str()).bind(outputs).bind(error).bind(now).bind(id)
             .execute(p).await.map(|_| ()))
         };
         self.run("jobs.finish", fut).await
@@ -410,7 +411,7 @@ impl ReportRepo for Storage {
                             scheduled_for: r.try_get("scheduled_for")?,
                             started_at: r.try_get("started_at")?,
                             ended_at: r.try_get("ended_at")?,
-                            status: r.try_get("status")?,
+                            status: super::status::decode(r.try_get("status")?)?,
                             runner: r.try_get("runner")?,
                             outputs: r.try_get("outputs")?,
                             error: r.try_get("error")?,

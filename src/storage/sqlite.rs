@@ -2,7 +2,7 @@
 //! wait instead of failing, foreign keys on. Migrations in `migrations/sqlite/`.
 
 use super::StorageError;
-use crate::config::StorageConfig;
+use crate::storage::StorageConfig;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ mod bits;
 pub(crate) mod checkpoint;
 pub(crate) mod chunk;
 pub(crate) mod chunkfile;
+mod config;
 pub(crate) mod index;
 pub(crate) mod labels;
 pub mod maintenance;
@@ -19,6 +20,7 @@ mod series;
 mod table;
 #[cfg(test)]
 mod tests;
+pub use config::{SealedChunks, StoreConfig, validate as validate_config};
 
 pub use index::{MatchOp, Matcher};
 pub use labels::Labels;

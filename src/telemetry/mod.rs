@@ -2,14 +2,15 @@
 //! key-value fields, the error under the field `error`) and its own Prometheus metrics
 //! ([`SelfMetrics`]), served on `/metrics` and scraped by sidewatch itself when no target is set.
 
+mod config;
 mod metrics;
 mod process;
+pub use config::{LogConfig, LogFormat, validate as validate_config};
 
 pub use process::{release_free_memory, trim_code_pages, trim_code_task, tune_allocator};
 
 pub use metrics::SelfMetrics;
 
-use crate::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global log subscriber. `RUST_LOG`, when set, overrides `cfg.level`. Calling it

@@ -109,7 +109,7 @@ async fn unknown_paths_get_404_json() {
 
 #[tokio::test]
 async fn startup_and_shutdown_are_audited() {
-    use sidewatch::config::StorageConfig;
+    use sidewatch::storage::StorageConfig;
     use sidewatch::storage::{AuditQuery, AuditRepo, Storage};
     let app = spawn_app("").await;
     client().get(app.url("/healthz")).send().await.unwrap();

@@ -126,7 +126,13 @@ async fn a_silence_from_the_cli_mutes_then_releases_an_alert() {
     let (n, _) = Notifier::start(p, st.clone(), NotifyMetrics::unregistered(), rx);
     n.update("g".into(), vec![alert("DiskFull", "db-1")]);
     let row = eventually(10, "suppressed row recorded", || async {
-        st.list_outbox(&OutboxFilter { status: Some("suppressed".into()), ..Default::default() }).await.unwrap().pop()
+        st.list_outbox(&OutboxFilter {
+            status: Some(sidewatch::storage::OutboxStatus::Suppressed),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .pop()
     })
     .await;
     assert!(row.error_text.unwrap().starts_with(&format!("silenced by {id} (ann: disk swap)")));
@@ -213,7 +219,13 @@ async fn a_firing_critical_inhibits_the_warning_on_the_same_instance() {
     warn_other.labels.insert("severity".into(), "warning".into());
     n.update("g".into(), vec![crit, warn_same, warn_other]);
     let row = eventually(10, "inhibited row recorded", || async {
-        st.list_outbox(&OutboxFilter { status: Some("suppressed".into()), ..Default::default() }).await.unwrap().pop()
+        st.list_outbox(&OutboxFilter {
+            status: Some(sidewatch::storage::OutboxStatus::Suppressed),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .pop()
     })
     .await;
     assert!(row.error_text.unwrap().starts_with("inhibited by DiskFull"));

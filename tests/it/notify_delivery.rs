@@ -7,7 +7,7 @@ use crate::common::eventually;
 use crate::common::receivers::{FakeTelegram, Recorder};
 use sidewatch::notify::deliver::Worker;
 use sidewatch::notify::metrics::NotifyMetrics;
-use sidewatch::notify::model::{AlertIn, Map};
+use sidewatch::notify::model::{ActiveAlert, Map};
 use sidewatch::notify::{Notifier, Plan, template};
 use sidewatch::storage::{NewOutboxRow, OutboxFilter, OutboxRepo, OutboxRow, Storage};
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ fn now_ms() -> i64 {
 }
 
 pub async fn sqlite(dir: &std::path::Path) -> Storage {
-    let cfg: sidewatch::config::StorageConfig = toml::from_str("url = \"sqlite://data/t.db\"").unwrap();
+    let cfg: sidewatch::storage::StorageConfig = toml::from_str("url = \"sqlite://data/t.db\"").unwrap();
     Storage::connect(&cfg, dir).await.unwrap()
 }
 
@@ -28,12 +28,12 @@ pub fn plan(dir: &std::path::Path, body: &str) -> Plan {
     let text = format!(
         "[notify]\n{body}\n[notify.route]\nreceiver = \"r\"\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n"
     );
-    let loaded = sidewatch::config::load_from_str(&text, None, &[]).expect("valid notify config");
+    let loaded = sidewatch::settings::load_from_str(&text, None, &[]).expect("valid notify config");
     Plan::build(&loaded.config.notify, dir, "http://sidewatch.test").expect("plan builds")
 }
 
-pub fn alert(name: &str, instance: &str) -> AlertIn {
-    AlertIn {
+pub fn alert(name: &str, instance: &str) -> ActiveAlert {
+    ActiveAlert {
         labels: [("alertname", name), ("instance", instance), ("severity", "critical")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -132,7 +132,7 @@ fn row_for(target: &str, group_key: &str, created_at: i64) -> NewOutboxRow {
         kind: "firing".into(),
         payload: serde_json::to_string(&n).unwrap(),
         payload_hash: group_key.into(),
-        status: "pending".into(),
+        status: sidewatch::storage::OutboxStatus::Pending,
         error_text: None,
         expires_at: created_at + 3_600_000,
         created_at,
@@ -254,7 +254,7 @@ async fn two_workers_on_sqlite_never_send_a_row_twice() {
 #[tokio::test]
 async fn two_workers_on_postgres_never_send_a_row_twice() {
     let Some(db) = crate::common::pg_test_db("two_workers_on_postgres_never_send_a_row_twice").await else { return };
-    let cfg: sidewatch::config::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
+    let cfg: sidewatch::storage::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
     let a = Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap();
     let b = Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap();
     two_workers_one_outbox(a, b).await;

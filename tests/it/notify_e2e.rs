@@ -128,7 +128,7 @@ alertmanager = [{{ url = "{am}" }}]
     assert_eq!(body["alerts"][0]["fingerprint"].as_str().unwrap().len(), 16);
     assert_eq!(w.headers["authorization"], "Bearer tok-123456");
     let sig = w.headers["x-sidewatch-signature"].to_str().unwrap();
-    assert_eq!(sig, sidewatch::notify::webhook::signature(b"s3cret-key", &w.body));
+    assert_eq!(sig, sidewatch::notify::registry::webhook_signature(b"s3cret-key", &w.body));
 
     let s = slack.received()[0].json();
     assert_eq!(s["attachments"][0]["color"], "#c0392b");

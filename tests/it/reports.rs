@@ -7,8 +7,8 @@
 use crate::common::receivers::Recorder;
 use crate::common::{client, eventually, spawn_app};
 use serde_json::{Value, json};
-use sidewatch::config::load_from_str;
 use sidewatch::reports::{Ctx, date_of, day_of};
+use sidewatch::settings::load_from_str;
 use sidewatch::storage::{NewEvent, ReportRepo, Storage};
 use std::sync::Arc;
 
@@ -251,7 +251,7 @@ async fn two_schedulers_one_database(storage_toml: &str, a: Storage, b: Storage)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_schedulers_on_sqlite_run_each_occurrence_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg: sidewatch::config::StorageConfig = toml::from_str("url = \"sqlite://data/j.db\"").unwrap();
+    let cfg: sidewatch::storage::StorageConfig = toml::from_str("url = \"sqlite://data/j.db\"").unwrap();
     let (a, b) = (Storage::connect(&cfg, dir.path()).await.unwrap(), Storage::connect(&cfg, dir.path()).await.unwrap());
     two_schedulers_one_database("url = \"sqlite://data/j.db\"", a, b).await;
 }
@@ -261,7 +261,7 @@ async fn two_schedulers_on_postgres_run_each_occurrence_once() {
     let Some(db) = crate::common::pg_test_db("two_schedulers_on_postgres_run_each_occurrence_once").await else {
         return;
     };
-    let cfg: sidewatch::config::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
+    let cfg: sidewatch::storage::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
     let a = Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap();
     let b = Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap();
     two_schedulers_one_database(&format!("url = \"{}\"", db.url), a, b).await;
@@ -386,7 +386,7 @@ async fn a_pull_source_is_read_with_a_watermark_and_never_counted_twice() {
             .unwrap();
     }
     let st = crate::notify_delivery::sqlite(dir.path()).await;
-    let src: sidewatch::config::reports::EventSource = toml::from_str(&format!(
+    let src: sidewatch::reports::EventSource = toml::from_str(&format!(
         "name = \"app\"\nurl = \"sqlite://{}\"\nquery = \"SELECT created_ms AS ts, event AS name, uid AS user_id FROM product_events WHERE created_ms > $1 ORDER BY created_ms LIMIT 3\"\n",
         src_path.display()
     ))
@@ -437,7 +437,7 @@ async fn cohorts_follow_first_days_on_postgres() {
     let Some(db) = crate::common::pg_test_db("cohorts_follow_first_days_on_postgres").await else {
         return;
     };
-    let cfg: sidewatch::config::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
+    let cfg: sidewatch::storage::StorageConfig = toml::from_str(&format!("url = \"{}\"", db.url)).unwrap();
     cohorts_follow_first_days(Storage::connect(&cfg, std::path::Path::new(".")).await.unwrap()).await;
 }
 

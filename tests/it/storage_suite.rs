@@ -3,7 +3,8 @@
 
 use crate::common::pg_test_db;
 use chrono::{Duration, Utc};
-use sidewatch::config::{SecretUrl, StorageConfig};
+use sidewatch::config::SecretUrl;
+use sidewatch::storage::StorageConfig;
 use sidewatch::storage::{
     AlertChange, AlertRepo, AuditQuery, AuditRepo, Backend, MetaRepo, NewAuditEntry, Storage, StoredAlert,
 };

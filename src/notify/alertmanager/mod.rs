@@ -2,10 +2,11 @@
 //! its `/api/v2/alerts` (labels, annotations, `startsAt`, `endsAt`, `generatorURL`); routing,
 //! silences and delivery there are then the Alertmanager's.
 
-use super::channel::{Channel, Delivered, SendError, http_client, send_http};
-use super::model::{Notification, ZERO_TIME};
-use super::template::Templates;
-use crate::config::Duration;
+use crate::notify::channel::{Channel, Delivered, SendError, http_client, send_http};
+use crate::notify::model::{Notification, ZERO_TIME};
+use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
+use crate::notify::template::Templates;
+use crate::config::{Duration, SecretUrl};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,7 +16,7 @@ use serde_json::json;
 #[serde(deny_unknown_fields, default)]
 pub struct AlertmanagerConfig {
     /// The Alertmanager's base URL, e.g. `http://127.0.0.1:9093`.
-    pub url: String,
+    pub url: SecretUrl,
     /// Also send resolved alerts (so the Alertmanager resolves them at once).
     pub send_resolved: bool,
     /// Limit of one attempt.
@@ -24,18 +25,30 @@ pub struct AlertmanagerConfig {
 
 impl Default for AlertmanagerConfig {
     fn default() -> Self {
-        AlertmanagerConfig { url: String::new(), send_resolved: true, timeout: Duration::from_secs(10) }
+        AlertmanagerConfig { url: SecretUrl::new(""), send_resolved: true, timeout: Duration::from_secs(10) }
     }
 }
 
-impl AlertmanagerConfig {
-    /// Checks the fields.
-    pub fn check(&self) -> Vec<String> {
-        if self.url.starts_with("http://") || self.url.starts_with("https://") {
+impl ChannelConfig for AlertmanagerConfig {
+    fn check(&self) -> Vec<String> {
+        if self.url.expose().starts_with("http://") || self.url.expose().starts_with("https://") {
             Vec::new()
         } else {
             vec!["url: must be an http:// or https:// URL".into()]
         }
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        crate::notify::registry::url_password(self.url.expose()).into_iter().collect()
+    }
+
+    fn build(&self, _: &mut BuildContext<'_>) -> std::sync::Arc<dyn Channel> {
+        std::sync::Arc::new(Alertmanager::new(self.clone()))
+    }
+
+    fn preview(n: &Notification, _: &Templates) -> Result<Preview, String> {
+        let text = serde_json::to_string_pretty(&body(n)).map_err(|e| e.to_string())?;
+        Ok(vec![("alertmanager (/api/v2/alerts)".into(), text)])
     }
 }
 
@@ -85,7 +98,7 @@ impl Channel for Alertmanager {
         self.cfg.timeout.get()
     }
     async fn send(&self, n: &Notification, _: &Templates) -> Result<Delivered, SendError> {
-        let url = format!("{}/api/v2/alerts", self.cfg.url.trim_end_matches('/'));
+        let url = format!("{}/api/v2/alerts", self.cfg.url.expose().trim_end_matches('/'));
         send_http(self.client.post(url).json(&body(n)), &[]).await
     }
 }

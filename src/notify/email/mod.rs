@@ -3,9 +3,10 @@
 //! with an HTML part (`email.firing` / `email.resolved`) and a plain-text part (`email.text`),
 //! the subject from `email.subject`, to several recipients.
 
-use super::channel::{Channel, Delivered, SendError, redact};
-use super::model::Notification;
-use super::template::Templates;
+use crate::notify::channel::{Channel, Delivered, SendError, redact};
+use crate::notify::model::Notification;
+use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
+use crate::notify::template::Templates;
 use crate::config::{Duration, SecretUrl};
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
@@ -41,9 +42,8 @@ impl Default for EmailConfig {
     }
 }
 
-impl EmailConfig {
-    /// Checks the fields.
-    pub fn check(&self) -> Vec<String> {
+impl ChannelConfig for EmailConfig {
+    fn check(&self) -> Vec<String> {
         let mut e = Vec::new();
         if let Err(err) = AsyncSmtpTransport::<Tokio1Executor>::from_url(self.smtp_url.expose()) {
             e.push(format!("smtp_url: {}", redact(&err.to_string(), &[self.smtp_url.expose()])));
@@ -60,6 +60,23 @@ impl EmailConfig {
             }
         }
         e
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        crate::notify::registry::url_password(self.smtp_url.expose()).into_iter().collect()
+    }
+
+    fn build(&self, _: &mut BuildContext<'_>) -> std::sync::Arc<dyn Channel> {
+        std::sync::Arc::new(Email::new(self.clone()))
+    }
+
+    fn preview(n: &Notification, t: &Templates) -> Result<Preview, String> {
+        let st = if n.status == "firing" { "firing" } else { "resolved" };
+        Ok(vec![
+            ("email subject".into(), t.render("email.subject", n)?.trim().to_string()),
+            ("email text".into(), t.render("email.text", n)?),
+            ("email HTML".into(), t.render(&format!("email.{st}"), n)?),
+        ])
     }
 }
 

@@ -4,9 +4,10 @@
 //! Slack's limits (3,000 characters per section, 50 blocks); alerts that do not fit are
 //! counted in "…and N more".
 
-use super::channel::{Channel, Delivered, SendError, http_client, render_within, send_http};
-use super::model::Notification;
-use super::template::Templates;
+use crate::notify::channel::{Channel, Delivered, SendError, http_client, render_within, send_http};
+use crate::notify::model::Notification;
+use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
+use crate::notify::template::Templates;
 use crate::config::{Duration, Secret};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -35,15 +36,27 @@ impl Default for SlackConfig {
     }
 }
 
-impl SlackConfig {
-    /// Checks the fields.
-    pub fn check(&self) -> Vec<String> {
+impl ChannelConfig for SlackConfig {
+    fn check(&self) -> Vec<String> {
         let u = self.webhook_url.expose();
         if u.starts_with("http://") || u.starts_with("https://") {
             Vec::new()
         } else {
             vec!["webhook_url: must be an http:// or https:// URL".into()]
         }
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.webhook_url.expose().to_string()]
+    }
+
+    fn build(&self, _: &mut BuildContext<'_>) -> std::sync::Arc<dyn Channel> {
+        std::sync::Arc::new(Slack::new(self.clone()))
+    }
+
+    fn preview(n: &Notification, t: &Templates) -> Result<Preview, String> {
+        let m = message(n, t).map_err(|e| e.message)?;
+        Ok(vec![("slack".into(), serde_json::to_string_pretty(&m).map_err(|e| e.to_string())?)])
     }
 }
 
@@ -128,7 +141,7 @@ mod tests {
         assert!(c.iter().all(|s| s.chars().count() <= SECTION_LIMIT));
         assert_eq!(c.iter().map(|s| s.lines().count()).sum::<usize>(), 200);
         let t = Templates::load(None, &[]).unwrap();
-        let m = message(&super::super::template::sample("resolved"), &t).unwrap();
+        let m = message(&crate::notify::template::sample("resolved"), &t).unwrap();
         assert_eq!(m["attachments"][0]["color"], "#27ae60");
     }
 }

@@ -4,9 +4,10 @@
 //! characters. The Bot API URL is configurable (tests point it at a fake server on loopback);
 //! Telegram's `retry_after` is honoured.
 
-use super::channel::{Channel, Delivered, SendError, redact, render_within};
-use super::model::Notification;
-use super::template::Templates;
+use crate::notify::channel::{Channel, Delivered, SendError, redact, render_within};
+use crate::notify::model::Notification;
+use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
+use crate::notify::template::Templates;
 use crate::config::{Duration, Secret};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -50,8 +51,20 @@ impl Default for TelegramConfig {
 }
 
 impl TelegramConfig {
-    /// Checks the fields.
-    pub fn check(&self) -> Vec<String> {
+    fn recipient(&self) -> Option<Recipient> {
+        let c = self.chat_id.trim();
+        if let Ok(id) = c.parse::<i64>() {
+            Some(Recipient::Id(ChatId(id)))
+        } else if c.starts_with('@') && c.len() > 1 {
+            Some(Recipient::ChannelUsername(c.to_string()))
+        } else {
+            None
+        }
+    }
+}
+
+impl ChannelConfig for TelegramConfig {
+    fn check(&self) -> Vec<String> {
         let mut e = Vec::new();
         if self.bot_token.is_empty() {
             e.push("bot_token: is empty".into());
@@ -65,15 +78,17 @@ impl TelegramConfig {
         e
     }
 
-    fn recipient(&self) -> Option<Recipient> {
-        let c = self.chat_id.trim();
-        if let Ok(id) = c.parse::<i64>() {
-            Some(Recipient::Id(ChatId(id)))
-        } else if c.starts_with('@') && c.len() > 1 {
-            Some(Recipient::ChannelUsername(c.to_string()))
-        } else {
-            None
-        }
+    fn secrets(&self) -> Vec<String> {
+        vec![self.bot_token.expose().to_string()]
+    }
+
+    fn build(&self, _: &mut BuildContext<'_>) -> std::sync::Arc<dyn Channel> {
+        std::sync::Arc::new(Telegram::new(self.clone()))
+    }
+
+    fn preview(n: &Notification, t: &Templates) -> Result<Preview, String> {
+        let st = if n.status == "firing" { "firing" } else { "resolved" };
+        Ok(vec![("telegram (HTML)".into(), t.render(&format!("telegram.{st}"), n)?)])
     }
 }
 
@@ -86,7 +101,7 @@ pub struct Telegram {
 impl Telegram {
     /// A sender for `cfg` (checked).
     pub fn new(cfg: TelegramConfig) -> Telegram {
-        let client = super::channel::http_client(cfg.timeout.get());
+        let client = crate::notify::channel::http_client(cfg.timeout.get());
         let mut bot = Bot::with_client(cfg.bot_token.expose(), client);
         if let Ok(u) = reqwest::Url::parse(&cfg.api_url) {
             bot = bot.set_api_url(u);

@@ -2,9 +2,10 @@
 //! `body_template`, a body rendered from a handlebars file (to call, say, a service's admin
 //! endpoint) — with optional custom headers and an HMAC-SHA256 signature of the body.
 
-use super::channel::{Channel, Delivered, SendError, http_client, send_http};
-use super::model::Notification;
-use super::template::Templates;
+use crate::notify::channel::{Channel, Delivered, SendError, http_client, send_http};
+use crate::notify::model::Notification;
+use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
+use crate::notify::template::Templates;
 use crate::config::{Duration, Secret};
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -49,9 +50,8 @@ impl Default for WebhookConfig {
     }
 }
 
-impl WebhookConfig {
-    /// Checks the fields; errors are relative to the entry.
-    pub fn check(&self) -> Vec<String> {
+impl ChannelConfig for WebhookConfig {
+    fn check(&self) -> Vec<String> {
         let mut e = Vec::new();
         if !(self.url.expose().starts_with("http://") || self.url.expose().starts_with("https://")) {
             e.push("url: must be an http:// or https:// URL".into());
@@ -62,6 +62,26 @@ impl WebhookConfig {
             }
         }
         e
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        let mut s = vec![self.url.expose().to_string(), self.hmac_secret.expose().to_string()];
+        s.extend(self.headers.values().map(|v| v.expose().to_string()));
+        s
+    }
+
+    fn build(&self, ctx: &mut BuildContext<'_>) -> std::sync::Arc<dyn Channel> {
+        let body = (!self.body_template.is_empty()).then(|| {
+            let name = format!("webhook.{}.{}", ctx.receiver, ctx.index);
+            ctx.templates.push((name.clone(), crate::config::resolve_path(ctx.base_dir, &self.body_template)));
+            name
+        });
+        std::sync::Arc::new(Webhook::new(self.clone(), body))
+    }
+
+    fn preview(n: &Notification, _: &Templates) -> Result<Preview, String> {
+        let body = serde_json::to_string_pretty(&n.webhook_json()).map_err(|e| e.to_string())?;
+        Ok(vec![("webhook (Alertmanager payload)".into(), body)])
     }
 }
 

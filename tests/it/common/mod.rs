@@ -12,7 +12,7 @@ pub use fake::FakeServer;
 pub use pg::pg_test_db;
 pub use proxy::Proxy;
 
-use sidewatch::config::load_from_str;
+use sidewatch::settings::load_from_str;
 use sidewatch::startup::Application;
 use sidewatch::storage::Storage;
 use std::net::SocketAddr;

@@ -1,6 +1,6 @@
 //! `[query]`: limits of the PromQL engine behind the query API (and, later, rule evaluation).
 
-use super::types::Duration;
+use crate::config::{Duration, Invalid};
 use serde::{Deserialize, Serialize};
 
 /// `[query]`: PromQL evaluation limits and defaults.
@@ -27,7 +27,7 @@ impl Default for QueryConfig {
 }
 
 /// Checks `[query]`.
-pub(super) fn validate(q: &QueryConfig, invalid: &dyn Fn(&[&str], &str) -> String) -> Vec<String> {
+pub fn validate(q: &QueryConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if q.timeout.get().is_zero() {
         errors.push(invalid(&["query", "timeout"], "must be longer than 0s"));

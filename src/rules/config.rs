@@ -1,6 +1,6 @@
 //! `[rules]`: where rule files are and how they are evaluated.
 
-use super::types::Duration;
+use crate::config::{Duration, Invalid};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -51,7 +51,7 @@ impl Default for RulesConfig {
 }
 
 /// Checks `[rules]`.
-pub(super) fn validate(r: &RulesConfig, invalid: &dyn Fn(&[&str], &str) -> String) -> Vec<String> {
+pub fn validate(r: &RulesConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if r.evaluation_interval.get().is_zero() {
         errors.push(invalid(&["rules", "evaluation_interval"], "must be longer than 0s"));

@@ -1,7 +1,7 @@
-//! The *scrape settings*: `[scrape]` defaults, `[store]` limits and the `[[targets]]` list with
-//! their health checks and metric relabel rules.
+//! The *scrape settings*: `[scrape]` defaults and the `[[targets]]` list with their health
+//! checks and metric relabel rules.
 
-use super::{ByteSize, Duration};
+use crate::config::{ByteSize, Duration, Invalid};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -18,51 +18,6 @@ pub struct ScrapeConfig {
 impl Default for ScrapeConfig {
     fn default() -> Self {
         ScrapeConfig { interval: Duration::from_secs(15), timeout: Duration::from_secs(10) }
-    }
-}
-
-/// `[store]`: the in-memory time-series store.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// Keep samples at least this long (minimum 1h). Metrics that rules read further back
-    /// (longer ranges, offsets) are kept as long as those rules need, plus this margin.
-    pub retention: Duration,
-    /// Most series the store holds, recording-rule outputs included; scrapes that would pass
-    /// it fail with a clear error.
-    pub max_series: usize,
-    /// How often the store is written to its checkpoint file (also at shutdown).
-    pub checkpoint_interval: Duration,
-    /// The checkpoint file. Empty means next to the SQLite database (`<db>.store`), or
-    /// `data/sidewatch.store` with PostgreSQL.
-    pub checkpoint_path: String,
-    /// Where sealed chunks (full, read-only) are kept: `"files"` writes them to segment files
-    /// in a directory beside the checkpoint (`<checkpoint>.chunks/`) read through a memory map,
-    /// so only the pages queries read are resident, as Prometheus does with `chunks_head`;
-    /// `"memory"` keeps them on the heap.
-    pub sealed_chunks: SealedChunks,
-}
-
-/// `store.sealed_chunks`: where full chunks live.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SealedChunks {
-    /// Segment files beside the checkpoint, memory-mapped for reading.
-    #[default]
-    Files,
-    /// On the heap.
-    Memory,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            retention: Duration::from_secs(3600),
-            max_series: 1_000_000,
-            checkpoint_interval: Duration::from_secs(60),
-            checkpoint_path: String::new(),
-            sealed_chunks: SealedChunks::Files,
-        }
     }
 }
 
@@ -163,13 +118,8 @@ pub enum RelabelAction {
     Labelkeep,
 }
 
-/// Checks `[scrape]`, `[store]` and `[[targets]]`; `invalid(path, message)` formats one error.
-pub(super) fn validate(
-    scrape: &ScrapeConfig,
-    store: &StoreConfig,
-    targets: &[TargetConfig],
-    invalid: &dyn Fn(&[&str], &str) -> String,
-) -> Vec<String> {
+/// Checks `[scrape]` and `[[targets]]`; `invalid(path, message)` formats one error.
+pub fn validate(scrape: &ScrapeConfig, targets: &[TargetConfig], invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if scrape.interval.get().is_zero() {
         errors.push(invalid(&["scrape", "interval"], "must be longer than 0s"));
@@ -179,15 +129,6 @@ pub(super) fn validate(
             &["scrape", "timeout"],
             &format!("{} is longer than scrape.interval ({})", scrape.timeout, scrape.interval),
         ));
-    }
-    if store.retention < Duration::from_secs(3600) {
-        errors.push(invalid(&["store", "retention"], "must be at least 1h"));
-    }
-    if store.max_series == 0 {
-        errors.push(invalid(&["store", "max_series"], "must be at least 1"));
-    }
-    if store.checkpoint_interval.get().is_zero() {
-        errors.push(invalid(&["store", "checkpoint_interval"], "must be longer than 0s"));
     }
     let mut names = std::collections::HashSet::new();
     let at = |path: &[String], msg: &str| {

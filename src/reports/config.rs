@@ -1,7 +1,7 @@
-//! `[ingest]`, `[history]`, `[reports]`, `[jobs]`, `[kpi]` and `[digest]`: what the report
-//! pipeline reads (product events, metric history) and when and how it writes reports.
+//! `[ingest]`, `[events]`, `[history]`, `[reports]`, `[kpi]`, `[digest]` and `[recovery]`: what
+//! the report pipeline reads (product events, metric history) and how it writes reports.
 
-use super::types::{ByteSize, Duration, Secret};
+use crate::config::{ByteSize, Duration, Invalid, Secret};
 use serde::{Deserialize, Serialize};
 
 /// `[ingest]`: `POST /api/v1/events`.
@@ -38,7 +38,7 @@ pub struct EventSource {
     pub name: String,
     /// `sqlite://PATH` (opened read-only) or `postgres://…` (queried in a read-only
     /// transaction). The password never appears in output.
-    pub url: super::types::SecretUrl,
+    pub url: crate::config::SecretUrl,
     /// Returns columns `ts` (ms, integer), `name`, `user_id` and optionally `props` (JSON text)
     /// for rows with `ts > $1`, `$1` being the largest `ts` pulled so far; order by `ts` and
     /// limit the batch.
@@ -51,7 +51,7 @@ impl Default for EventSource {
     fn default() -> Self {
         EventSource {
             name: String::new(),
-            url: super::types::SecretUrl::new(""),
+            url: crate::config::SecretUrl::new(""),
             query: String::new(),
             interval: Duration::from_secs(60),
         }
@@ -101,82 +101,6 @@ pub struct ReportsConfig {
 impl Default for ReportsConfig {
     fn default() -> Self {
         ReportsConfig { dir: "reports".into() }
-    }
-}
-
-/// `[jobs]`: cron schedules (6 fields, seconds first).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct JobsConfig {
-    /// Time zone of the schedules: `UTC` or a fixed offset such as `+02:00`.
-    pub timezone: String,
-    /// A run missed while sidewatch was down is made up at start when it is at most this old.
-    pub catch_up_grace: Duration,
-    /// The baseline snapshot.
-    pub baseline: BaselineJob,
-    /// The daily KPI rollup.
-    pub kpi: KpiJob,
-    /// The weekly digest.
-    pub digest: DigestJob,
-}
-
-impl Default for JobsConfig {
-    fn default() -> Self {
-        JobsConfig {
-            timezone: "UTC".into(),
-            catch_up_grace: Duration::from_secs(6 * 3600),
-            baseline: BaselineJob::default(),
-            kpi: KpiJob::default(),
-            digest: DigestJob::default(),
-        }
-    }
-}
-
-/// `[jobs.baseline]`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BaselineJob {
-    /// Cron schedule; empty: not scheduled.
-    pub schedule: String,
-    /// Number of windows.
-    pub windows: u32,
-    /// Minutes per window.
-    pub window_minutes: u32,
-}
-
-impl Default for BaselineJob {
-    fn default() -> Self {
-        BaselineJob { schedule: "0 */30 * * * *".into(), windows: 24, window_minutes: 5 }
-    }
-}
-
-/// `[jobs.kpi]`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KpiJob {
-    /// Cron schedule; empty: not scheduled.
-    pub schedule: String,
-}
-
-impl Default for KpiJob {
-    fn default() -> Self {
-        KpiJob { schedule: "0 15 0 * * *".into() }
-    }
-}
-
-/// `[jobs.digest]`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DigestJob {
-    /// Cron schedule; empty: not scheduled.
-    pub schedule: String,
-    /// Days the digest covers, ending with the anchor date.
-    pub lookback_days: u32,
-}
-
-impl Default for DigestJob {
-    fn default() -> Self {
-        DigestJob { schedule: "0 0 9 * * Mon".into(), lookback_days: 7 }
     }
 }
 
@@ -270,27 +194,21 @@ impl Default for EvidenceConfig {
     }
 }
 
+/// The report sections, borrowed together for [`validate`].
+pub struct Sections<'a> {
+    /// `[events]`.
+    pub events: &'a EventsConfig,
+    /// `[history]`.
+    pub history: &'a HistoryConfig,
+    /// `[kpi]`.
+    pub kpi: &'a KpiConfig,
+    /// `[digest]`.
+    pub digest: &'a DigestConfig,
+}
+
 /// Checks the report sections.
-pub(super) fn validate(c: &super::Config, invalid: &dyn Fn(&[&str], &str) -> String) -> Vec<String> {
+pub fn validate(c: Sections<'_>, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
-    if let Err(e) = crate::jobs::timezone(&c.jobs.timezone) {
-        errors.push(invalid(&["jobs", "timezone"], &e));
-    }
-    for (name, schedule) in
-        [("baseline", &c.jobs.baseline.schedule), ("kpi", &c.jobs.kpi.schedule), ("digest", &c.jobs.digest.schedule)]
-    {
-        if !schedule.is_empty()
-            && let Err(e) = crate::jobs::cron(schedule)
-        {
-            errors.push(invalid(&["jobs", name, "schedule"], &e));
-        }
-    }
-    if c.jobs.digest.lookback_days == 0 {
-        errors.push(invalid(&["jobs", "digest", "lookback_days"], "must be at least 1"));
-    }
-    if c.jobs.baseline.windows == 0 || c.jobs.baseline.window_minutes == 0 {
-        errors.push(invalid(&["jobs", "baseline", "windows"], "windows and window_minutes must be at least 1"));
-    }
     for (i, s) in c.events.sources.iter().enumerate() {
         let at = format!("sources[{i}]");
         if s.name.is_empty() {
@@ -329,12 +247,6 @@ pub(super) fn validate(c: &super::Config, invalid: &dyn Fn(&[&str], &str) -> Str
         if f.crit_drop_pct > 0.0 && f.warn_drop_pct > f.crit_drop_pct {
             errors.push(invalid(&["kpi", "funnels"], &format!("{}: warn_drop_pct is above crit_drop_pct", f.name)));
         }
-    }
-    if !c.kpi.receiver.is_empty() && !c.notify.receivers.iter().any(|r| r.name == c.kpi.receiver) {
-        errors.push(invalid(
-            &["kpi", "receiver"],
-            &format!("{:?} is not defined in [[notify.receivers]]", c.kpi.receiver),
-        ));
     }
     if !(0.0..1.0).contains(&c.digest.slo_target) {
         errors.push(invalid(&["digest", "slo_target"], "must be between 0 and 1, e.g. 0.999"));

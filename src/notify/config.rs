@@ -1,12 +1,8 @@
 //! `[notify]`: how alerts become notifications — the route tree, receivers and their channels,
 //! inhibition, mute time intervals, cooldown, flap damping and delivery limits.
 
-use super::types::Duration;
-use crate::notify::alertmanager::AlertmanagerConfig;
-use crate::notify::email::EmailConfig;
-use crate::notify::slack::SlackConfig;
-use crate::notify::telegram::TelegramConfig;
-use crate::notify::webhook::WebhookConfig;
+pub use super::registry::ReceiverConfig;
+use crate::config::Duration;
 use serde::{Deserialize, Serialize};
 
 /// `[notify]`.
@@ -92,24 +88,6 @@ pub struct RouteConfig {
     pub mute_time_intervals: Vec<String>,
     /// Child routes, tried in order.
     pub routes: Vec<RouteConfig>,
-}
-
-/// A named receiver and its channels; every channel gets every notification routed here.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReceiverConfig {
-    /// Name that routes refer to.
-    pub name: String,
-    /// HTTP webhooks (Alertmanager's payload, or a templated body).
-    pub webhook: Vec<WebhookConfig>,
-    /// Slack incoming webhooks.
-    pub slack: Vec<SlackConfig>,
-    /// Telegram chats.
-    pub telegram: Vec<TelegramConfig>,
-    /// Email over SMTP.
-    pub email: Vec<EmailConfig>,
-    /// An existing Alertmanager (`POST /api/v2/alerts`).
-    pub alertmanager: Vec<AlertmanagerConfig>,
 }
 
 /// An inhibition rule.

@@ -1,0 +1,109 @@
+//! The *settings tree*: everything an operator can set, as one [`Config`] that names each
+//! stage's section. Each section's type and its checks live with the stage that owns it
+//! (`notify::NotifyConfig`, `jobs::JobsConfig`, …); `crate::config` loads the file and the
+//! environment into this tree. The key names follow `config-contract.toml`; every field is
+//! documented in `docs/CONFIG.md`, and a test keeps the two in step.
+
+use crate::config::{ConfigError, Invalid, Loaded, Settings};
+use crate::{http, jobs, notify, promql, reports, rules, scrape, storage, store, telemetry};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[cfg(test)]
+mod tests;
+
+/// The whole configuration and where it came from.
+pub type LoadedConfig = Loaded<Config>;
+
+/// Loads the configuration: `path` if given (it must exist), else `sidewatch.toml` in the
+/// working directory if present, else built-in defaults; then applies the process environment.
+pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+    crate::config::load(path)
+}
+
+/// Loads a configuration from `text` (the contents of `file`, or empty for defaults) with the
+/// given environment. Fails with every problem found, each naming its key and source.
+pub fn load_from_str(text: &str, file: Option<&Path>, env: &[(String, String)]) -> Result<LoadedConfig, ConfigError> {
+    crate::config::load_from_str(text, file, env)
+}
+
+/// The whole configuration. Every section may be left out.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The sidecar's own HTTP server: health, metrics and APIs.
+    pub server: http::ServerConfig,
+    /// Where alert state, history and the outbox are kept.
+    pub storage: storage::StorageConfig,
+    /// Logging.
+    pub log: telemetry::LogConfig,
+    /// Defaults for scraping.
+    pub scrape: scrape::ScrapeConfig,
+    /// The in-memory time-series store.
+    pub store: store::StoreConfig,
+    /// PromQL evaluation limits.
+    pub query: promql::QueryConfig,
+    /// Rule files and their evaluation.
+    pub rules: rules::RulesConfig,
+    /// Routing, receivers and delivery of notifications.
+    pub notify: notify::NotifyConfig,
+    /// `POST /api/v1/events`: product events for KPI reports and digests.
+    pub ingest: reports::IngestConfig,
+    /// Pull sources of product events.
+    pub events: reports::EventsConfig,
+    /// Metric history kept in the database for reports.
+    pub history: reports::HistoryConfig,
+    /// Where reports are written.
+    pub reports: reports::ReportsConfig,
+    /// Cron schedules of the report jobs.
+    pub jobs: jobs::JobsConfig,
+    /// KPI rollups: funnels, retention, KPI alerts.
+    pub kpi: reports::KpiConfig,
+    /// The weekly digest.
+    pub digest: reports::DigestConfig,
+    /// The recovery check.
+    pub recovery: reports::RecoveryConfig,
+    /// Services to scrape and probe. None: sidewatch scrapes and probes itself.
+    pub targets: Vec<scrape::TargetConfig>,
+}
+
+impl Config {
+    /// The external URL, or `http://<listen>` when none is set.
+    pub fn external_url(&self) -> String {
+        if self.server.external_url.is_empty() {
+            format!("http://{}", self.server.listen)
+        } else {
+            self.server.external_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+impl Settings for Config {
+    /// Each stage checks its own section; what spans sections is checked here.
+    fn validate(&self, invalid: Invalid<'_>) -> Vec<String> {
+        let mut errors = Vec::new();
+        errors.extend(http::validate_config(&self.server, invalid));
+        errors.extend(storage::validate_config(&self.storage, invalid));
+        errors.extend(telemetry::validate_config(&self.log, invalid));
+        errors.extend(scrape::validate_config(&self.scrape, &self.targets, invalid));
+        errors.extend(store::validate_config(&self.store, invalid));
+        errors.extend(promql::validate_config(&self.query, invalid));
+        errors.extend(rules::validate_config(&self.rules, invalid));
+        errors.extend(jobs::validate_config(&self.jobs, invalid));
+        let sections =
+            reports::Sections { events: &self.events, history: &self.history, kpi: &self.kpi, digest: &self.digest };
+        errors.extend(reports::validate_config(sections, invalid));
+        for e in notify::check(&self.notify) {
+            let (path, msg) = e.split_once(": ").unwrap_or(("notify", &e));
+            let segments: Vec<&str> = path.split('.').collect();
+            errors.push(invalid(&segments, msg));
+        }
+        if !self.kpi.receiver.is_empty() && !self.notify.receivers.iter().any(|r| r.name == self.kpi.receiver) {
+            errors.push(invalid(
+                &["kpi", "receiver"],
+                &format!("{:?} is not defined in [[notify.receivers]]", self.kpi.receiver),
+            ));
+        }
+        errors
+    }
+}
