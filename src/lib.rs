@@ -3,10 +3,10 @@
 //! delivers alerts through a durable outbox, and writes baselines, KPI rollups and digests.
 //! See `docs/` and DESIGN.md for the pipeline; each stage is one module.
 
-pub mod alerts;
+pub(crate) mod alerts;
 pub mod cli;
 pub mod config;
-pub mod http;
+pub(crate) mod http;
 pub mod jobs;
 pub mod notify;
 pub mod promql;
@@ -14,7 +14,7 @@ pub mod reports;
 pub mod rules;
 pub mod scrape;
 pub mod settings;
-pub mod shutdown;
+pub(crate) mod shutdown;
 pub mod startup;
 pub mod storage;
 pub mod store;

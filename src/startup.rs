@@ -307,7 +307,7 @@ async fn reload_on_sighup(rules: crate::rules::manager::RuleManager, mut stop: t
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

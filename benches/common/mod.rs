@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The folder bench data is kept in.
-pub fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     std::env::var_os("SIDEWATCH_BENCH_DATA").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/sw-bench")
     })
@@ -19,7 +19,7 @@ fn shared() -> PathBuf {
 }
 
 /// A file from `../shared/conformance/exposition/`, or `None` (with a note) without `../shared`.
-pub fn conformance(name: &str) -> Option<Vec<u8>> {
+pub(crate) fn conformance(name: &str) -> Option<Vec<u8>> {
     let p = shared().join("conformance/exposition").join(name);
     let r = std::fs::read(&p).ok();
     if r.is_none() {
@@ -30,7 +30,7 @@ pub fn conformance(name: &str) -> Option<Vec<u8>> {
 
 /// `snapshots` consecutive snapshots of `series` series, `step` seconds apart, generating
 /// them with gen_metrics.py when missing. Returns their paths in order.
-pub fn snapshots(series: usize, snapshots: usize, step: u32) -> Option<Vec<PathBuf>> {
+pub(crate) fn snapshots(series: usize, snapshots: usize, step: u32) -> Option<Vec<PathBuf>> {
     let dir = data_dir().join(format!("snaps-{}k-{snapshots}", series / 1000));
     let paths: Vec<PathBuf> = (0..snapshots).map(|k| dir.join(format!("snap_{k:04}.prom"))).collect();
     if !paths.iter().all(|p| p.exists()) {

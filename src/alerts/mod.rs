@@ -5,20 +5,20 @@
 //! longer. A pending alert that disappears is simply dropped. Each state change is an event the
 //! caller records (history, notifications); `flaps` counts changes per alert in the last hour.
 
-pub mod stream;
+pub(crate) mod stream;
 
 use crate::store::Labels;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Prometheus keeps resolved alerts this long (ms) so they are sent as resolved.
-pub const RESOLVED_RETENTION_MS: i64 = 15 * 60_000;
+pub(crate) const RESOLVED_RETENTION_MS: i64 = 15 * 60_000;
 /// The window over which state changes count as flapping (ms).
-pub const FLAP_WINDOW_MS: i64 = 60 * 60_000;
+pub(crate) const FLAP_WINDOW_MS: i64 = 60 * 60_000;
 
 /// Where an alert is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum State {
+pub(crate) enum State {
     /// Not (or no longer) active; a resolved alert is inactive with `resolved_at` set.
     Inactive,
     /// Active, waiting for `for` to pass.
@@ -29,7 +29,7 @@ pub enum State {
 
 impl State {
     /// `inactive`, `pending`, `firing`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Inactive => "inactive",
             State::Pending => "pending",
@@ -38,7 +38,7 @@ impl State {
     }
 
     /// Parses the SQL text [`State::as_str`] gives.
-    pub fn parse(text: &str) -> Option<State> {
+    pub(crate) fn parse(text: &str) -> Option<State> {
         match text {
             "inactive" => Some(State::Inactive),
             "pending" => Some(State::Pending),
@@ -50,33 +50,33 @@ impl State {
 
 /// One alert of a rule.
 #[derive(Clone, Debug)]
-pub struct Alert {
+pub(crate) struct Alert {
     /// The alert's labels: the expression's output labels, the rule's labels, `alertname`.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// Rendered annotations.
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// State.
-    pub state: State,
+    pub(crate) state: State,
     /// When it became pending (ms).
-    pub active_at: i64,
+    pub(crate) active_at: i64,
     /// When it started firing (ms).
-    pub fired_at: Option<i64>,
+    pub(crate) fired_at: Option<i64>,
     /// When it resolved (ms).
-    pub resolved_at: Option<i64>,
+    pub(crate) resolved_at: Option<i64>,
     /// Since when it is held firing by `keep_firing_for` (ms).
-    pub keep_firing_since: Option<i64>,
+    pub(crate) keep_firing_since: Option<i64>,
     /// Restored after a restart: until this time (ms) the rule's windows may still miss the
     /// outage's samples, so the alert is not resolved or dropped merely for lack of data.
-    pub warming_until: Option<i64>,
+    pub(crate) warming_until: Option<i64>,
     /// The expression's value at the last evaluation.
-    pub value: f64,
+    pub(crate) value: f64,
     /// Times of its recent state changes (for flapping).
-    pub changes: VecDeque<i64>,
+    pub(crate) changes: VecDeque<i64>,
 }
 
 impl Alert {
     /// State changes in the last [`FLAP_WINDOW_MS`] up to `now`.
-    pub fn flaps(&self, now: i64) -> usize {
+    pub(crate) fn flaps(&self, now: i64) -> usize {
         self.changes.iter().filter(|t| **t > now - FLAP_WINDOW_MS).count()
     }
 
@@ -90,45 +90,45 @@ impl Alert {
 
 /// A state change produced by an evaluation.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Transition {
+pub(crate) struct Transition {
     /// The alert's fingerprint.
-    pub fingerprint: u64,
+    pub(crate) fingerprint: u64,
     /// The alert's labels.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// From state.
-    pub from: State,
+    pub(crate) from: State,
     /// To state.
-    pub to: State,
+    pub(crate) to: State,
     /// Value at the change.
-    pub value: f64,
+    pub(crate) value: f64,
     /// When (ms).
-    pub at: i64,
+    pub(crate) at: i64,
 }
 
 /// One output sample of a rule's expression, labelled and annotated for its alert.
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// Final alert labels.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// Rendered annotations.
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// The value.
-    pub value: f64,
+    pub(crate) value: f64,
 }
 
 /// The active alerts of one alerting rule and its `for` / `keep_firing_for`.
 #[derive(Clone, Debug, Default)]
-pub struct AlertSet {
+pub(crate) struct AlertSet {
     /// Pending `for` (ms).
-    pub for_ms: i64,
+    pub(crate) for_ms: i64,
     /// `keep_firing_for` (ms).
-    pub keep_firing_for_ms: i64,
+    pub(crate) keep_firing_for_ms: i64,
     /// Active (and recently resolved) alerts by fingerprint.
-    pub active: HashMap<u64, Alert>,
+    pub(crate) active: HashMap<u64, Alert>,
 }
 
 impl AlertSet {
     /// Applies one evaluation at `ts` whose output is `candidates`; returns the transitions.
-    pub fn update(&mut self, ts: i64, candidates: Vec<Candidate>) -> Vec<Transition> {
+    pub(crate) fn update(&mut self, ts: i64, candidates: Vec<Candidate>) -> Vec<Transition> {
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for c in candidates {
@@ -222,7 +222,7 @@ impl AlertSet {
     }
 
     /// Pending and firing alerts.
-    pub fn live(&self) -> impl Iterator<Item = &Alert> {
+    pub(crate) fn live(&self) -> impl Iterator<Item = &Alert> {
         self.active.values().filter(|a| a.state != State::Inactive)
     }
 }

@@ -16,29 +16,29 @@ pub type Map = BTreeMap<String, String>;
 
 /// One alert state change.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AlertEvent {
+pub(crate) struct AlertEvent {
     /// The alerting rule's name.
-    pub rule: String,
+    pub(crate) rule: String,
     /// The alert's identity: the fingerprint of its labels.
-    pub fingerprint: u64,
+    pub(crate) fingerprint: u64,
     /// The alert's labels (without external labels).
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// Annotations at the change.
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// From state.
-    pub from: State,
+    pub(crate) from: State,
     /// To state.
-    pub to: State,
+    pub(crate) to: State,
     /// The expression's value at the change.
-    pub value: f64,
+    pub(crate) value: f64,
     /// When (ms).
-    pub at: i64,
+    pub(crate) at: i64,
 }
 
 impl AlertEvent {
     /// The state history records: `to`, except that a firing alert going inactive is
     /// `resolved`.
-    pub fn recorded_to(&self) -> HistoryState {
+    pub(crate) fn recorded_to(&self) -> HistoryState {
         match (self.from, self.to) {
             (State::Firing, State::Inactive) => HistoryState::Resolved,
             (_, to) => HistoryState::Alert(to),
@@ -48,7 +48,7 @@ impl AlertEvent {
 
 /// A state as the alert history records it: an alert state, or `resolved`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HistoryState {
+pub(crate) enum HistoryState {
     /// A state of the alert state machine.
     Alert(State),
     /// A firing alert ended.
@@ -57,15 +57,16 @@ pub enum HistoryState {
 
 impl HistoryState {
     /// The SQL text: `inactive`, `pending`, `firing` or `resolved`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             HistoryState::Alert(s) => s.as_str(),
             HistoryState::Resolved => "resolved",
         }
     }
 
-    /// Parses the SQL text.
-    pub fn parse(text: &str) -> Option<HistoryState> {
+    /// Parses the SQL text (what reads `alert_history` compares with [`HistoryState::as_str`]).
+    #[cfg(test)]
+    pub(crate) fn parse(text: &str) -> Option<HistoryState> {
         match text {
             "resolved" => Some(HistoryState::Resolved),
             other => State::parse(other).map(HistoryState::Alert),
@@ -75,11 +76,11 @@ impl HistoryState {
 
 /// The state changes one evaluation of a group made (published only when there are some).
 #[derive(Clone, Debug)]
-pub struct Transitions {
+pub(crate) struct Transitions {
     /// The group's key: `file;name`.
-    pub group: String,
+    pub(crate) group: String,
     /// The changes, in rule order.
-    pub events: Vec<AlertEvent>,
+    pub(crate) events: Vec<AlertEvent>,
 }
 
 /// An alert as receivers see it: firing, or resolved and still held.
@@ -103,7 +104,7 @@ pub struct ActiveAlert {
 
 impl ActiveAlert {
     /// Whether it is firing.
-    pub fn firing(&self) -> bool {
+    pub(crate) fn firing(&self) -> bool {
         self.ends_at.is_none()
     }
 }
@@ -111,16 +112,16 @@ impl ActiveAlert {
 /// A group's complete set of alerts after one evaluation (published every evaluation: an
 /// alert missing from it is no longer firing or held).
 #[derive(Clone, Debug)]
-pub struct GroupAlerts {
+pub(crate) struct GroupAlerts {
     /// The group's key: `file;name`.
-    pub group: String,
+    pub(crate) group: String,
     /// The alerts.
-    pub alerts: Vec<ActiveAlert>,
+    pub(crate) alerts: Vec<ActiveAlert>,
 }
 
 /// One kind of message and its subscribers. Each subscriber gets every message, in order, on
 /// an unbounded queue of its own (a slow subscriber delays nobody; nothing is dropped).
-pub struct Topic<T> {
+pub(crate) struct Topic<T> {
     subscribers: Mutex<Vec<UnboundedSender<Arc<T>>>>,
 }
 
@@ -132,24 +133,24 @@ impl<T> Default for Topic<T> {
 
 impl<T> Topic<T> {
     /// A new subscription: every message published from now on.
-    pub fn subscribe(&self) -> UnboundedReceiver<Arc<T>> {
+    pub(crate) fn subscribe(&self) -> UnboundedReceiver<Arc<T>> {
         let (tx, rx) = unbounded_channel();
         self.attach(tx);
         rx
     }
 
     /// Subscribes an existing queue.
-    pub fn attach(&self, tx: UnboundedSender<Arc<T>>) {
+    pub(crate) fn attach(&self, tx: UnboundedSender<Arc<T>>) {
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
     }
 
     /// Whether anyone listens (publishers skip building messages nobody reads).
-    pub fn has_subscribers(&self) -> bool {
+    pub(crate) fn has_subscribers(&self) -> bool {
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|s| !s.is_closed())
     }
 
     /// Sends `message` to every subscriber; subscribers that went away are forgotten.
-    pub fn publish(&self, message: T) {
+    pub(crate) fn publish(&self, message: T) {
         let message = Arc::new(message);
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| s.send(message.clone()).is_ok());
     }
@@ -157,11 +158,11 @@ impl<T> Topic<T> {
 
 /// The rule manager's stream: transitions and alert sets.
 #[derive(Default)]
-pub struct AlertStream {
+pub(crate) struct AlertStream {
     /// State changes, for the alert-state writer and history.
-    pub transitions: Topic<Transitions>,
+    pub(crate) transitions: Topic<Transitions>,
     /// Alert sets, for the notifier.
-    pub alerts: Topic<GroupAlerts>,
+    pub(crate) alerts: Topic<GroupAlerts>,
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ async fn serve(router: Router) -> std::net::SocketAddr {
 }
 
 /// Runs the demo; returns when the resolved notification arrived (or after two minutes).
-pub async fn run() -> anyhow::Result<()> {
+pub(super) async fn run() -> anyhow::Result<()> {
     let start = Instant::now();
     let svc = Arc::new(Service { ok: AtomicU64::new(0), failed: AtomicU64::new(0), broken: AtomicBool::new(false) });
     let s = svc.clone();

@@ -15,18 +15,18 @@ use std::process::ExitCode;
 /// sidewatch: scrape a service, evaluate Prometheus alert rules, deliver alerts, write reports.
 #[derive(Debug, Parser)]
 #[command(name = "sidewatch", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file (default: sidewatch.toml in the working directory, if present).
     #[arg(long, global = true, env = "SIDEWATCH_CONFIG", value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the sidecar: HTTP server and pipeline, until SIGINT or SIGTERM.
     Run,
     /// A one-minute demo on loopback: a service fails, an alert fires, is delivered to a
@@ -66,7 +66,7 @@ pub enum Command {
 
 /// `sidewatch config …`
 #[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Validate the configuration; exit 1 and name every problem if it is invalid.
     Check,
     /// Print the effective configuration (file + environment + defaults), secrets redacted.
@@ -79,7 +79,7 @@ pub enum ConfigCommand {
 
 /// `sidewatch check …`
 #[derive(Debug, Subcommand)]
-pub enum CheckCommand {
+pub(crate) enum CheckCommand {
     /// Check rule files (or every `*.yml`/`*.yaml` in a directory).
     Rules {
         /// Files or directories.
@@ -93,7 +93,7 @@ pub enum CheckCommand {
 
 /// Output format of `check rules`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CheckFormat {
+pub(crate) enum CheckFormat {
     /// Lines for people.
     Text,
     /// One JSON document for CI bots.
@@ -102,7 +102,7 @@ pub enum CheckFormat {
 
 /// `sidewatch test …`
 #[derive(Debug, Subcommand)]
-pub enum TestCommand {
+pub(crate) enum TestCommand {
     /// Run promtool-format rule unit test files.
     Rules {
         /// Test files.
@@ -113,7 +113,7 @@ pub enum TestCommand {
 
 /// Output format of `config print`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum PrintFormat {
+pub(crate) enum PrintFormat {
     /// TOML, loadable as a config file.
     Toml,
     /// JSON.

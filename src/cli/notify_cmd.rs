@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 /// `sidewatch silence …`
 #[derive(Debug, Subcommand)]
-pub enum SilenceCommand {
+pub(crate) enum SilenceCommand {
     /// Create a silence; prints its id.
     Add {
         /// Matchers, e.g. `alertname="HighLatency"` `instance=~"web-.*"`.
@@ -47,7 +47,7 @@ pub enum SilenceCommand {
 
 /// `sidewatch alerts …`
 #[derive(Debug, Subcommand)]
-pub enum AlertsCommand {
+pub(crate) enum AlertsCommand {
     /// Delivery history: one row per notification per channel.
     History {
         /// Only this status: pending, sending, sent, failed, suppressed.
@@ -97,7 +97,7 @@ pub enum AlertsCommand {
 
 /// `sidewatch notify …`
 #[derive(Debug, Subcommand)]
-pub enum NotifyCommand {
+pub(crate) enum NotifyCommand {
     /// Send a sample alert through every channel of a receiver, and report each outcome.
     Test {
         /// Receiver name.
@@ -117,7 +117,7 @@ pub enum NotifyCommand {
 
 /// Table or JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Aligned columns.
     Text,
     /// JSON lines.
@@ -126,7 +126,7 @@ pub enum Format {
 
 /// Export formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
+pub(crate) enum ExportFormat {
     /// Comma-separated, RFC 4180 quoting.
     Csv,
     /// JSON lines.
@@ -165,7 +165,7 @@ fn csv(fields: &[String]) -> String {
 }
 
 /// `sidewatch silence …`
-pub fn silence(l: &LoadedConfig, cmd: &SilenceCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn silence(l: &LoadedConfig, cmd: &SilenceCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let st = storage(l).await?;
         let now = now_ms();
@@ -243,7 +243,7 @@ pub fn silence(l: &LoadedConfig, cmd: &SilenceCommand) -> anyhow::Result<ExitCod
 }
 
 /// `sidewatch alerts …`
-pub fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<ExitCode> {
     let secrets = secrets(l);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     runtime()?.block_on(async {
@@ -364,7 +364,7 @@ fn read_alerts(path: &PathBuf) -> anyhow::Result<Vec<AlertFile>> {
 }
 
 /// `sidewatch notify …`
-pub fn notify(l: &LoadedConfig, cmd: &NotifyCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn notify(l: &LoadedConfig, cmd: &NotifyCommand) -> anyhow::Result<ExitCode> {
     let cfg = &l.config;
     let plan =
         Plan::build(&cfg.notify, &l.base_dir, &cfg.external_url()).map_err(|e| anyhow::anyhow!("[notify]: {e}"))?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// `sidewatch report …`
 #[derive(Debug, Subcommand)]
-pub enum ReportCommand {
+pub(crate) enum ReportCommand {
     /// Baseline snapshot: N windows of M minutes of every history series, thresholds, LLM counters.
     Baseline {
         /// Number of windows (default `jobs.baseline.windows`).
@@ -84,7 +84,7 @@ fn print(v: &serde_json::Value) {
 }
 
 /// Runs a report command.
-pub fn report(l: &LoadedConfig, cmd: &ReportCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn report(l: &LoadedConfig, cmd: &ReportCommand) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let c = &l.config.storage;

@@ -14,28 +14,28 @@ pub struct Loaded<T> {
     /// The validated settings.
     pub config: T,
     /// The file read, if any (`None`: built-in defaults and environment only).
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// The folder relative paths in the configuration are resolved against.
-    pub base_dir: PathBuf,
+    pub(crate) base_dir: PathBuf,
 }
 
 impl<T> Loaded<T> {
     /// Resolves a path from the configuration: absolute paths stay, relative ones are joined
     /// to the config file's folder (or the working directory when there is no file).
-    pub fn resolve(&self, path: &str) -> PathBuf {
+    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
         resolve_path(&self.base_dir, path)
     }
 }
 
 /// `path` as is when absolute, else relative to `base` (the configuration file's folder).
-pub fn resolve_path(base: &Path, path: &str) -> PathBuf {
+pub(crate) fn resolve_path(base: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
 }
 
 /// Loads the configuration: `path` if given (it must exist), else `sidewatch.toml` in the
 /// working directory if present, else built-in defaults; then applies the process environment.
-pub fn load<T: Settings>(path: Option<&Path>) -> Result<Loaded<T>, ConfigError> {
+pub(crate) fn load<T: Settings>(path: Option<&Path>) -> Result<Loaded<T>, ConfigError> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let default_file = Path::new("sidewatch.toml");
     let file = match path {
@@ -54,7 +54,7 @@ pub fn load<T: Settings>(path: Option<&Path>) -> Result<Loaded<T>, ConfigError> 
 
 /// Loads a configuration from `text` (the contents of `file`, or empty for defaults) with the
 /// given environment. Fails with every problem found, each naming its key and source.
-pub fn load_from_str<T: Settings>(
+pub(crate) fn load_from_str<T: Settings>(
     text: &str,
     file: Option<&Path>,
     env: &[(String, String)],

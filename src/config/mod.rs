@@ -10,17 +10,17 @@ mod error;
 mod load;
 mod types;
 
-pub use error::ConfigError;
-pub use load::{Loaded, load, load_from_str, resolve_path};
+pub(crate) use error::ConfigError;
+pub(crate) use load::{Loaded, load, load_from_str, resolve_path};
 pub use types::{ByteSize, Duration, Secret, SecretUrl};
 
 /// How a section reports a bad value: `invalid(path, message)` formats one error for the key
 /// at `path` (file, section and line when known).
-pub type Invalid<'a> = &'a dyn Fn(&[&str], &str) -> String;
+pub(crate) type Invalid<'a> = &'a dyn Fn(&[&str], &str) -> String;
 
 /// A settings tree the loader can fill: deserialized with unknown keys refused, defaults for
 /// what is left out (also used to type environment overrides), then checked as a whole.
-pub trait Settings: serde::de::DeserializeOwned + serde::Serialize + Default {
+pub(crate) trait Settings: serde::de::DeserializeOwned + serde::Serialize + Default {
     /// Every problem the types cannot express, one message per problem (empty: valid).
     fn validate(&self, invalid: Invalid<'_>) -> Vec<String>;
 }

@@ -14,17 +14,17 @@ pub struct Duration(pub StdDuration);
 
 impl Duration {
     /// A duration of `secs` seconds.
-    pub const fn from_secs(secs: u64) -> Self {
+    pub(crate) const fn from_secs(secs: u64) -> Self {
         Duration(StdDuration::from_secs(secs))
     }
 
     /// The wrapped standard-library duration.
-    pub fn get(self) -> StdDuration {
+    pub(crate) fn get(self) -> StdDuration {
         self.0
     }
 
     /// Parses `"1h30m"`-style text. Returns an error message naming the first bad part.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let s = text.trim();
         if s.is_empty() {
             return Err("empty duration; expected e.g. \"15s\", \"5m\", \"1h\"".into());
@@ -113,17 +113,17 @@ pub struct ByteSize(pub u64);
 
 impl ByteSize {
     /// `n` mebibytes.
-    pub const fn mib(n: u64) -> Self {
+    pub(crate) const fn mib(n: u64) -> Self {
         ByteSize(n * 1024 * 1024)
     }
 
     /// The number of bytes.
-    pub fn bytes(self) -> u64 {
+    pub(crate) fn bytes(self) -> u64 {
         self.0
     }
 
     /// Parses `"32MiB"`-style text. Returns an error message when the number or unit is bad.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let s = text.trim();
         let digits = s.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
         let (num, unit) = s.split_at(digits);
@@ -194,17 +194,17 @@ pub struct Secret(String);
 
 impl Secret {
     /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
     /// The secret value itself.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// True when no value was set.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -235,7 +235,7 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// Replaces the password of a URL (`scheme://user:password@host/…`) with `***`, for logs and
 /// `config print`. Text without a password is returned unchanged.
-pub fn redact_url(url: &str) -> String {
+pub(super) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else { return url.to_string() };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -304,7 +304,7 @@ impl SecretUrl {
     }
 
     /// The URL with its password, for the code that connects.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

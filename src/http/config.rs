@@ -7,21 +7,21 @@ use serde::{Deserialize, Serialize};
 /// `[server]`: the sidecar's own HTTP surface.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Address and port to listen on, `host:port`. Port 0 picks a free port.
-    pub listen: String,
+    pub(crate) listen: String,
     /// The URL users reach this sidecar at; base of alert `generatorURL`s and report links.
     /// Empty means `http://<listen>`.
-    pub external_url: String,
+    pub(crate) external_url: String,
     /// Request bodies larger than this are refused with 413 and a JSON error.
-    pub max_body_bytes: ByteSize,
+    pub(crate) max_body_bytes: ByteSize,
     /// On SIGTERM/SIGINT, how long in-flight requests may take before the server stops anyway.
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     /// How often the pages of sidewatch's own code and read-only data that nothing ran lately
     /// are handed back to the kernel (`MADV_PAGEOUT`, Linux 5.4+): most of the code resident
     /// after start-up (configuration, migrations, TLS set-up) never runs again. The first time
     /// is a minute after start (or this, when shorter); "0s" turns it off.
-    pub code_trim_interval: Duration,
+    pub(crate) code_trim_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -37,7 +37,7 @@ impl Default for ServerConfig {
 }
 
 /// Checks `[server]`; `invalid(path, message)` formats one error.
-pub fn validate(config: &ServerConfig, invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(config: &ServerConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     let s = &config;
     if !is_host_port(&s.listen) {

@@ -10,7 +10,7 @@ mod notify;
 mod query;
 mod rules;
 mod targets;
-pub use config::{ServerConfig, validate as validate_config};
+pub(crate) use config::{ServerConfig, validate as validate_config};
 
 use crate::scrape::TargetState;
 use crate::settings::LoadedConfig;
@@ -24,23 +24,23 @@ use std::sync::Arc;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The database.
-    pub storage: Storage,
+    pub(crate) storage: Storage,
     /// Self metrics.
-    pub metrics: SelfMetrics,
+    pub(crate) metrics: SelfMetrics,
     /// The configuration in force.
-    pub config: Arc<LoadedConfig>,
+    pub(crate) config: Arc<LoadedConfig>,
     /// The in-memory time-series store.
-    pub store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     /// Scrape targets and their live status.
-    pub targets: Arc<Vec<Arc<TargetState>>>,
+    pub(crate) targets: Arc<Vec<Arc<TargetState>>>,
     /// The rule groups (None in tests that build no manager).
-    pub rules: Option<crate::rules::manager::RuleManager>,
+    pub(crate) rules: Option<crate::rules::manager::RuleManager>,
 }
 
 /// The full router with its middleware.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let limit = usize::try_from(state.config.config.server.max_body_bytes.bytes()).unwrap_or(usize::MAX);
     Router::new()
         .route("/", get(health::index))

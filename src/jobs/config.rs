@@ -7,17 +7,17 @@ use serde::{Deserialize, Serialize};
 /// `[jobs]`: cron schedules (6 fields, seconds first).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct JobsConfig {
+pub(crate) struct JobsConfig {
     /// Time zone of the schedules: `UTC` or a fixed offset such as `+02:00`.
-    pub timezone: String,
+    pub(crate) timezone: String,
     /// A run missed while sidewatch was down is made up at start when it is at most this old.
-    pub catch_up_grace: Duration,
+    pub(crate) catch_up_grace: Duration,
     /// The baseline snapshot.
-    pub baseline: BaselineJob,
+    pub(crate) baseline: BaselineJob,
     /// The daily KPI rollup.
-    pub kpi: KpiJob,
+    pub(crate) kpi: KpiJob,
     /// The weekly digest.
-    pub digest: DigestJob,
+    pub(crate) digest: DigestJob,
 }
 
 impl Default for JobsConfig {
@@ -35,13 +35,13 @@ impl Default for JobsConfig {
 /// `[jobs.baseline]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BaselineJob {
+pub(crate) struct BaselineJob {
     /// Cron schedule; empty: not scheduled.
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// Number of windows.
-    pub windows: u32,
+    pub(crate) windows: u32,
     /// Minutes per window.
-    pub window_minutes: u32,
+    pub(crate) window_minutes: u32,
 }
 
 impl Default for BaselineJob {
@@ -53,9 +53,9 @@ impl Default for BaselineJob {
 /// `[jobs.kpi]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct KpiJob {
+pub(crate) struct KpiJob {
     /// Cron schedule; empty: not scheduled.
-    pub schedule: String,
+    pub(crate) schedule: String,
 }
 
 impl Default for KpiJob {
@@ -67,11 +67,11 @@ impl Default for KpiJob {
 /// `[jobs.digest]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DigestJob {
+pub(crate) struct DigestJob {
     /// Cron schedule; empty: not scheduled.
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// Days the digest covers, ending with the anchor date.
-    pub lookback_days: u32,
+    pub(crate) lookback_days: u32,
 }
 
 impl Default for DigestJob {
@@ -81,7 +81,7 @@ impl Default for DigestJob {
 }
 
 /// Checks `[jobs]`: the time zone, every schedule, the digest's and baseline's sizes.
-pub fn validate(c: &JobsConfig, invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(c: &JobsConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if let Err(e) = super::timezone(&c.timezone) {
         errors.push(invalid(&["jobs", "timezone"], &e));

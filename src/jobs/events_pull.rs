@@ -78,7 +78,7 @@ pub async fn pull_once(storage: &Storage, db: &SourceDb, src: &EventSource) -> R
 }
 
 /// Polls `src` until `stop`.
-pub async fn run(storage: Storage, src: EventSource, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(storage: Storage, src: EventSource, mut stop: watch::Receiver<bool>) {
     let mut db = None;
     loop {
         if db.is_none() {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// The series to record: `(name, expr)`.
-pub fn series(cfg: &Config) -> Vec<(String, String)> {
+pub(crate) fn series(cfg: &Config) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = cfg.history.series.iter().map(|s| (s.name.clone(), s.expr.clone())).collect();
     let llm = &cfg.digest.evidence.llm_calls_expr;
     if !llm.is_empty() && !out.iter().any(|(n, _)| n == "llm_calls") {
@@ -21,7 +21,7 @@ pub fn series(cfg: &Config) -> Vec<(String, String)> {
 }
 
 /// Evaluates every series at `t` (ms) into rows; errors are logged and the series skipped.
-pub fn evaluate(engine: &Engine, series: &[(String, String)], t: i64) -> Vec<HistoryRow> {
+pub(crate) fn evaluate(engine: &Engine, series: &[(String, String)], t: i64) -> Vec<HistoryRow> {
     let mut rows = Vec::new();
     for (name, expr) in series {
         match engine.instant(expr, t).map(|o| o.value) {
@@ -44,7 +44,7 @@ pub fn evaluate(engine: &Engine, series: &[(String, String)], t: i64) -> Vec<His
 }
 
 /// Runs the writer until `stop`.
-pub async fn run(engine: Engine, storage: Storage, cfg: Arc<Config>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(engine: Engine, storage: Storage, cfg: Arc<Config>, mut stop: watch::Receiver<bool>) {
     let series = series(&cfg);
     let every = cfg.history.interval.get();
     let retention = cfg.history.retention.get().as_millis() as i64;

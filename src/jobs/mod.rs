@@ -8,8 +8,8 @@
 
 mod config;
 pub mod events_pull;
-pub mod history;
-pub use config::{BaselineJob, DigestJob, JobsConfig, KpiJob, validate as validate_config};
+pub(crate) mod history;
+pub(crate) use config::{JobsConfig, validate as validate_config};
 
 use crate::reports::{Ctx, ReportError, digest};
 use crate::settings::Config;
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 /// A scheduled report job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JobKind {
+pub(crate) enum JobKind {
     /// `report baseline`.
     Baseline,
     /// `report kpi`.
@@ -33,10 +33,10 @@ pub enum JobKind {
 
 impl JobKind {
     /// Every job.
-    pub const ALL: [JobKind; 3] = [JobKind::Baseline, JobKind::Kpi, JobKind::Digest];
+    pub(crate) const ALL: [JobKind; 3] = [JobKind::Baseline, JobKind::Kpi, JobKind::Digest];
 
     /// Its name in `job_runs`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             JobKind::Baseline => "baseline",
             JobKind::Kpi => "kpi",
@@ -45,7 +45,7 @@ impl JobKind {
     }
 
     /// Its schedule.
-    pub fn schedule(self, cfg: &Config) -> &str {
+    pub(crate) fn schedule(self, cfg: &Config) -> &str {
         match self {
             JobKind::Baseline => &cfg.jobs.baseline.schedule,
             JobKind::Kpi => &cfg.jobs.kpi.schedule,
@@ -55,7 +55,7 @@ impl JobKind {
 }
 
 /// `jobs.timezone` as a fixed offset.
-pub fn timezone(tz: &str) -> Result<FixedOffset, String> {
+pub(crate) fn timezone(tz: &str) -> Result<FixedOffset, String> {
     if tz.is_empty() || tz == "UTC" || tz == "Z" {
         return Ok(FixedOffset::east_opt(0).expect("zero"));
     }
@@ -65,7 +65,7 @@ pub fn timezone(tz: &str) -> Result<FixedOffset, String> {
 }
 
 /// Parses a six-field cron expression (seconds first).
-pub fn cron(expr: &str) -> Result<croner::Cron, String> {
+pub(crate) fn cron(expr: &str) -> Result<croner::Cron, String> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .build()
@@ -74,7 +74,7 @@ pub fn cron(expr: &str) -> Result<croner::Cron, String> {
 }
 
 /// The latest occurrence at or before `now_ms`.
-pub fn previous(c: &croner::Cron, tz: FixedOffset, now_ms: i64) -> Option<i64> {
+pub(crate) fn previous(c: &croner::Cron, tz: FixedOffset, now_ms: i64) -> Option<i64> {
     // Cron times are whole seconds: search from the second `now_ms` falls in.
     let now = tz.timestamp_millis_opt(now_ms.div_euclid(1000) * 1000).single()?;
     c.find_previous_occurrence(&now, true).ok().map(|t| t.timestamp_millis().div_euclid(1000) * 1000)
@@ -82,19 +82,19 @@ pub fn previous(c: &croner::Cron, tz: FixedOffset, now_ms: i64) -> Option<i64> {
 
 /// How a job run ended: `ok`, `held` (gate or duplicate anchor) or `failed`; its answer.
 #[derive(Clone, Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// `ok`, `held`, `failed`.
-    pub status: JobStatus,
+    pub(crate) status: JobStatus,
     /// The answer (JSON) or the error.
-    pub answer: Value,
+    pub(crate) answer: Value,
     /// Paths written.
-    pub paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
     /// The error, for failed runs.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// The outcome of a run that failed with `e`.
-pub fn failed(e: ReportError) -> Outcome {
+pub(crate) fn failed(e: ReportError) -> Outcome {
     Outcome {
         status: JobStatus::Failed,
         answer: json!({"status": "failed", "error": e.to_string()}),
@@ -104,7 +104,7 @@ pub fn failed(e: ReportError) -> Outcome {
 }
 
 /// Runs the baseline (cron and CLI).
-pub async fn run_baseline(ctx: &Ctx, windows: u32, window_minutes: u32) -> Outcome {
+pub(crate) async fn run_baseline(ctx: &Ctx, windows: u32, window_minutes: u32) -> Outcome {
     match crate::reports::baseline::run(ctx, windows, window_minutes).await {
         Ok((_, paths)) => {
             Outcome { status: JobStatus::Ok, answer: json!({"status": "written", "paths": paths}), paths, error: None }
@@ -114,7 +114,7 @@ pub async fn run_baseline(ctx: &Ctx, windows: u32, window_minutes: u32) -> Outco
 }
 
 /// Runs the KPI rollup for `date` (default yesterday) (cron and CLI).
-pub async fn run_kpi(ctx: &Ctx, date: Option<&str>) -> Outcome {
+pub(crate) async fn run_kpi(ctx: &Ctx, date: Option<&str>) -> Outcome {
     match crate::reports::kpi::run(ctx, date).await {
         Ok((doc, paths)) => Outcome {
             status: JobStatus::Ok,
@@ -128,7 +128,7 @@ pub async fn run_kpi(ctx: &Ctx, date: Option<&str>) -> Outcome {
 }
 
 /// Runs a job with the configured parameters (what cron runs).
-pub async fn run_configured(ctx: &Ctx, kind: JobKind) -> Outcome {
+pub(crate) async fn run_configured(ctx: &Ctx, kind: JobKind) -> Outcome {
     let j = &ctx.cfg.jobs;
     match kind {
         JobKind::Baseline => run_baseline(ctx, j.baseline.windows, j.baseline.window_minutes).await,
@@ -145,7 +145,10 @@ pub async fn run_configured(ctx: &Ctx, kind: JobKind) -> Outcome {
 }
 
 /// Runs the digest; the outcome and the Markdown (when written).
-pub async fn run_digest(ctx: &Ctx, args: &digest::DigestArgs) -> (Outcome, Option<digest::Status>, Option<String>) {
+pub(crate) async fn run_digest(
+    ctx: &Ctx,
+    args: &digest::DigestArgs,
+) -> (Outcome, Option<digest::Status>, Option<String>) {
     match digest::run(ctx, args).await {
         Ok((status, answer, md)) => {
             let paths: Vec<String> =
@@ -160,7 +163,7 @@ pub async fn run_digest(ctx: &Ctx, args: &digest::DigestArgs) -> (Outcome, Optio
 
 /// Records a run of `job` for occurrence `scheduled_for` around `body`; `None` when another
 /// runner already has that occurrence.
-pub async fn recorded<F: std::future::Future<Output = Outcome>>(
+pub(crate) async fn recorded<F: std::future::Future<Output = Outcome>>(
     storage: &Storage,
     job: &str,
     scheduled_for: i64,
@@ -190,7 +193,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Claims and runs occurrence `at` of `kind` (if no one else has).
-    pub async fn occurrence(&self, kind: JobKind, at: i64) {
+    pub(crate) async fn occurrence(&self, kind: JobKind, at: i64) {
         let ctx = Ctx::new(self.storage.clone(), self.cfg.clone(), &self.base_dir);
         match recorded(&self.storage, kind.name(), at, &self.runner, run_configured(&ctx, kind)).await {
             Ok(Some(o)) => tracing::info!(

@@ -10,39 +10,39 @@ use std::time::Duration;
 
 /// A delivered notification.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Delivered {
+pub(crate) struct Delivered {
     /// HTTP (or SMTP) status code.
-    pub status: Option<i64>,
+    pub(crate) status: Option<i64>,
 }
 
 /// A failed attempt.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SendError {
+pub(crate) struct SendError {
     /// HTTP (or SMTP) status code, when there was an answer.
-    pub status: Option<i64>,
+    pub(crate) status: Option<i64>,
     /// What went wrong, secrets redacted.
-    pub message: String,
+    pub(crate) message: String,
     /// The server asked to wait this long (`Retry-After`, Telegram's `retry_after`).
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
     /// Retrying cannot help (a 4xx other than 408/429, a rejected address…).
-    pub permanent: bool,
+    pub(crate) permanent: bool,
 }
 
 impl SendError {
     /// A retryable error without a status.
-    pub fn transient(message: impl Into<String>) -> SendError {
+    pub(crate) fn transient(message: impl Into<String>) -> SendError {
         SendError { status: None, message: message.into(), retry_after: None, permanent: false }
     }
 
     /// A permanent error without a status.
-    pub fn permanent(message: impl Into<String>) -> SendError {
+    pub(crate) fn permanent(message: impl Into<String>) -> SendError {
         SendError { status: None, message: message.into(), retry_after: None, permanent: true }
     }
 }
 
 /// Sends notifications one way.
 #[async_trait]
-pub trait Channel: Send + Sync {
+pub(crate) trait Channel: Send + Sync {
     /// `webhook`, `slack`, `telegram`, `email` or `alertmanager`.
     fn kind(&self) -> &'static str;
     /// Whether resolved alerts are sent.
@@ -54,7 +54,7 @@ pub trait Channel: Send + Sync {
 }
 
 /// Replaces every secret in `text` by `***`.
-pub fn redact(text: &str, secrets: &[&str]) -> String {
+pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         out = out.replace(*s, "***");
@@ -63,7 +63,7 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 }
 
 /// An HTTP client with the channel's timeout.
-pub fn http_client(timeout: Duration) -> reqwest::Client {
+pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(timeout)
         .user_agent(concat!("sidewatch/", env!("CARGO_PKG_VERSION")))
@@ -78,7 +78,7 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// Sends a request and classifies the answer: 2xx delivered; 408, 429 and 5xx retryable (with
 /// `Retry-After`); other statuses permanent. `secrets` are redacted from error text.
-pub async fn send_http(req: reqwest::RequestBuilder, secrets: &[&str]) -> Result<Delivered, SendError> {
+pub(crate) async fn send_http(req: reqwest::RequestBuilder, secrets: &[&str]) -> Result<Delivered, SendError> {
     let resp = match req.send().await {
         Ok(r) => r,
         Err(e) => {
@@ -111,7 +111,7 @@ pub async fn send_http(req: reqwest::RequestBuilder, secrets: &[&str]) -> Result
 
 /// Renders with fewer and fewer alerts until `fits` accepts the text (limits such as
 /// Telegram's 4,096 characters); the alerts left out are counted in `truncatedAlerts`.
-pub fn render_within(
+pub(crate) fn render_within(
     n: &Notification,
     fits: impl Fn(&str) -> bool,
     render: impl Fn(&Notification) -> Result<String, String>,

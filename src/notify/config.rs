@@ -1,7 +1,7 @@
 //! `[notify]`: how alerts become notifications — the route tree, receivers and their channels,
 //! inhibition, mute time intervals, cooldown, flap damping and delivery limits.
 
-pub use super::registry::ReceiverConfig;
+pub(crate) use super::registry::ReceiverConfig;
 use crate::config::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -11,32 +11,32 @@ use serde::{Deserialize, Serialize};
 pub struct NotifyConfig {
     /// An identical payload (same receiver channel, same alerts, same status) is not sent again
     /// within this; it is recorded as `suppressed` instead.
-    pub cooldown: Duration,
+    pub(crate) cooldown: Duration,
     /// A notification not delivered within this after it was queued is given up (`failed`,
     /// with the last error).
-    pub max_delivery_age: Duration,
+    pub(crate) max_delivery_age: Duration,
     /// Folder with handlebars templates that replace the built-in ones (same file names, see
     /// docs/NOTIFY.md); relative to the configuration file. Empty: built-in templates only.
-    pub templates_dir: String,
+    pub(crate) templates_dir: String,
     /// Folder of runbooks (`<alertname>.md`); messages quote the first steps of "Check first".
-    pub runbooks_dir: String,
+    pub(crate) runbooks_dir: String,
     /// An alert that changed state at least this often in the last hour is *flapping*: it is
     /// held and sent once as flapping, with its count. 0 turns flap damping off.
-    pub flap_threshold: u32,
+    pub(crate) flap_threshold: u32,
     /// Largest number of alerts in one notification; the rest are counted in `truncatedAlerts`.
-    pub max_alerts: usize,
+    pub(crate) max_alerts: usize,
     /// Notifications per minute per channel; during a storm the excess is sent as one summary.
-    pub rate_limit_per_minute: u32,
+    pub(crate) rate_limit_per_minute: u32,
     /// How long delivery history is kept.
-    pub history_retention: Duration,
+    pub(crate) history_retention: Duration,
     /// The root of the route tree.
-    pub route: RouteConfig,
+    pub(crate) route: RouteConfig,
     /// Receivers: named sets of channels.
-    pub receivers: Vec<ReceiverConfig>,
+    pub(crate) receivers: Vec<ReceiverConfig>,
     /// Inhibition rules: a firing source alert mutes matching target alerts.
-    pub inhibit_rules: Vec<InhibitRuleConfig>,
+    pub(crate) inhibit_rules: Vec<InhibitRuleConfig>,
     /// Named time intervals that routes can mute notifications in.
-    pub mute_time_intervals: Vec<TimeIntervalConfig>,
+    pub(crate) mute_time_intervals: Vec<TimeIntervalConfig>,
 }
 
 impl Default for NotifyConfig {
@@ -68,60 +68,60 @@ impl Default for NotifyConfig {
 /// A node of the route tree. A child route inherits every unset field from its parent.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RouteConfig {
+pub(crate) struct RouteConfig {
     /// Receiver of alerts that stop at this route.
-    pub receiver: String,
+    pub(crate) receiver: String,
     /// Alerts this route takes, e.g. `severity="critical"`, `team=~"api|web"` (the root takes all).
-    pub matchers: Vec<String>,
+    pub(crate) matchers: Vec<String>,
     /// Keep looking at the next sibling route after this one matched.
     #[serde(rename = "continue")]
-    pub continue_: bool,
+    pub(crate) continue_: bool,
     /// Labels that split alerts into notification groups; `["..."]` groups by all labels.
-    pub group_by: Option<Vec<String>>,
+    pub(crate) group_by: Option<Vec<String>>,
     /// How long a new group waits for more alerts before its first notification.
-    pub group_wait: Option<Duration>,
+    pub(crate) group_wait: Option<Duration>,
     /// How long a group waits before notifying about changes (new or resolved alerts).
-    pub group_interval: Option<Duration>,
+    pub(crate) group_interval: Option<Duration>,
     /// How long before an unchanged firing group is notified again.
-    pub repeat_interval: Option<Duration>,
+    pub(crate) repeat_interval: Option<Duration>,
     /// Names of `mute_time_intervals` during which this route sends nothing.
-    pub mute_time_intervals: Vec<String>,
+    pub(crate) mute_time_intervals: Vec<String>,
     /// Child routes, tried in order.
-    pub routes: Vec<RouteConfig>,
+    pub(crate) routes: Vec<RouteConfig>,
 }
 
 /// An inhibition rule.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct InhibitRuleConfig {
+pub(crate) struct InhibitRuleConfig {
     /// Matchers a firing alert must satisfy to inhibit others.
-    pub source_matchers: Vec<String>,
+    pub(crate) source_matchers: Vec<String>,
     /// Matchers of the alerts that get inhibited.
-    pub target_matchers: Vec<String>,
+    pub(crate) target_matchers: Vec<String>,
     /// Labels that must be equal in source and target.
-    pub equal: Vec<String>,
+    pub(crate) equal: Vec<String>,
 }
 
 /// A named set of times (UTC unless `location` says otherwise).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TimeIntervalConfig {
+pub(crate) struct TimeIntervalConfig {
     /// Name that routes refer to.
-    pub name: String,
+    pub(crate) name: String,
     /// Days, e.g. `["saturday", "sunday"]` or `["monday:friday"]`; empty: every day.
-    pub weekdays: Vec<String>,
+    pub(crate) weekdays: Vec<String>,
     /// Times of day, e.g. `[{ start_time = "22:00", end_time = "07:00" }]`; empty: all day.
-    pub times: Vec<TimeRangeConfig>,
+    pub(crate) times: Vec<TimeRangeConfig>,
     /// Fixed UTC offset such as `+02:00`; empty: UTC.
-    pub location: String,
+    pub(crate) location: String,
 }
 
 /// A time of day range; an end before the start wraps past midnight.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TimeRangeConfig {
+pub(crate) struct TimeRangeConfig {
     /// `HH:MM`, inclusive.
-    pub start_time: String,
+    pub(crate) start_time: String,
     /// `HH:MM`, exclusive.
-    pub end_time: String,
+    pub(crate) end_time: String,
 }

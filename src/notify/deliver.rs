@@ -19,13 +19,13 @@ use tokio::sync::{Notify, watch};
 /// One receiver channel and what delivering to it needs.
 pub struct Target {
     /// `receiver/channel/index`.
-    pub id: String,
+    pub(crate) id: String,
     /// Receiver name.
-    pub receiver: String,
+    pub(crate) receiver: String,
     /// The sender.
-    pub channel: Arc<dyn Channel>,
+    pub(crate) channel: Arc<dyn Channel>,
     /// Wakes the worker when rows are queued.
-    pub wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
 }
 
 fn now_ms() -> i64 {
@@ -33,7 +33,7 @@ fn now_ms() -> i64 {
 }
 
 /// Backoff before attempt `attempts + 1`: 1 s doubling to 5 min, ±20 % jitter.
-pub fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
     let base = 1000u64.saturating_mul(1 << attempts.clamp(1, 20).saturating_sub(1)).min(300_000);
     let r = (uuid::Uuid::new_v4().as_u128() % 401) as u64; // 0..=400 → ±20 %
     let jittered = base * (800 + r) / 1000;
@@ -41,7 +41,7 @@ pub fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
 }
 
 /// What one attempt at a row gives.
-pub fn outcome(row: &OutboxRow, result: Result<Option<i64>, SendError>, now: i64) -> Attempt {
+pub(crate) fn outcome(row: &OutboxRow, result: Result<Option<i64>, SendError>, now: i64) -> Attempt {
     match result {
         Ok(http_status) => Attempt::Sent { http_status, at: now },
         Err(e) if e.permanent => Attempt::Failed { http_status: e.status, error: e.message },
@@ -123,7 +123,7 @@ impl Worker {
     }
 
     /// Delivers what is due for `target` now, once (for one-shot runs such as the CLI's).
-    pub async fn drain(&self, target: &Target) -> usize {
+    pub(crate) async fn drain(&self, target: &Target) -> usize {
         let now = now_ms();
         let lease = target.channel.timeout().as_millis() as i64 + 60_000;
         let rows = self.storage.claim(&target.id, &self.id, now, now - lease, 64).await.unwrap_or_default();
@@ -226,7 +226,7 @@ impl Worker {
 }
 
 /// One notification carrying the alerts of several queued ones (newest status per alert).
-pub fn summary(rows: &[OutboxRow]) -> Result<Notification, String> {
+pub(crate) fn summary(rows: &[OutboxRow]) -> Result<Notification, String> {
     let mut ns = Vec::new();
     for r in rows {
         ns.push(serde_json::from_str::<Notification>(&r.payload).map_err(|e| format!("bad payload: {e}"))?);

@@ -20,30 +20,30 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outgoing {
     /// Receiver name.
-    pub receiver: String,
+    pub(crate) receiver: String,
     /// `firing`, `resolved` or `flapping`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// The notification.
-    pub notification: Notification,
+    pub(crate) notification: Notification,
     /// Why it is not sent (silence, inhibition, mute time), if so.
-    pub suppressed: Option<String>,
+    pub(crate) suppressed: Option<String>,
 }
 
 /// The parts of the notify configuration the dispatcher uses.
 #[derive(Clone, Debug)]
 pub struct Rules {
     /// Route tree.
-    pub route: Route,
+    pub(crate) route: Route,
     /// Inhibition rules.
-    pub inhibit: Vec<InhibitRule>,
+    pub(crate) inhibit: Vec<InhibitRule>,
     /// Mute time intervals by name.
-    pub intervals: HashMap<String, TimeInterval>,
+    pub(crate) intervals: HashMap<String, TimeInterval>,
     /// Flap threshold (0: off).
-    pub flap_threshold: u32,
+    pub(crate) flap_threshold: u32,
     /// Largest alerts per notification.
-    pub max_alerts: usize,
+    pub(crate) max_alerts: usize,
     /// Base of links.
-    pub external_url: String,
+    pub(crate) external_url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -80,17 +80,17 @@ impl Dispatcher {
     }
 
     /// Replaces the silences.
-    pub fn set_silences(&mut self, s: Vec<Silence>) {
+    pub(crate) fn set_silences(&mut self, s: Vec<Silence>) {
         self.silences = s;
     }
 
     /// Number of aggregation groups (for metrics and tests).
-    pub fn group_count(&self) -> usize {
+    pub(crate) fn group_count(&self) -> usize {
         self.groups.len()
     }
 
     /// The earliest time a group wants to flush.
-    pub fn next_due(&self) -> Option<i64> {
+    pub(crate) fn next_due(&self) -> Option<i64> {
         self.groups.values().map(|g| g.next_flush).min()
     }
 

@@ -9,7 +9,7 @@ use std::fmt;
 
 /// How a matcher compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// `=`
     Eq,
     /// `!=`
@@ -33,13 +33,13 @@ impl Op {
 
 /// One label matcher.
 #[derive(Clone, Debug)]
-pub struct Matcher {
+pub(crate) struct Matcher {
     /// Label name.
-    pub name: String,
+    pub(crate) name: String,
     /// Comparison.
-    pub op: Op,
+    pub(crate) op: Op,
     /// Value or pattern.
-    pub value: String,
+    pub(crate) value: String,
     re: Option<Regex>,
 }
 
@@ -57,7 +57,7 @@ impl fmt::Display for Matcher {
 
 impl Matcher {
     /// Parses `name<op>value`.
-    pub fn parse(text: &str) -> Result<Matcher, String> {
+    pub(crate) fn parse(text: &str) -> Result<Matcher, String> {
         let t = text.trim();
         let bad = |why: &str| format!("matcher {text:?}: {why} (expected name=\"value\", name!=…, name=~…, name!~…)");
         let pos = t.find(['=', '!']).ok_or_else(|| bad("no operator"))?;
@@ -107,7 +107,7 @@ impl Matcher {
     }
 
     /// Whether `labels` satisfy this matcher.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let v = labels.get(&self.name).map(String::as_str).unwrap_or("");
         match self.op {
             Op::Eq => v == self.value,
@@ -119,12 +119,12 @@ impl Matcher {
 }
 
 /// Parses a list of matchers; errors name the offending one.
-pub fn parse_all(list: &[String]) -> Result<Vec<Matcher>, String> {
+pub(crate) fn parse_all(list: &[String]) -> Result<Vec<Matcher>, String> {
     list.iter().map(|m| Matcher::parse(m)).collect()
 }
 
 /// Whether every matcher matches.
-pub fn all_match(ms: &[Matcher], labels: &BTreeMap<String, String>) -> bool {
+pub(crate) fn all_match(ms: &[Matcher], labels: &BTreeMap<String, String>) -> bool {
     ms.iter().all(|m| m.matches(labels))
 }
 

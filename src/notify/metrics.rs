@@ -8,26 +8,26 @@ use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, In
 #[derive(Clone)]
 pub struct NotifyMetrics {
     /// `sidewatch_notifications_total{receiver,channel,outcome}`.
-    pub notifications: IntCounterVec,
+    pub(crate) notifications: IntCounterVec,
     /// `sidewatch_notifications_failed_total{channel}`.
-    pub failed: IntCounterVec,
+    pub(crate) failed: IntCounterVec,
     /// `sidewatch_notification_latency_seconds{channel}`.
-    pub latency: HistogramVec,
+    pub(crate) latency: HistogramVec,
     /// `sidewatch_outbox_rows{status}`.
-    pub rows: IntGaugeVec,
+    pub(crate) rows: IntGaugeVec,
     /// `sidewatch_outbox_pending`.
-    pub pending: IntGauge,
+    pub(crate) pending: IntGauge,
     /// `sidewatch_outbox_oldest_age_seconds`.
-    pub oldest_age: Gauge,
+    pub(crate) oldest_age: Gauge,
     /// `sidewatch_notification_storm_summaries_total{receiver,channel}`.
-    pub storm_summaries: IntCounterVec,
+    pub(crate) storm_summaries: IntCounterVec,
     /// `sidewatch_notify_groups`.
-    pub groups: IntGauge,
+    pub(crate) groups: IntGauge,
 }
 
 impl NotifyMetrics {
     /// Registers the metrics in `r`.
-    pub fn register(r: &Registry) -> NotifyMetrics {
+    pub(crate) fn register(r: &Registry) -> NotifyMetrics {
         let m = NotifyMetrics::unregistered();
         for c in [
             Box::new(m.notifications.clone()) as Box<dyn prometheus::core::Collector>,

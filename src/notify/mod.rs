@@ -5,19 +5,21 @@
 //! `suppressed` rows for what was deliberately not sent, with the cooldown applied — before
 //! the delivery workers send it. See docs/NOTIFY.md.
 
-pub mod channel;
+pub(crate) mod channel;
 mod config;
 pub mod deliver;
 pub mod dispatch;
-pub mod matcher;
+pub(crate) mod matcher;
 pub mod metrics;
 pub mod model;
-pub mod mute;
+pub(crate) mod mute;
 pub mod registry;
-pub mod route;
+pub(crate) mod route;
 pub mod template;
-pub mod timeinterval;
-pub use config::{InhibitRuleConfig, NotifyConfig, ReceiverConfig, RouteConfig, TimeIntervalConfig, TimeRangeConfig};
+pub(crate) mod timeinterval;
+pub(crate) use config::{InhibitRuleConfig, NotifyConfig, RouteConfig, TimeIntervalConfig};
+#[cfg(test)]
+pub(crate) use config::{ReceiverConfig, TimeRangeConfig};
 
 use crate::alerts::stream::{ActiveAlert, AlertStream, GroupAlerts};
 use crate::storage::{NewOutboxRow, OutboxRepo, OutboxStatus, Storage};
@@ -42,12 +44,12 @@ pub struct Plan {
     /// Runbooks.
     pub runbooks: Arc<Runbooks>,
     /// The configuration.
-    pub cfg: NotifyConfig,
+    pub(crate) cfg: NotifyConfig,
 }
 
 /// Checks `[notify]` without touching files: routes, matchers, receiver references, channel
 /// fields, inhibition rules, time intervals. Errors name the field.
-pub fn check(cfg: &NotifyConfig) -> Vec<String> {
+pub(crate) fn check(cfg: &NotifyConfig) -> Vec<String> {
     let mut errors = Vec::new();
     let (route, route_errors) = route::Route::compile_all(&cfg.route);
     errors.extend(route_errors);
@@ -145,7 +147,7 @@ impl Plan {
     }
 
     /// The targets of a receiver.
-    pub fn targets_of<'a>(&'a self, receiver: &'a str) -> impl Iterator<Item = &'a Arc<Target>> + 'a {
+    pub(crate) fn targets_of<'a>(&'a self, receiver: &'a str) -> impl Iterator<Item = &'a Arc<Target>> + 'a {
         self.targets.iter().filter(move |t| t.receiver == receiver)
     }
 }
@@ -222,7 +224,7 @@ pub async fn enqueue(
 
 /// Sends what is due in the outbox for every target of `plan` once, from this process (for
 /// one-shot runs: `sidewatch report kpi` delivering its KPI alert without a running sidecar).
-pub async fn deliver_due(plan: &Plan, storage: &Storage) -> usize {
+pub(crate) async fn deliver_due(plan: &Plan, storage: &Storage) -> usize {
     let w = Worker {
         storage: storage.clone(),
         templates: plan.templates.clone(),
@@ -238,7 +240,7 @@ pub async fn deliver_due(plan: &Plan, storage: &Storage) -> usize {
 }
 
 /// An outbox row recording a test notification to `t` (status `sending`: the caller sends it).
-pub fn test_row(t: &Target, n: &model::Notification) -> NewOutboxRow {
+pub(crate) fn test_row(t: &Target, n: &model::Notification) -> NewOutboxRow {
     let now = chrono::Utc::now().timestamp_millis();
     NewOutboxRow {
         receiver: t.receiver.clone(),
@@ -270,7 +272,7 @@ impl Notifier {
     }
 
     /// Subscribes this notifier to `stream`'s alert sets.
-    pub fn subscribe(&self, stream: &AlertStream) {
+    pub(crate) fn subscribe(&self, stream: &AlertStream) {
         stream.alerts.attach(self.tx.clone());
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::alerts::stream::{ActiveAlert, Map};
 
 /// Alertmanager's fingerprint of a label set: FNV-1a 64 over sorted `name 0xff value 0xff`.
-pub fn fingerprint(labels: &Map) -> u64 {
+pub(crate) fn fingerprint(labels: &Map) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
     let mut add = |b: &[u8]| {
         for &x in b {
@@ -27,48 +27,48 @@ pub fn fingerprint(labels: &Map) -> u64 {
 }
 
 /// RFC 3339 in UTC, as Alertmanager prints times.
-pub fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     Utc.timestamp_millis_opt(ms).single().map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)).unwrap_or_default()
 }
 
 /// Alertmanager's "no end" time.
-pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+pub(crate) const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// One alert in a notification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AlertData {
+pub(crate) struct AlertData {
     /// `firing` or `resolved`.
-    pub status: String,
+    pub(crate) status: String,
     /// Labels.
-    pub labels: Map,
+    pub(crate) labels: Map,
     /// Annotations.
-    pub annotations: Map,
+    pub(crate) annotations: Map,
     /// RFC 3339.
-    pub starts_at: String,
+    pub(crate) starts_at: String,
     /// RFC 3339, or `0001-01-01T00:00:00Z` while firing.
-    pub ends_at: String,
+    pub(crate) ends_at: String,
     /// Link to the expression.
     #[serde(rename = "generatorURL")]
-    pub generator_url: String,
+    pub(crate) generator_url: String,
     /// 16 hex digits.
-    pub fingerprint: String,
+    pub(crate) fingerprint: String,
     /// What only sidewatch knows; left out of the webhook payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sidewatch: Option<AlertExtra>,
+    pub(crate) sidewatch: Option<AlertExtra>,
 }
 
 /// sidewatch's additions to an alert.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct AlertExtra {
+pub(crate) struct AlertExtra {
     /// The current value (firing) or the value at resolution, formatted.
-    pub value: String,
+    pub(crate) value: String,
     /// State changes in the last hour.
-    pub flaps: u32,
+    pub(crate) flaps: u32,
     /// The runbook link (annotation `runbook_url`), if any.
-    pub runbook_url: String,
+    pub(crate) runbook_url: String,
     /// The first investigation steps from the runbook.
-    pub runbook_steps: Vec<String>,
+    pub(crate) runbook_steps: Vec<String>,
 }
 
 /// One notification, as Alertmanager's webhook payload (version 4).
@@ -78,27 +78,27 @@ pub struct Notification {
     /// Receiver name.
     pub receiver: String,
     /// `firing` when any alert fires, else `resolved`.
-    pub status: String,
+    pub(crate) status: String,
     /// The alerts (at most `max_alerts`).
-    pub alerts: Vec<AlertData>,
+    pub(crate) alerts: Vec<AlertData>,
     /// The group's labels.
-    pub group_labels: Map,
+    pub(crate) group_labels: Map,
     /// Labels all alerts share.
-    pub common_labels: Map,
+    pub(crate) common_labels: Map,
     /// Annotations all alerts share.
-    pub common_annotations: Map,
+    pub(crate) common_annotations: Map,
     /// sidewatch's external URL.
     #[serde(rename = "externalURL")]
-    pub external_url: String,
+    pub(crate) external_url: String,
     /// Always `"4"`.
-    pub version: String,
+    pub(crate) version: String,
     /// The aggregation group's key.
     pub group_key: String,
     /// Alerts left out for `max_alerts`.
-    pub truncated_alerts: usize,
+    pub(crate) truncated_alerts: usize,
     /// `flapping` for a flap notice, `summary` for a storm summary; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sidewatch_kind: Option<String>,
+    pub(crate) sidewatch_kind: Option<String>,
 }
 
 fn common(maps: &[&Map]) -> Map {
@@ -112,7 +112,7 @@ fn common(maps: &[&Map]) -> Map {
 
 impl Notification {
     /// Builds a notification of `alerts` (firing first), keeping at most `max_alerts` (0: all).
-    pub fn build(
+    pub(crate) fn build(
         receiver: &str,
         group_key: &str,
         group_labels: &Map,
@@ -152,7 +152,7 @@ impl Notification {
     }
 
     /// Alertmanager's webhook payload: this without sidewatch's additions.
-    pub fn webhook_json(&self) -> serde_json::Value {
+    pub(crate) fn webhook_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         if let Some(alerts) = v.get_mut("alerts").and_then(|a| a.as_array_mut()) {
             for a in alerts {
@@ -168,7 +168,7 @@ impl Notification {
     }
 
     /// Distinct alert names, comma-separated.
-    pub fn alert_names(&self) -> String {
+    pub(crate) fn alert_names(&self) -> String {
         let mut names: Vec<&str> =
             self.alerts.iter().filter_map(|a| a.labels.get("alertname").map(String::as_str)).collect();
         names.dedup();

@@ -11,24 +11,24 @@ use crate::storage::StoredSilence;
 
 /// A silence.
 #[derive(Clone, Debug)]
-pub struct Silence {
+pub(crate) struct Silence {
     /// Id.
-    pub id: String,
+    pub(crate) id: String,
     /// Matchers; all must match.
-    pub matchers: Vec<Matcher>,
+    pub(crate) matchers: Vec<Matcher>,
     /// From (ms).
-    pub starts_at: i64,
+    pub(crate) starts_at: i64,
     /// Until (ms).
-    pub ends_at: i64,
+    pub(crate) ends_at: i64,
     /// Who.
-    pub created_by: String,
+    pub(crate) created_by: String,
     /// Why.
-    pub comment: String,
+    pub(crate) comment: String,
 }
 
 impl Silence {
     /// From its stored row.
-    pub fn from_stored(s: &StoredSilence) -> Result<Silence, String> {
+    pub(crate) fn from_stored(s: &StoredSilence) -> Result<Silence, String> {
         let list: Vec<String> =
             serde_json::from_str(&s.matchers).map_err(|e| format!("silence {}: bad matchers: {e}", s.id))?;
         Ok(Silence {
@@ -42,14 +42,14 @@ impl Silence {
     }
 
     /// Whether it is in force at `now` and matches `labels`.
-    pub fn mutes(&self, labels: &Map, now: i64) -> bool {
+    pub(crate) fn mutes(&self, labels: &Map, now: i64) -> bool {
         self.starts_at <= now && now < self.ends_at && matcher::all_match(&self.matchers, labels)
     }
 }
 
 /// A compiled inhibition rule.
 #[derive(Clone, Debug)]
-pub struct InhibitRule {
+pub(crate) struct InhibitRule {
     source: Vec<Matcher>,
     target: Vec<Matcher>,
     equal: Vec<String>,
@@ -57,7 +57,7 @@ pub struct InhibitRule {
 
 impl InhibitRule {
     /// Compiles one rule.
-    pub fn compile(c: &InhibitRuleConfig) -> Result<InhibitRule, String> {
+    pub(crate) fn compile(c: &InhibitRuleConfig) -> Result<InhibitRule, String> {
         Ok(InhibitRule {
             source: matcher::parse_all(&c.source_matchers)?,
             target: matcher::parse_all(&c.target_matchers)?,
@@ -67,7 +67,7 @@ impl InhibitRule {
 }
 
 /// Why an alert is muted, if it is: by a silence, by an inhibiting alert.
-pub fn reason<'a>(
+pub(crate) fn reason<'a>(
     a: &ActiveAlert,
     fp: u64,
     silences: &[Silence],

@@ -14,22 +14,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A preview: (section title, text) pairs.
-pub type Preview = Vec<(String, String)>;
+pub(crate) type Preview = Vec<(String, String)>;
 
 /// What a channel's sender is built with.
-pub struct BuildContext<'a> {
+pub(crate) struct BuildContext<'a> {
     /// The receiver's name.
-    pub receiver: &'a str,
+    pub(crate) receiver: &'a str,
     /// The entry's index among the receiver's channels of its kind.
-    pub index: usize,
+    pub(crate) index: usize,
     /// The folder relative paths in the configuration are resolved against.
-    pub base_dir: &'a Path,
+    pub(crate) base_dir: &'a Path,
     /// Extra template files the channel registers: (template name, file).
-    pub templates: &'a mut Vec<(String, PathBuf)>,
+    pub(crate) templates: &'a mut Vec<(String, PathBuf)>,
 }
 
 /// One configured channel entry (`[[notify.receivers]] <kind> = [{ … }]`).
-pub trait ChannelConfig: Send + Sync {
+pub(crate) trait ChannelConfig: Send + Sync {
     /// Problems with the fields, each `field: message` relative to the entry.
     fn check(&self) -> Vec<String>;
     /// Every secret value of this entry (tokens, webhook URLs, passwords): redacted from
@@ -45,13 +45,13 @@ pub trait ChannelConfig: Send + Sync {
 }
 
 /// A registered kind of channel.
-pub struct Kind {
+pub(crate) struct Kind {
     /// Its name: the receiver's key, the outbox's `channel` column, its folder.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The receiver's entries of this kind.
-    pub entries: fn(&ReceiverConfig) -> Vec<&dyn ChannelConfig>,
+    pub(crate) entries: fn(&ReceiverConfig) -> Vec<&dyn ChannelConfig>,
     /// See [`ChannelConfig::preview`].
-    pub preview: fn(&Notification, &Templates) -> Result<Preview, String>,
+    pub(crate) preview: fn(&Notification, &Templates) -> Result<Preview, String>,
 }
 
 macro_rules! channels {
@@ -62,14 +62,14 @@ macro_rules! channels {
         /// A named receiver and its channels; every channel gets every notification routed here.
         #[derive(Clone, Debug, Default, Serialize, Deserialize)]
         #[serde(deny_unknown_fields, default)]
-        pub struct ReceiverConfig {
+        pub(crate) struct ReceiverConfig {
             /// Name that routes refer to.
-            pub name: String,
-            $($(#[$doc])* pub $kind: Vec<$kind::$config>,)*
+            pub(crate) name: String,
+            $($(#[$doc])* pub(crate) $kind: Vec<$kind::$config>,)*
         }
 
         /// Every registered kind, in the order receivers list them.
-        pub const KINDS: &[Kind] = &[$(Kind {
+        pub(crate) const KINDS: &[Kind] = &[$(Kind {
             name: stringify!($kind),
             entries: |r| r.$kind.iter().map(|c| c as &dyn ChannelConfig).collect(),
             preview: <$kind::$config as ChannelConfig>::preview,
@@ -92,13 +92,13 @@ channels! {
 
 impl ReceiverConfig {
     /// Every channel entry of this receiver: (kind, index within the kind, entry).
-    pub fn channels(&self) -> impl Iterator<Item = (&'static Kind, usize, &dyn ChannelConfig)> {
+    pub(crate) fn channels(&self) -> impl Iterator<Item = (&'static Kind, usize, &dyn ChannelConfig)> {
         KINDS.iter().flat_map(move |k| (k.entries)(self).into_iter().enumerate().map(move |(i, c)| (k, i, c)))
     }
 }
 
 /// Every secret of every channel of `receivers`, for redacting output.
-pub fn secrets(receivers: &[ReceiverConfig]) -> Vec<String> {
+pub(crate) fn secrets(receivers: &[ReceiverConfig]) -> Vec<String> {
     receivers.iter().flat_map(|r| r.channels().flat_map(|(_, _, c)| c.secrets())).filter(|s| !s.is_empty()).collect()
 }
 
@@ -106,7 +106,7 @@ pub fn secrets(receivers: &[ReceiverConfig]) -> Vec<String> {
 pub use webhook::signature as webhook_signature;
 
 /// The password of a URL (`scheme://user:password@host`), if it has one.
-pub fn url_password(url: &str) -> Option<String> {
+pub(crate) fn url_password(url: &str) -> Option<String> {
     let u = reqwest::Url::parse(url).ok()?;
     u.password().map(str::to_string)
 }

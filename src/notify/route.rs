@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 /// Which labels split alerts into groups.
 #[derive(Clone, Debug, PartialEq)]
-pub enum GroupBy {
+pub(crate) enum GroupBy {
     /// `["..."]`: every label.
     All,
     /// These labels.
@@ -19,27 +19,27 @@ pub enum GroupBy {
 
 /// A compiled route.
 #[derive(Clone, Debug)]
-pub struct Route {
+pub(crate) struct Route {
     /// Stable key, as Alertmanager prints it: `{}` for the root, `{}/{severity="critical"}` below.
-    pub key: String,
+    pub(crate) key: String,
     /// Receiver name.
-    pub receiver: String,
+    pub(crate) receiver: String,
     /// Matchers.
-    pub matchers: Vec<Matcher>,
+    pub(crate) matchers: Vec<Matcher>,
     /// Continue to siblings after matching.
-    pub continue_: bool,
+    pub(crate) continue_: bool,
     /// Grouping.
-    pub group_by: GroupBy,
+    pub(crate) group_by: GroupBy,
     /// ms.
-    pub group_wait_ms: i64,
+    pub(crate) group_wait_ms: i64,
     /// ms.
-    pub group_interval_ms: i64,
+    pub(crate) group_interval_ms: i64,
     /// ms.
-    pub repeat_interval_ms: i64,
+    pub(crate) repeat_interval_ms: i64,
     /// Mute time interval names.
-    pub mute: Vec<String>,
+    pub(crate) mute: Vec<String>,
     /// Children.
-    pub routes: Vec<Route>,
+    pub(crate) routes: Vec<Route>,
 }
 
 fn ms(d: Option<crate::config::Duration>, parent: i64) -> i64 {
@@ -48,13 +48,13 @@ fn ms(d: Option<crate::config::Duration>, parent: i64) -> i64 {
 
 impl Route {
     /// Compiles the tree; errors name the route by its path (`notify.route.routes[1]`).
-    pub fn compile(cfg: &RouteConfig) -> Result<Route, Vec<String>> {
+    pub(crate) fn compile(cfg: &RouteConfig) -> Result<Route, Vec<String>> {
         let (r, errors) = Self::compile_all(cfg);
         if errors.is_empty() { Ok(r) } else { Err(errors) }
     }
 
     /// Compiles what it can (bad matchers are left out) and returns every error.
-    pub fn compile_all(cfg: &RouteConfig) -> (Route, Vec<String>) {
+    pub(crate) fn compile_all(cfg: &RouteConfig) -> (Route, Vec<String>) {
         let root = Route {
             key: String::new(),
             receiver: String::new(),
@@ -117,7 +117,7 @@ impl Route {
     }
 
     /// Every receiver name the tree refers to, with the route's path.
-    pub fn receivers(&self, out: &mut Vec<String>) {
+    pub(crate) fn receivers(&self, out: &mut Vec<String>) {
         out.push(self.receiver.clone());
         for c in &self.routes {
             c.receivers(out);
@@ -125,7 +125,7 @@ impl Route {
     }
 
     /// Every mute interval name the tree refers to.
-    pub fn mute_names(&self, out: &mut Vec<String>) {
+    pub(crate) fn mute_names(&self, out: &mut Vec<String>) {
         out.extend(self.mute.iter().cloned());
         for c in &self.routes {
             c.mute_names(out);
@@ -133,7 +133,7 @@ impl Route {
     }
 
     /// The routes that take an alert with `labels` (the root always takes what nothing else does).
-    pub fn find<'a>(&'a self, labels: &BTreeMap<String, String>) -> Vec<&'a Route> {
+    pub(crate) fn find<'a>(&'a self, labels: &BTreeMap<String, String>) -> Vec<&'a Route> {
         if !matcher::all_match(&self.matchers, labels) {
             return Vec::new();
         }
@@ -154,7 +154,7 @@ impl Route {
     }
 
     /// The group labels of an alert under this route.
-    pub fn group_labels(&self, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    pub(crate) fn group_labels(&self, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         match &self.group_by {
             GroupBy::All => labels.clone(),
             GroupBy::Labels(names) => {
@@ -164,7 +164,7 @@ impl Route {
     }
 
     /// Alertmanager's group key: `<route key>:{a="b", c="d"}`.
-    pub fn group_key(&self, group_labels: &BTreeMap<String, String>) -> String {
+    pub(crate) fn group_key(&self, group_labels: &BTreeMap<String, String>) -> String {
         let ls: Vec<String> = group_labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
         format!("{}:{{{}}}", self.key, ls.join(", "))
     }

@@ -35,7 +35,8 @@ const BUILTIN: &[(&str, Escape, &str)] = &[
 ];
 
 /// The names of every built-in template (files are `<name>.hbs`).
-pub fn names() -> impl Iterator<Item = &'static str> {
+#[cfg(test)]
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
     BUILTIN.iter().map(|(n, _, _)| *n)
 }
 
@@ -71,7 +72,7 @@ impl Templates {
     /// Built-in templates, each replaced by `<dir>/<name>.hbs` when that exists, plus `extra`
     /// (name → file) for webhook bodies. Every template is compiled and rendered against a
     /// sample notification; errors name the file.
-    pub fn load(dir: Option<&Path>, extra: &[(String, std::path::PathBuf)]) -> Result<Templates, String> {
+    pub(crate) fn load(dir: Option<&Path>, extra: &[(String, std::path::PathBuf)]) -> Result<Templates, String> {
         let mut t = Templates {
             regs: [Escape::Html, Escape::Slack, Escape::Text].into_iter().map(|e| (e, registry(e))).collect(),
             which: HashMap::new(),
@@ -105,7 +106,7 @@ impl Templates {
     }
 
     /// Renders template `name` for `n`.
-    pub fn render(&self, name: &str, n: &Notification) -> Result<String, String> {
+    pub(crate) fn render(&self, name: &str, n: &Notification) -> Result<String, String> {
         let esc = self.which.get(name).ok_or_else(|| format!("no template {name:?}"))?;
         let reg = &self.regs.iter().find(|(e, _)| e == esc).expect("registry").1;
         reg.render(name, &context(n)).map_err(|e| format!("template {name}: {e}"))
@@ -115,7 +116,7 @@ impl Templates {
 /// What templates see: the notification's fields (camelCase, as in the webhook payload), plus
 /// `flapping`, `summaryOfStorm`, `firing`/`resolved` (the alerts split by status) and per
 /// alert `sidewatch.summary` (the `summary` annotation, else `description`, else the name).
-pub fn context(n: &Notification) -> Value {
+pub(crate) fn context(n: &Notification) -> Value {
     let mut v = serde_json::to_value(n).unwrap_or_default();
     let kind = n.sidewatch_kind.clone().unwrap_or_default();
     let obj = v.as_object_mut().expect("object");
@@ -184,7 +185,7 @@ pub struct Runbooks {
 
 impl Runbooks {
     /// Reads every `*.md` in `dir` (a missing folder gives no runbooks).
-    pub fn load(dir: &Path) -> Runbooks {
+    pub(crate) fn load(dir: &Path) -> Runbooks {
         let mut steps = HashMap::new();
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
@@ -200,7 +201,7 @@ impl Runbooks {
     }
 
     /// Steps for an alert: by its `runbook_url`'s file name, else by its name.
-    pub fn steps(&self, alertname: &str, runbook_url: &str) -> Vec<String> {
+    pub(crate) fn steps(&self, alertname: &str, runbook_url: &str) -> Vec<String> {
         let stem = runbook_url.rsplit('/').next().unwrap_or("").trim_end_matches(".md");
         self.steps.get(stem).or_else(|| self.steps.get(alertname)).cloned().unwrap_or_default()
     }
@@ -208,13 +209,13 @@ impl Runbooks {
 
 /// The list items (up to 3) under the first heading that starts with "Check", "Investigat"
 /// or "First".
-pub fn first_steps(md: &str) -> Vec<String> {
+pub(crate) fn first_steps(md: &str) -> Vec<String> {
     section_items(md, &["check", "investigat", "first"], 3)
 }
 
 /// The list items (numbered or bulleted, at most `limit`) under the first Markdown heading
 /// whose text starts (case-insensitively) with one of `prefixes`.
-pub fn section_items(md: &str, prefixes: &[&str], limit: usize) -> Vec<String> {
+pub(crate) fn section_items(md: &str, prefixes: &[&str], limit: usize) -> Vec<String> {
     let mut inside = false;
     let mut out = Vec::new();
     for line in md.lines() {

@@ -7,9 +7,7 @@ use chrono::{Datelike, FixedOffset, TimeZone, Timelike};
 
 /// A compiled time interval.
 #[derive(Clone, Debug)]
-pub struct TimeInterval {
-    /// Name.
-    pub name: String,
+pub(crate) struct TimeInterval {
     days: [bool; 7],
     ranges: Vec<(u32, u32)>,
     offset: FixedOffset,
@@ -35,7 +33,7 @@ fn minutes(s: &str) -> Result<u32, String> {
 
 impl TimeInterval {
     /// Compiles one interval.
-    pub fn compile(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
+    pub(crate) fn compile(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
         let mut days = [c.weekdays.is_empty(); 7];
         for w in &c.weekdays {
             match w.split_once(':') {
@@ -66,11 +64,11 @@ impl TimeInterval {
                 .map(|d| *d.offset())
                 .map_err(|_| format!("location {:?} must be UTC or a fixed offset like +02:00", c.location))?
         };
-        Ok(TimeInterval { name: c.name.clone(), days, ranges, offset })
+        Ok(TimeInterval { days, ranges, offset })
     }
 
     /// Whether `ts_ms` falls inside.
-    pub fn contains(&self, ts_ms: i64) -> bool {
+    pub(crate) fn contains(&self, ts_ms: i64) -> bool {
         let Some(t) = self.offset.timestamp_millis_opt(ts_ms).single() else { return false };
         let wd = t.weekday().num_days_from_monday() as usize;
         let min = t.hour() * 60 + t.minute();

@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 /// `[query]`: PromQL evaluation limits and defaults.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct QueryConfig {
+pub(crate) struct QueryConfig {
     /// Longest a query may run before it fails with `timeout` (a request's `timeout`
     /// parameter may only shorten it).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Most samples one query may read before it fails with `execution`.
-    pub max_samples: usize,
+    pub(crate) max_samples: usize,
     /// How far back an instant selector looks for a sample (Prometheus: 5m).
-    pub lookback_delta: Duration,
+    pub(crate) lookback_delta: Duration,
 }
 
 impl Default for QueryConfig {
@@ -27,7 +27,7 @@ impl Default for QueryConfig {
 }
 
 /// Checks `[query]`.
-pub fn validate(q: &QueryConfig, invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(q: &QueryConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if q.timeout.get().is_zero() {
         errors.push(invalid(&["query", "timeout"], "must be longer than 0s"));

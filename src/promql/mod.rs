@@ -20,7 +20,7 @@ mod label_fns;
 pub mod promqltest;
 mod range_fns;
 mod value;
-pub use config::{QueryConfig, validate as validate_config};
+pub(crate) use config::{QueryConfig, validate as validate_config};
 
 pub use value::{Sample, Series, Value};
 
@@ -30,34 +30,34 @@ use std::time::Duration;
 
 /// Parses a duration as PromQL and the API write it (`1m`, `1h30m`, `500ms`, or seconds
 /// such as `15` or `0.5`) into milliseconds; negative with a leading `-`.
-pub fn parse_duration_ms(s: &str) -> Option<i64> {
+pub(crate) fn parse_duration_ms(s: &str) -> Option<i64> {
     promqltest::parse_duration(s)
 }
 
 /// How far back (ms) each selector of `expr` reads, by metric name (`None`: no name): its
 /// range plus offsets plus the ranges of enclosing subqueries.
-pub fn lookback_by_metric(expr: &promql_parser::parser::Expr) -> Vec<(Option<String>, i64)> {
+pub(crate) fn lookback_by_metric(expr: &promql_parser::parser::Expr) -> Vec<(Option<String>, i64)> {
     eval::selector_spans(expr).into_iter().map(|(vs, span)| (vs.name.clone(), span.max(0))).collect()
 }
 
 /// Every vector selector of `expr` (those inside matrix selectors and subqueries too).
-pub fn selectors(expr: &promql_parser::parser::Expr) -> Vec<&promql_parser::parser::VectorSelector> {
+pub(crate) fn selectors(expr: &promql_parser::parser::Expr) -> Vec<&promql_parser::parser::VectorSelector> {
     eval::selector_spans(expr).into_iter().map(|(vs, _)| vs).collect()
 }
 
 /// Whether two sample values agree to a relative 1e-9 (NaN equals NaN), for test comparisons.
-pub fn almost_equal(a: f64, b: f64) -> bool {
+pub(crate) fn almost_equal(a: f64, b: f64) -> bool {
     histogram::almost_equal(a, b, 1e-9)
 }
 
 /// A sample value as Prometheus writes it in API responses (`1`, `0.5`, `NaN`, `+Inf`).
-pub fn format_value(v: f64) -> String {
+pub(crate) fn format_value(v: f64) -> String {
     value::format_float(v)
 }
 
 /// The kind of a query error, as Prometheus' API names it in `errorType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// The query does not parse or is invalid (`bad_data`, HTTP 400).
     BadData,
     /// Evaluation failed (`execution`, HTTP 422).
@@ -68,7 +68,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The API's `errorType` string.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::BadData => "bad_data",
             ErrorKind::Execution => "execution",
@@ -82,9 +82,9 @@ impl ErrorKind {
 #[error("{msg}")]
 pub struct QueryError {
     /// What kind of failure.
-    pub kind: ErrorKind,
+    pub(crate) kind: ErrorKind,
     /// Prometheus-style message.
-    pub msg: String,
+    pub(crate) msg: String,
 }
 
 impl QueryError {
@@ -141,7 +141,7 @@ impl EvalCache {
     }
 
     /// Forgets everything (the store changed).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.windows.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -179,7 +179,7 @@ pub struct QueryOutput {
     /// Samples read from the store.
     pub samples: usize,
     /// Warnings and infos Prometheus would attach (`PromQL warning: …`, `PromQL info: …`).
-    pub annotations: Vec<String>,
+    pub(crate) annotations: Vec<String>,
 }
 
 /// Evaluates PromQL over a store.
@@ -196,7 +196,7 @@ impl Engine {
     }
 
     /// The store queried.
-    pub fn store(&self) -> &Arc<Store> {
+    pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
@@ -216,7 +216,7 @@ impl Engine {
     }
 
     /// Evaluates a parsed expression at `t` (ms).
-    pub fn instant_expr(&self, expr: &promql_parser::parser::Expr, t: i64) -> Result<QueryOutput, QueryError> {
+    pub(crate) fn instant_expr(&self, expr: &promql_parser::parser::Expr, t: i64) -> Result<QueryOutput, QueryError> {
         self.instant_cached(expr, t, None)
     }
 
@@ -245,7 +245,7 @@ impl Engine {
     }
 
     /// Range evaluation of a parsed expression.
-    pub fn range_expr(
+    pub(crate) fn range_expr(
         &self,
         expr: &promql_parser::parser::Expr,
         start: i64,

@@ -13,21 +13,21 @@ pub(crate) const NAME: &str = "__name__";
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     /// The series' labels.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// Timestamp in ms: the sample's own for a plain selector (what `timestamp()` reads), else
     /// the evaluation time.
-    pub t: i64,
+    pub(crate) t: i64,
     /// The value.
-    pub v: f64,
+    pub(crate) v: f64,
 }
 
 /// One series of a range vector or of a range query's result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     /// The series' labels.
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     /// `(timestamp ms, value)`, oldest first.
-    pub points: Vec<(i64, f64)>,
+    pub(crate) points: Vec<(i64, f64)>,
 }
 
 /// What an expression evaluates to.
@@ -45,7 +45,7 @@ pub enum Value {
 
 impl Value {
     /// The PromQL type name, as in error messages.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Scalar(_) => "scalar",
             Value::String(_) => "string",

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// Schema of `baseline_latest.json`.
-pub const SCHEMA: &str = "sidewatch.baseline/v1";
+pub(crate) const SCHEMA: &str = "sidewatch.baseline/v1";
 
 /// The threshold of `expr` when it is `<something> <cmp> <number>` (or the number first).
 fn threshold(expr: &promql_parser::parser::Expr) -> Option<(String, f64)> {
@@ -31,7 +31,7 @@ fn threshold(expr: &promql_parser::parser::Expr) -> Option<(String, f64)> {
 }
 
 /// The alerting rules' thresholds, from the rule files on disk.
-pub fn thresholds(ctx: &Ctx) -> Vec<Value> {
+pub(crate) fn thresholds(ctx: &Ctx) -> Vec<Value> {
     let r = &ctx.cfg.rules;
     let groups = crate::rules::load_globs(&ctx.base_dir, &r.files, r.evaluation_interval.get().as_millis() as i64);
     let mut out = Vec::new();
@@ -60,7 +60,7 @@ async fn sum_today(ctx: &Ctx, name: &str) -> Result<Option<f64>, ReportError> {
 }
 
 /// Makes the baseline; returns its JSON and the paths written.
-pub async fn run(ctx: &Ctx, windows: u32, window_minutes: u32) -> Result<(Value, Vec<String>), ReportError> {
+pub(crate) async fn run(ctx: &Ctx, windows: u32, window_minutes: u32) -> Result<(Value, Vec<String>), ReportError> {
     if windows == 0 || window_minutes == 0 {
         return Err(ReportError::Input("--windows and --window-minutes must be at least 1".into()));
     }

@@ -4,7 +4,7 @@
 use plotters::prelude::*;
 
 /// Renders `points` (x = ms, y) as an SVG line chart titled `title`.
-pub fn line_svg(title: &str, points: &[(i64, f64)]) -> Result<String, String> {
+pub(crate) fn line_svg(title: &str, points: &[(i64, f64)]) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (720, 240)).into_drawing_area();

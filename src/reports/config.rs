@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Bearer token clients must send; empty: the endpoint answers 401 to everyone.
-    pub token: Secret,
+    pub(crate) token: Secret,
     /// Most events in one batch (more: 413).
-    pub max_batch_items: usize,
+    pub(crate) max_batch_items: usize,
     /// Largest batch body (more: 413).
-    pub max_body_bytes: ByteSize,
+    pub(crate) max_body_bytes: ByteSize,
 }
 
 impl Default for IngestConfig {
@@ -27,7 +27,7 @@ impl Default for IngestConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct EventsConfig {
     /// SQL sources polled for new events.
-    pub sources: Vec<EventSource>,
+    pub(crate) sources: Vec<EventSource>,
 }
 
 /// One `[[events.sources]]`: a read-only query against the service's own database.
@@ -35,16 +35,16 @@ pub struct EventsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct EventSource {
     /// Name; its watermark is kept under this name.
-    pub name: String,
+    pub(crate) name: String,
     /// `sqlite://PATH` (opened read-only) or `postgres://…` (queried in a read-only
     /// transaction). The password never appears in output.
-    pub url: crate::config::SecretUrl,
+    pub(crate) url: crate::config::SecretUrl,
     /// Returns columns `ts` (ms, integer), `name`, `user_id` and optionally `props` (JSON text)
     /// for rows with `ts > $1`, `$1` being the largest `ts` pulled so far; order by `ts` and
     /// limit the batch.
-    pub query: String,
+    pub(crate) query: String,
     /// How often to poll.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
 }
 
 impl Default for EventSource {
@@ -63,11 +63,11 @@ impl Default for EventSource {
 #[serde(deny_unknown_fields, default)]
 pub struct HistoryConfig {
     /// How often every series is evaluated and appended.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// How long rows are kept.
-    pub retention: Duration,
+    pub(crate) retention: Duration,
     /// Named PromQL expressions; each output series becomes one row per interval.
-    pub series: Vec<HistorySeries>,
+    pub(crate) series: Vec<HistorySeries>,
 }
 
 impl Default for HistoryConfig {
@@ -85,9 +85,9 @@ impl Default for HistoryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HistorySeries {
     /// Name reports refer to (e.g. `error_ratio`, `latency_p95`, `queue_depth`).
-    pub name: String,
+    pub(crate) name: String,
     /// PromQL expression, evaluated at each interval.
-    pub expr: String,
+    pub(crate) expr: String,
 }
 
 /// `[reports]`.
@@ -95,7 +95,7 @@ pub struct HistorySeries {
 #[serde(deny_unknown_fields, default)]
 pub struct ReportsConfig {
     /// Output folder, relative to the configuration file.
-    pub dir: String,
+    pub(crate) dir: String,
 }
 
 impl Default for ReportsConfig {
@@ -109,9 +109,9 @@ impl Default for ReportsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct KpiConfig {
     /// D1/D7 retention is shown only for cohorts of at least this many users (else `n/a`).
-    pub min_cohort_size: u64,
+    pub(crate) min_cohort_size: u64,
     /// Receiver (in `[[notify.receivers]]`) that gets critical KPI alerts; empty: none sent.
-    pub receiver: String,
+    pub(crate) receiver: String,
     /// Funnels: users who did `to` divided by users who did `from`, per day.
     pub funnels: Vec<FunnelConfig>,
 }
@@ -144,9 +144,9 @@ pub struct FunnelConfig {
 pub struct DigestConfig {
     /// Availability objective; the error budget is `1 - slo_target` of requests, read from the
     /// `error_ratio` history series.
-    pub slo_target: f64,
+    pub(crate) slo_target: f64,
     /// The evidence gate.
-    pub evidence: EvidenceConfig,
+    pub(crate) evidence: EvidenceConfig,
 }
 
 impl Default for DigestConfig {
@@ -160,12 +160,12 @@ impl Default for DigestConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RecoveryConfig {
     /// Readiness (history series `ready`) must have held this long.
-    pub stable_for: Duration,
+    pub(crate) stable_for: Duration,
     /// The `latency_p95` history series must be under this (seconds).
-    pub p95_target_seconds: f64,
+    pub(crate) p95_target_seconds: f64,
     /// Error ratio and retries count as "back to baseline" within this factor of the previous
     /// 24 hours' mean.
-    pub baseline_tolerance: f64,
+    pub(crate) baseline_tolerance: f64,
 }
 
 impl Default for RecoveryConfig {
@@ -179,13 +179,13 @@ impl Default for RecoveryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct EvidenceConfig {
     /// Product events.
-    pub min_events: u64,
+    pub(crate) min_events: u64,
     /// LLM calls.
-    pub min_llm_calls: u64,
+    pub(crate) min_llm_calls: u64,
     /// PromQL counting LLM calls over a range, e.g. `sum(increase(ai_requests_total[1h]))`:
     /// the history writer records it (series `llm_calls`) and the digest adds its values at
     /// steps of that range across the window. Empty: LLM calls are events named `llm_call`.
-    pub llm_calls_expr: String,
+    pub(crate) llm_calls_expr: String,
 }
 
 impl Default for EvidenceConfig {
@@ -197,13 +197,13 @@ impl Default for EvidenceConfig {
 /// The report sections, borrowed together for [`validate`].
 pub struct Sections<'a> {
     /// `[events]`.
-    pub events: &'a EventsConfig,
+    pub(crate) events: &'a EventsConfig,
     /// `[history]`.
-    pub history: &'a HistoryConfig,
+    pub(crate) history: &'a HistoryConfig,
     /// `[kpi]`.
-    pub kpi: &'a KpiConfig,
+    pub(crate) kpi: &'a KpiConfig,
     /// `[digest]`.
-    pub digest: &'a DigestConfig,
+    pub(crate) digest: &'a DigestConfig,
 }
 
 /// Checks the report sections.

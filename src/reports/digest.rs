@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// Schema of `digests/<anchor>.json`.
-pub const SCHEMA: &str = "sidewatch.digest/v1";
+pub(crate) const SCHEMA: &str = "sidewatch.digest/v1";
 const DAY: i64 = 86_400_000;
 
 /// What to make.
@@ -49,7 +49,7 @@ impl Status {
         }
     }
     /// The CLI's exit status: 0, 3, 4.
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Status::Written => 0,
             Status::InsufficientEvidence => 3,

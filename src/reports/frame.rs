@@ -7,7 +7,9 @@ use polars::prelude::*;
 
 /// Runs a polars computation on a thread of its own: polars blocks in ways a tokio runtime
 /// (the CLI's current-thread one in particular) does not allow.
-pub async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> PolarsResult<T> + Send + 'static) -> PolarsResult<T> {
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> PolarsResult<T> + Send + 'static,
+) -> PolarsResult<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let _ = tx.send(f());
@@ -17,21 +19,21 @@ pub async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> PolarsResult<T> 
 
 /// Statistics of one window.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct WindowStat {
+pub(crate) struct WindowStat {
     /// Window start (ms).
-    pub start: i64,
+    pub(crate) start: i64,
     /// Window end (ms, exclusive).
-    pub end: i64,
+    pub(crate) end: i64,
     /// Samples in it.
-    pub count: u32,
+    pub(crate) count: u32,
     /// Mean.
-    pub mean: Option<f64>,
+    pub(crate) mean: Option<f64>,
     /// Minimum.
-    pub min: Option<f64>,
+    pub(crate) min: Option<f64>,
     /// Maximum.
-    pub max: Option<f64>,
+    pub(crate) max: Option<f64>,
     /// 95th percentile (linear).
-    pub p95: Option<f64>,
+    pub(crate) p95: Option<f64>,
 }
 
 /// `n` windows of `window_ms` starting at `start` over `(ts, value)` rows (any order).
@@ -39,7 +41,7 @@ pub struct WindowStat {
 /// With no rows polars is not started at all: its first zero-filled buffer allocates, writes
 /// and keeps 8 MiB for the life of the process, which a sidecar with nothing to compute (no
 /// history, no KPI events) should not pay.
-pub fn window_stats(rows: &[(i64, f64)], start: i64, window_ms: i64, n: usize) -> PolarsResult<Vec<WindowStat>> {
+pub(crate) fn window_stats(rows: &[(i64, f64)], start: i64, window_ms: i64, n: usize) -> PolarsResult<Vec<WindowStat>> {
     let mut stats: Vec<WindowStat> = (0..n)
         .map(|i| WindowStat {
             start: start + window_ms * i as i64,
@@ -92,21 +94,21 @@ pub fn window_stats(rows: &[(i64, f64)], start: i64, window_ms: i64, n: usize) -
 /// One cohort's retention: D1 and D7 as fractions of its size, `None` while the cohort is
 /// younger than 1 / 7 days at the rollup's date or smaller than the minimum size.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Retention {
+pub(crate) struct Retention {
     /// The cohort's first day (days since 1970-01-01).
-    pub day: i64,
+    pub(crate) day: i64,
     /// Users first seen that day.
-    pub size: i64,
+    pub(crate) size: i64,
     /// Share active the next day.
-    pub d1: Option<f64>,
+    pub(crate) d1: Option<f64>,
     /// Share active seven days later.
-    pub d7: Option<f64>,
+    pub(crate) d7: Option<f64>,
 }
 
 /// Retention rates of the cohorts first seen in the 30 days up to `day`, oldest first, from
 /// the cohort rows SQL returned (none without rows, without starting polars: see
 /// [`window_stats`]).
-pub fn retention(cohorts: &[Cohort], day: i64, min_size: i64) -> PolarsResult<Vec<Retention>> {
+pub(crate) fn retention(cohorts: &[Cohort], day: i64, min_size: i64) -> PolarsResult<Vec<Retention>> {
     if cohorts.is_empty() {
         return Ok(Vec::new());
     }

@@ -11,7 +11,7 @@ use crate::storage::{AlertRepo, ReportRepo};
 use serde_json::{Value, json};
 
 /// Writes an incident note for `alert` (name or fingerprint).
-pub async fn incident(ctx: &Ctx, alert: &str) -> Result<(Value, Vec<String>), ReportError> {
+pub(crate) async fn incident(ctx: &Ctx, alert: &str) -> Result<(Value, Vec<String>), ReportError> {
     let stored = ctx.storage.load_alerts().await?;
     let found = stored
         .iter()
@@ -90,7 +90,7 @@ fn slope_per_minute(pts: &[(i64, f64)]) -> Option<f64> {
 }
 
 /// Runs the recovery check; `recovered` is true when no check failed and readiness was seen.
-pub async fn recovery(ctx: &Ctx) -> Result<(bool, Value, Vec<String>), ReportError> {
+pub(crate) async fn recovery(ctx: &Ctx) -> Result<(bool, Value, Vec<String>), ReportError> {
     let rc = &ctx.cfg.recovery;
     let recent_ms = rc.stable_for.get().as_millis() as i64;
     let since = ctx.now - recent_ms;

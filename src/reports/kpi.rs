@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
 /// Schema of `kpi/<date>.json`.
-pub const SCHEMA: &str = "sidewatch.kpi/v1";
+pub(crate) const SCHEMA: &str = "sidewatch.kpi/v1";
 const DAY: i64 = 86_400_000;
 /// Days before the rollup's date whose daily counts and active users it loads.
 pub(crate) const LOADED_DAYS: i64 = 37;
 
 /// The day to roll up: `date`, or yesterday.
-pub fn target_day(ctx: &Ctx, date: Option<&str>) -> Result<i64, ReportError> {
+pub(crate) fn target_day(ctx: &Ctx, date: Option<&str>) -> Result<i64, ReportError> {
     let today = day_of(ctx.now);
     let day = match date {
         Some(d) => super::parse_date(d)?,
@@ -51,11 +51,11 @@ fn rates(
 /// What the rollup reads from the database: three grouped queries, not the events themselves.
 pub struct Loaded {
     /// Distinct users and events per day and event name, the 37 days up to the date.
-    pub counts: Vec<crate::storage::DailyCount>,
+    pub(crate) counts: Vec<crate::storage::DailyCount>,
     /// Daily active users (day → users), the same days.
-    pub dau: BTreeMap<i64, i64>,
+    pub(crate) dau: BTreeMap<i64, i64>,
     /// Retention cohorts first seen in the 30 days up to the date.
-    pub cohorts: Vec<crate::storage::Cohort>,
+    pub(crate) cohorts: Vec<crate::storage::Cohort>,
 }
 
 /// Computes the rollup (no files); the JSON document.
@@ -198,7 +198,7 @@ async fn notify_critical(ctx: &Ctx, doc: &Value) -> Result<usize, ReportError> {
 }
 
 /// Makes the rollup for `date` (default yesterday); returns its JSON and the paths written.
-pub async fn run(ctx: &Ctx, date: Option<&str>) -> Result<(Value, Vec<String>), ReportError> {
+pub(crate) async fn run(ctx: &Ctx, date: Option<&str>) -> Result<(Value, Vec<String>), ReportError> {
     let day = target_day(ctx, date)?;
     let doc = compute(ctx, day).await?;
     let json_path = ctx.out(&format!("kpi/{}.json", date_of(day)));

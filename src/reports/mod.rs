@@ -6,12 +6,12 @@
 //! give the same answer. Each writes JSON (versioned schema, docs/REPORTS.md) and Markdown,
 //! through a temporary file renamed into place, so a failed run leaves nothing half-written.
 
-pub mod baseline;
-pub mod charts;
+pub(crate) mod baseline;
+pub(crate) mod charts;
 mod config;
 pub mod digest;
-pub mod frame;
-pub mod incident;
+pub(crate) mod frame;
+pub(crate) mod incident;
 pub mod kpi;
 pub mod seed;
 pub use config::{
@@ -57,15 +57,15 @@ impl From<polars::error::PolarsError> for ReportError {
 #[derive(Clone)]
 pub struct Ctx {
     /// The database.
-    pub storage: Storage,
+    pub(crate) storage: Storage,
     /// The configuration.
-    pub cfg: Arc<Config>,
+    pub(crate) cfg: Arc<Config>,
     /// Where the configuration file is (relative paths).
-    pub base_dir: PathBuf,
+    pub(crate) base_dir: PathBuf,
     /// `reports.dir`, resolved.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Now (ms); fixed per run.
-    pub now: i64,
+    pub(crate) now: i64,
 }
 
 impl Ctx {
@@ -78,19 +78,19 @@ impl Ctx {
     }
 
     /// A path under the reports folder, as written in outputs (relative to the folder's parent).
-    pub fn out(&self, rel: &str) -> PathBuf {
+    pub(crate) fn out(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }
 }
 
 /// The mean, or `None` for no values.
-pub fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+pub(crate) fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     let (s, n) = values.into_iter().fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     (n > 0).then(|| s / n as f64)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let err = |e: std::io::Error| ReportError::Io { path: path.display().to_string(), error: e.to_string() };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
@@ -104,13 +104,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 }
 
 /// Writes pretty JSON.
-pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), ReportError> {
+pub(crate) fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), ReportError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| ReportError::Compute(e.to_string()))? + "\n";
     write_atomic(path, text.as_bytes())
 }
 
 /// The report templates (`templates/reports/`), strict, no HTML escaping (Markdown).
-pub fn templates() -> Result<Handlebars<'static>, ReportError> {
+pub(crate) fn templates() -> Result<Handlebars<'static>, ReportError> {
     let mut h = Handlebars::new();
     h.set_strict_mode(true);
     h.register_escape_fn(handlebars::no_escape);
@@ -127,7 +127,7 @@ pub fn templates() -> Result<Handlebars<'static>, ReportError> {
 }
 
 /// Renders `name` with `ctx`.
-pub fn render(name: &str, ctx: &serde_json::Value) -> Result<String, ReportError> {
+pub(crate) fn render(name: &str, ctx: &serde_json::Value) -> Result<String, ReportError> {
     templates()?.render(name, ctx).map_err(|e| ReportError::Compute(format!("template {name}: {e}")))
 }
 
@@ -142,14 +142,14 @@ pub fn date_of(day: i64) -> String {
 }
 
 /// Day number of `YYYY-MM-DD`.
-pub fn parse_date(s: &str) -> Result<i64, ReportError> {
+pub(crate) fn parse_date(s: &str) -> Result<i64, ReportError> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp().div_euclid(86_400))
         .map_err(|_| ReportError::Input(format!("date {s:?} is not YYYY-MM-DD")))
 }
 
 /// A number for reports: `n/a` for none, else rounded to 4 significant decimals.
-pub fn num(v: Option<f64>) -> serde_json::Value {
+pub(crate) fn num(v: Option<f64>) -> serde_json::Value {
     match v {
         Some(x) if x.is_finite() => serde_json::json!((x * 10_000.0).round() / 10_000.0),
         _ => serde_json::json!("n/a"),
@@ -157,7 +157,7 @@ pub fn num(v: Option<f64>) -> serde_json::Value {
 }
 
 /// The query-API link of an expression over a window (evidence links).
-pub fn query_link(cfg: &Config, expr: &str, start_ms: i64, end_ms: i64) -> String {
+pub(crate) fn query_link(cfg: &Config, expr: &str, start_ms: i64, end_ms: i64) -> String {
     format!(
         "{}/api/v1/query_range?query={}&start={}&end={}&step=300",
         cfg.external_url(),

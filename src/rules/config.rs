@@ -11,25 +11,25 @@ pub struct RulesConfig {
     /// Glob patterns of rule files, relative to the configuration file's directory.
     pub files: Vec<String>,
     /// Evaluation interval of groups that set no `interval`.
-    pub evaluation_interval: Duration,
+    pub(crate) evaluation_interval: Duration,
     /// Labels added to every alert (not to recording-rule output), as Prometheus'
     /// `global.external_labels`; templates read them as `$externalLabels`.
-    pub external_labels: BTreeMap<String, String>,
+    pub(crate) external_labels: BTreeMap<String, String>,
     /// A `for` clock survives a restart when sidewatch was down less than this (Prometheus'
     /// `--rules.alert.for-outage-tolerance`); after a longer outage pending alerts start over.
-    pub for_outage_tolerance: Duration,
+    pub(crate) for_outage_tolerance: Duration,
     /// How often rule files are checked for changes on disk (0s: only on SIGHUP or
     /// `POST /-/reload`).
-    pub watch_interval: Duration,
+    pub(crate) watch_interval: Duration,
     /// How many of a group's rule queries run at once when no rule of the group reads what
     /// another writes (recorded names, `ALERTS`): 0 (default) is one per CPU core, at most
     /// 4; 1 evaluates rule by rule, as Prometheus does without `concurrent-rule-eval`.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
 }
 
 impl RulesConfig {
     /// The effective [`RulesConfig::concurrency`].
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         match self.concurrency {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
             n => n,
@@ -51,7 +51,7 @@ impl Default for RulesConfig {
 }
 
 /// Checks `[rules]`.
-pub fn validate(r: &RulesConfig, invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(r: &RulesConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if r.evaluation_interval.get().is_zero() {
         errors.push(invalid(&["rules", "evaluation_interval"], "must be longer than 0s"));

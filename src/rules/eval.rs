@@ -26,7 +26,7 @@ pub enum Health {
 
 impl Health {
     /// `unknown`, `ok`, `err`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Health::Unknown => "unknown",
             Health::Ok => "ok",
@@ -37,19 +37,19 @@ impl Health {
 
 /// A rule with its evaluation state.
 #[derive(Clone, Debug)]
-pub struct RuleState {
+pub(crate) struct RuleState {
     /// The rule.
-    pub rule: Rule,
+    pub(crate) rule: Rule,
     /// Alerts (alerting rules).
-    pub alerts: AlertSet,
+    pub(crate) alerts: AlertSet,
     /// Health.
-    pub health: Health,
+    pub(crate) health: Health,
     /// Last error.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// Last evaluation time (ms).
-    pub last_eval: Option<i64>,
+    pub(crate) last_eval: Option<i64>,
     /// Last evaluation duration (s).
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// Store ids written at the last evaluation (for staleness markers).
     written: Vec<u32>,
 }
@@ -58,11 +58,11 @@ pub struct RuleState {
 #[derive(Clone, Debug)]
 pub struct GroupState {
     /// The group.
-    pub group: Group,
+    pub(crate) group: Group,
     /// Its rules.
-    pub rules: Vec<RuleState>,
+    pub(crate) rules: Vec<RuleState>,
     /// Last evaluation time (ms).
-    pub last_eval: Option<i64>,
+    pub(crate) last_eval: Option<i64>,
     /// Last evaluation duration (s).
     pub duration_s: f64,
     /// Whether no rule reads what the group writes ([`independent`]), so the queries may run
@@ -95,9 +95,9 @@ pub const PARALLEL_AFTER_S: f64 = 0.002;
 #[derive(Clone, Debug)]
 pub struct Event {
     /// Index of the rule in the group.
-    pub rule: usize,
+    pub(crate) rule: usize,
     /// The change.
-    pub transition: Transition,
+    pub(crate) transition: Transition,
 }
 
 impl GroupState {

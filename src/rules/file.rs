@@ -13,13 +13,13 @@ use std::path::Path;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleError {
     /// The file.
-    pub file: String,
+    pub(crate) file: String,
     /// 1-based line (0: unknown).
-    pub line: usize,
+    pub(crate) line: usize,
     /// 1-based column (0: unknown).
-    pub column: usize,
+    pub(crate) column: usize,
     /// What is wrong.
-    pub msg: String,
+    pub(crate) msg: String,
 }
 
 impl std::fmt::Display for RuleError {
@@ -112,32 +112,30 @@ struct RawRule {
 
 /// A recording or alerting rule.
 #[derive(Clone, Debug)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// `Some(name)` for a recording rule.
-    pub record: Option<String>,
+    pub(crate) record: Option<String>,
     /// `Some(name)` for an alerting rule.
-    pub alert: Option<String>,
+    pub(crate) alert: Option<String>,
     /// The expression as written.
-    pub expr_text: String,
+    pub(crate) expr_text: String,
     /// The parsed expression.
-    pub expr: Expr,
+    pub(crate) expr: Expr,
     /// `for` in ms.
-    pub for_ms: i64,
+    pub(crate) for_ms: i64,
     /// `keep_firing_for` in ms.
-    pub keep_firing_for_ms: i64,
+    pub(crate) keep_firing_for_ms: i64,
     /// Labels added (templates allowed in alerting rules).
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// Annotations (alerting rules; templates allowed).
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// Line of the rule in its file.
-    pub line: usize,
-    /// Line and column of its `expr`.
-    pub expr_pos: (usize, usize),
+    pub(crate) line: usize,
 }
 
 impl Rule {
     /// The rule's name (the alert name or the recorded metric).
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.alert.as_deref().or(self.record.as_deref()).unwrap_or("")
     }
 }
@@ -148,21 +146,19 @@ pub struct Group {
     /// The group's name (unique within its file).
     pub name: String,
     /// The file it came from.
-    pub file: String,
+    pub(crate) file: String,
     /// Line of the group in its file.
-    pub line: usize,
+    pub(crate) line: usize,
     /// Evaluation interval in ms.
-    pub interval_ms: i64,
-    /// Whether `interval` was set in the file (else the configured default).
-    pub interval_set: bool,
+    pub(crate) interval_ms: i64,
     /// Evaluate at `t - query_offset` (ms).
-    pub query_offset_ms: i64,
+    pub(crate) query_offset_ms: i64,
     /// Most alerts / series one rule may produce (0: no limit).
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Labels added to every rule of the group (a rule's own labels win).
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// The rules, in evaluation order.
-    pub rules: Vec<Rule>,
+    pub(crate) rules: Vec<Rule>,
 }
 
 /// A Prometheus duration (`5m`, `1h30m`, `0s`, `2d`); bare numbers other than 0 are refused.
@@ -261,7 +257,6 @@ pub fn parse(text: &str, file: &str, default_interval_ms: i64) -> Result<Vec<Gro
             file: file.to_string(),
             line: gline,
             interval_ms: if interval > 0 { interval } else { default_interval_ms },
-            interval_set: interval > 0,
             query_offset_ms: query_offset,
             limit: g.limit.unwrap_or(0),
             labels: g.labels.into_iter().map(|(k, v)| (k, v.0)).collect(),
@@ -356,7 +351,6 @@ fn check_rule(r: RawRule, line: usize, expr_pos: (usize, usize)) -> Result<Rule,
             labels,
             annotations,
             line,
-            expr_pos,
         }),
         _ => Err(errors),
     }
@@ -370,7 +364,7 @@ pub(crate) fn valid_metric_name(s: &str) -> bool {
 }
 
 /// Loads one file.
-pub fn load(path: &Path, default_interval_ms: i64) -> Result<Vec<Group>, Vec<RuleError>> {
+pub(crate) fn load(path: &Path, default_interval_ms: i64) -> Result<Vec<Group>, Vec<RuleError>> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![RuleError { file: name.clone(), line: 0, column: 0, msg: format!("cannot read: {e}") }])?;

@@ -10,11 +10,11 @@ use promql_parser::parser::Expr;
 
 /// One warning, with the line of the rule it is about.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Warning {
+pub(crate) struct Warning {
     /// Line of the rule.
-    pub line: usize,
+    pub(crate) line: usize,
     /// What is wrong and why it matters.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 fn short_ranges(e: &Expr, min_ms: i64, out: &mut Vec<(String, i64)>) {
@@ -48,7 +48,7 @@ fn d(ms: i64) -> crate::config::Duration {
 }
 
 /// Warnings for the groups of one file, given the scrape interval (ms).
-pub fn lint(groups: &[Group], scrape_interval_ms: i64) -> Vec<Warning> {
+pub(crate) fn lint(groups: &[Group], scrape_interval_ms: i64) -> Vec<Warning> {
     let mut out = Vec::new();
     for g in groups {
         let mut severities: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
@@ -116,7 +116,7 @@ const SYNTHETIC: &[&str] =
 
 /// Warnings for selectors of metrics that no target exposes (`exposed`: what the targets
 /// expose now plus what rules record): such an expression can never return data.
-pub fn never_returns(groups: &[Group], exposed: &std::collections::HashSet<String>) -> Vec<Warning> {
+pub(crate) fn never_returns(groups: &[Group], exposed: &std::collections::HashSet<String>) -> Vec<Warning> {
     let mut out = Vec::new();
     for g in groups {
         for r in &g.rules {

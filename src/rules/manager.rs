@@ -78,9 +78,9 @@ pub struct ReloadStatus {
     /// Whether it succeeded.
     pub success: bool,
     /// The errors, one per line, when it did not.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// When (ms).
-    pub at: i64,
+    pub(crate) at: i64,
 }
 
 struct Inner {
@@ -143,12 +143,12 @@ impl RuleManager {
 
     /// The alert stream this manager publishes on after every group evaluation: subscribe
     /// to its transitions or its alert sets.
-    pub fn stream(&self) -> &AlertStream {
+    pub(crate) fn stream(&self) -> &AlertStream {
         &self.inner.stream
     }
 
     /// The current groups.
-    pub fn groups(&self) -> Vec<Arc<Mutex<GroupState>>> {
+    pub(crate) fn groups(&self) -> Vec<Arc<Mutex<GroupState>>> {
         self.inner.groups.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -158,12 +158,12 @@ impl RuleManager {
     }
 
     /// Changes whenever the set of groups is replaced.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.inner.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Reloads the rule files; on any error the running rules stay. Returns the errors.
-    pub fn reload(&self) -> Result<usize, String> {
+    pub(crate) fn reload(&self) -> Result<usize, String> {
         let i = &self.inner;
         let loaded = super::load_globs(&i.base, &i.files, i.default_interval_ms);
         let mut status = i.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -192,7 +192,7 @@ impl RuleManager {
     }
 
     /// Refreshes the alert gauges (called when `/metrics` renders).
-    pub fn observe(&self) {
+    pub(crate) fn observe(&self) {
         let (mut pending, mut firing) = (0, 0);
         let now = now_ms();
         self.inner.metrics.flaps.reset();
@@ -218,7 +218,7 @@ impl RuleManager {
 
     /// Runs every group until `stop`, restarting the loops when the groups are replaced, and
     /// reloads when a rule file changes on disk (every `watch`, unless zero).
-    pub async fn run(self, watch: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub(crate) async fn run(self, watch: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut signature = self.files_signature();
         loop {
             let generation = self.generation();

@@ -3,23 +3,26 @@
 //! and promtool's rule unit tests ([`unittest`]).
 
 mod config;
-pub mod eval;
+pub(crate) mod eval;
 pub mod file;
-pub mod lint;
+pub(crate) mod lint;
 pub mod manager;
-pub mod persist;
+pub(crate) mod persist;
 mod publish;
-pub mod template;
+pub(crate) mod template;
 #[cfg(test)]
 mod tests;
-pub mod unittest;
-pub use config::{RulesConfig, validate as validate_config};
+pub(crate) mod unittest;
+pub(crate) use config::{RulesConfig, validate as validate_config};
 
 pub use eval::{Context, GroupState, Health, PARALLEL_AFTER_S};
-pub use file::{Group, Rule, RuleError};
+pub(crate) use file::{Group, RuleError};
 
 /// The files matching `patterns` (globs, relative to `base`), sorted, without repeats.
-pub fn matching_files(base: &std::path::Path, patterns: &[String]) -> Result<Vec<std::path::PathBuf>, RuleError> {
+pub(crate) fn matching_files(
+    base: &std::path::Path,
+    patterns: &[String],
+) -> Result<Vec<std::path::PathBuf>, RuleError> {
     let mut files = Vec::new();
     for p in patterns {
         let full = base.join(p).display().to_string();
@@ -38,7 +41,7 @@ pub fn matching_files(base: &std::path::Path, patterns: &[String]) -> Result<Vec
 
 /// Loads every file matching `patterns` (globs, relative to `base`), in a stable order.
 /// Errors of all files are returned together; a pattern matching nothing is not an error.
-pub fn load_globs(
+pub(crate) fn load_globs(
     base: &std::path::Path,
     patterns: &[String],
     default_interval_ms: i64,

@@ -18,7 +18,7 @@ use crate::storage::{AlertChange, AlertRepo, Storage, StoredAlert};
 use crate::store::Labels;
 use std::collections::BTreeMap;
 
-pub use super::publish::group_key;
+pub(crate) use super::publish::group_key;
 
 fn json_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let m: BTreeMap<&str, &str> = pairs.collect();
@@ -142,7 +142,7 @@ enum Write {
 }
 
 /// Puts stored alerts back into the manager's rules; returns how many were restored.
-pub fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, tolerance_ms: i64) -> usize {
+pub(crate) fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, tolerance_ms: i64) -> usize {
     let mut n = 0;
     for g in manager.groups() {
         let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
@@ -184,7 +184,7 @@ pub fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, toleranc
 
 /// Writes snapshots and history until `stop`, from the manager's transitions (`rx`, a
 /// subscription to its alert stream), then a final snapshot of every group.
-pub async fn writer(
+pub(crate) async fn writer(
     storage: Storage,
     manager: RuleManager,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<std::sync::Arc<Transitions>>,

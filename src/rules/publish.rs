@@ -8,7 +8,7 @@ use crate::alerts::State;
 use crate::alerts::stream::{ActiveAlert, AlertEvent, AlertStream, GroupAlerts, Map, Transitions};
 
 /// A group's key in storage and on the stream: `file;name`.
-pub fn group_key(g: &GroupState) -> String {
+pub(crate) fn group_key(g: &GroupState) -> String {
     format!("{};{}", g.group.file, g.group.name)
 }
 

@@ -7,20 +7,20 @@
 
 mod format;
 
-pub use format::{go_e, go_float, humanize};
+pub(crate) use format::{go_e, go_float};
 use std::collections::BTreeMap;
 
 /// What a template can read.
 #[derive(Clone, Debug, Default)]
-pub struct Data<'a> {
+pub(crate) struct Data<'a> {
     /// The alert's labels (`$labels`).
-    pub labels: BTreeMap<&'a str, &'a str>,
+    pub(crate) labels: BTreeMap<&'a str, &'a str>,
     /// The sample value (`$value`).
-    pub value: f64,
+    pub(crate) value: f64,
     /// `$externalLabels`.
-    pub external_labels: BTreeMap<&'a str, &'a str>,
+    pub(crate) external_labels: BTreeMap<&'a str, &'a str>,
     /// `$externalURL`.
-    pub external_url: &'a str,
+    pub(crate) external_url: &'a str,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -52,7 +52,7 @@ enum Node {
 
 /// A parsed template.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Template(Vec<Node>);
+pub(crate) struct Template(Vec<Node>);
 
 #[derive(Clone, Debug)]
 enum Val {
@@ -224,7 +224,7 @@ fn parse_pipeline(toks: &[String], pos: &mut usize) -> Result<Pipeline, String> 
 
 impl Template {
     /// Parses `src`; errors name what is wrong.
-    pub fn parse(src: &str) -> Result<Template, String> {
+    pub(crate) fn parse(src: &str) -> Result<Template, String> {
         let mut stack: Vec<(Pipeline, Vec<Node>, Option<Vec<Node>>)> = Vec::new();
         let mut nodes: Vec<Node> = Vec::new();
         let mut rest = src;
@@ -296,7 +296,7 @@ impl Template {
     }
 
     /// Renders with `data`; an error during execution is returned, not rendered.
-    pub fn render(&self, data: &Data) -> Result<String, String> {
+    pub(crate) fn render(&self, data: &Data) -> Result<String, String> {
         let mut out = String::new();
         render_nodes(&self.0, data, &mut out)?;
         Ok(out)
@@ -304,7 +304,7 @@ impl Template {
 }
 
 /// Expands `src` as Prometheus does for alerts: on error the text says so.
-pub fn expand(src: &str, data: &Data) -> String {
+pub(crate) fn expand(src: &str, data: &Data) -> String {
     if !src.contains("{{") {
         return src.to_string();
     }

@@ -95,13 +95,13 @@ struct ExpSample {
 
 /// The outcome of one test file.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// Failures, each a readable block (test group, what was expected, what came).
-    pub failures: Vec<String>,
+    pub(crate) failures: Vec<String>,
     /// Test groups skipped, with why (native histograms).
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
     /// Test groups that passed.
-    pub passed: usize,
+    pub(crate) passed: usize,
 }
 
 fn dur(s: &str, what: &str) -> Result<i64, String> {
@@ -123,7 +123,7 @@ fn show_alerts(list: &AlertList) -> String {
 }
 
 /// Runs one test file; `Err` when the file itself cannot be used.
-pub fn run_file(path: &Path) -> Result<Report, Vec<String>> {
+pub(crate) fn run_file(path: &Path) -> Result<Report, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
     let tf: TestFile = yaml_serde::from_str(&text).map_err(|e| vec![format!("{}: {e}", path.display())])?;
     let base = path.parent().unwrap_or(Path::new("."));

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 /// `[scrape]`: defaults for every target.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ScrapeConfig {
+pub(crate) struct ScrapeConfig {
     /// How often targets are scraped unless they set their own `interval`.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// How long one scrape may take unless a target sets its own `timeout`; at most `interval`.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for ScrapeConfig {
@@ -24,68 +24,68 @@ impl Default for ScrapeConfig {
 /// `[[targets]]`: one service endpoint to scrape and probe.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// Target name; becomes the `job` label of its series.
-    pub name: String,
+    pub(crate) name: String,
     /// URL of the Prometheus metrics endpoint (optional: a target may only have health checks).
-    pub metrics_url: Option<String>,
+    pub(crate) metrics_url: Option<String>,
     /// Scrape interval; default `scrape.interval`.
-    pub interval: Option<Duration>,
+    pub(crate) interval: Option<Duration>,
     /// Scrape timeout; default `scrape.timeout` (capped at the interval).
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Extra labels put on every series of this target.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// Keep scraped `job`/`instance`/extra labels when they collide with the target's own
     /// (default: the scraped ones are renamed `exported_<name>`, as Prometheus does).
-    pub honor_labels: bool,
+    pub(crate) honor_labels: bool,
     /// Most samples one scrape may hold after relabeling; more fails the scrape. 0: no limit.
-    pub sample_limit: usize,
+    pub(crate) sample_limit: usize,
     /// Largest (uncompressed) body accepted; a larger one fails the scrape.
-    pub body_size_limit: Option<ByteSize>,
+    pub(crate) body_size_limit: Option<ByteSize>,
     /// Health checks of this target.
-    pub health: Vec<HealthCheckConfig>,
+    pub(crate) health: Vec<HealthCheckConfig>,
     /// Rules applied to every scraped series before it is stored.
-    pub metric_relabel: Vec<RelabelConfig>,
+    pub(crate) metric_relabel: Vec<RelabelConfig>,
 }
 
 /// `[[targets.health]]`: an HTTP health endpoint probed every target interval.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HealthCheckConfig {
+pub(crate) struct HealthCheckConfig {
     /// Check name; the `check` label of its `probe_*` series.
-    pub name: String,
+    pub(crate) name: String,
     /// URL to GET.
-    pub url: String,
+    pub(crate) url: String,
     /// Status codes that count as healthy; empty means any 2xx.
-    pub expect_status: Vec<u16>,
+    pub(crate) expect_status: Vec<u16>,
     /// Slower answers count as failed.
-    pub max_latency: Option<Duration>,
+    pub(crate) max_latency: Option<Duration>,
     /// The body must contain this text.
-    pub body_contains: Option<String>,
+    pub(crate) body_contains: Option<String>,
     /// The body must be JSON whose field at this dotted path (`status`, `checks.db`) equals
     /// `json_equals`.
-    pub json_field: Option<String>,
+    pub(crate) json_field: Option<String>,
     /// The value `json_field` must have (compared as text; JSON strings without quotes).
-    pub json_equals: Option<String>,
+    pub(crate) json_equals: Option<String>,
 }
 
 /// `[[targets.metric_relabel]]`: a Prometheus `metric_relabel_configs` rule.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RelabelConfig {
+pub(crate) struct RelabelConfig {
     /// `replace` (default), `keep`, `drop`, `labeldrop` or `labelkeep`.
-    pub action: RelabelAction,
+    pub(crate) action: RelabelAction,
     /// Labels whose values, joined by `separator`, are matched (`__name__` is the metric name).
-    pub source_labels: Vec<String>,
+    pub(crate) source_labels: Vec<String>,
     /// Joins the source label values.
-    pub separator: String,
+    pub(crate) separator: String,
     /// Regular expression, anchored at both ends. For `labeldrop`/`labelkeep` it matches label names.
-    pub regex: String,
+    pub(crate) regex: String,
     /// `replace`: the label to write.
-    pub target_label: String,
+    pub(crate) target_label: String,
     /// `replace`: the value written, with `$1`-style references to regex groups. An empty
     /// result removes the label.
-    pub replacement: String,
+    pub(crate) replacement: String,
 }
 
 impl Default for RelabelConfig {
@@ -104,7 +104,7 @@ impl Default for RelabelConfig {
 /// What a relabel rule does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RelabelAction {
+pub(crate) enum RelabelAction {
     /// Write `replacement` into `target_label` when `regex` matches.
     #[default]
     Replace,
@@ -119,7 +119,7 @@ pub enum RelabelAction {
 }
 
 /// Checks `[scrape]` and `[[targets]]`; `invalid(path, message)` formats one error.
-pub fn validate(scrape: &ScrapeConfig, targets: &[TargetConfig], invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(scrape: &ScrapeConfig, targets: &[TargetConfig], invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if scrape.interval.get().is_zero() {
         errors.push(invalid(&["scrape", "interval"], "must be longer than 0s"));

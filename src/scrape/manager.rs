@@ -22,10 +22,10 @@ use tokio::task::JoinHandle;
 const DEFAULT_BODY_LIMIT: ByteSize = ByteSize::mib(32);
 
 /// The targets and their running loops.
-pub struct ScrapeManager {
+pub(crate) struct ScrapeManager {
     configs: Vec<TargetConfig>,
     /// Live state of every target, for the API.
-    pub targets: Arc<Vec<Arc<TargetState>>>,
+    pub(crate) targets: Arc<Vec<Arc<TargetState>>>,
 }
 
 /// A delay in `[0, interval)` fixed by the name, so restarts keep the same phase.
@@ -37,7 +37,7 @@ fn spread(name: &str, interval: Duration) -> Duration {
 
 impl ScrapeManager {
     /// Prepares state for `targets` (nothing runs until [`ScrapeManager::start`]).
-    pub fn new(targets: &[TargetConfig], defaults: &ScrapeConfig) -> Self {
+    pub(crate) fn new(targets: &[TargetConfig], defaults: &ScrapeConfig) -> Self {
         let states = targets
             .iter()
             .map(|t| {
@@ -68,7 +68,7 @@ impl ScrapeManager {
     }
 
     /// Spawns every loop; they stop when `shutdown` turns true (or its sender goes away).
-    pub fn start(
+    pub(crate) fn start(
         &self,
         store: Arc<Store>,
         metrics: ScrapeMetrics,

@@ -5,7 +5,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Reg
 
 /// Counters and gauges the scrape loops update.
 #[derive(Clone, Debug)]
-pub struct ScrapeMetrics {
+pub(crate) struct ScrapeMetrics {
     pub(crate) scrapes: IntCounterVec,
     pub(crate) failures: IntCounterVec,
     pub(crate) duration: HistogramVec,
@@ -21,7 +21,7 @@ pub struct ScrapeMetrics {
 
 impl ScrapeMetrics {
     /// Creates and registers the metrics in `registry`.
-    pub fn register(registry: &Registry) -> Self {
+    pub(crate) fn register(registry: &Registry) -> Self {
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
             registry.register(Box::new(c.clone())).expect("unique metric");
@@ -71,7 +71,7 @@ impl ScrapeMetrics {
     }
 
     /// Refreshes the store gauges.
-    pub fn observe_store(&self, store: &crate::store::Store) {
+    pub(crate) fn observe_store(&self, store: &crate::store::Store) {
         let st = store.stats();
         self.store_series.set(st.series as i64);
         self.store_samples.set(st.samples as i64);

@@ -3,19 +3,19 @@
 //! (`up`, `scrape_*`, `probe_*`), label handling (`job`, `instance`, `exported_*`), metric
 //! relabeling, limits, and staleness markers.
 
-pub mod client;
+pub(crate) mod client;
 mod config;
 pub(crate) mod health;
 mod manager;
 mod metrics;
 pub mod parse;
-pub mod relabel;
+pub(crate) mod relabel;
 mod state;
 pub mod target;
-pub use config::{
+pub(crate) use config::{
     HealthCheckConfig, RelabelAction, RelabelConfig, ScrapeConfig, TargetConfig, validate as validate_config,
 };
 
-pub use manager::ScrapeManager;
-pub use metrics::ScrapeMetrics;
-pub use state::{CheckStatus, Health, ScrapeStatus, TargetState, instance_of};
+pub(crate) use manager::ScrapeManager;
+pub(crate) use metrics::ScrapeMetrics;
+pub(crate) use state::{TargetState, instance_of};

@@ -19,7 +19,7 @@ pub struct Rule {
 
 impl Rule {
     /// Compiles a configured rule (its regex was checked when the config was loaded).
-    pub fn compile(cfg: &RelabelConfig) -> Result<Rule, regex::Error> {
+    pub(crate) fn compile(cfg: &RelabelConfig) -> Result<Rule, regex::Error> {
         Ok(Rule {
             action: cfg.action,
             source: cfg.source_labels.clone(),
@@ -37,7 +37,7 @@ fn value<'a>(labels: &'a [(String, String)], name: &str) -> &'a str {
 
 /// Applies `rules` in order to `labels` (which include `__name__`). Returns `false` when the
 /// series is dropped.
-pub fn apply(rules: &[Rule], labels: &mut Vec<(String, String)>) -> bool {
+pub(crate) fn apply(rules: &[Rule], labels: &mut Vec<(String, String)>) -> bool {
     for r in rules {
         let joined = || r.source.iter().map(|s| value(labels, s)).collect::<Vec<_>>().join(&r.separator);
         match r.action {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 /// `up`, `down`, or `unknown` before the first scrape.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Health {
+pub(crate) enum Health {
     /// Not scraped yet.
     #[default]
     Unknown,
@@ -21,72 +21,72 @@ pub enum Health {
 /// The last scrape of a target's metrics.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ScrapeStatus {
+pub(crate) struct ScrapeStatus {
     /// Outcome of the last scrape.
-    pub health: Health,
+    pub(crate) health: Health,
     /// Why it failed; empty when it did not.
-    pub last_error: String,
+    pub(crate) last_error: String,
     /// When it started.
-    pub last_scrape: Option<DateTime<Utc>>,
+    pub(crate) last_scrape: Option<DateTime<Utc>>,
     /// How long it took, in seconds.
-    pub last_scrape_duration: f64,
+    pub(crate) last_scrape_duration: f64,
     /// Samples it stored.
-    pub last_samples: usize,
+    pub(crate) last_samples: usize,
 }
 
 /// The last probe of one health check.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CheckStatus {
+pub(crate) struct CheckStatus {
     /// Check name.
-    pub name: String,
+    pub(crate) name: String,
     /// URL probed.
-    pub url: String,
+    pub(crate) url: String,
     /// `up`, `down` or `unknown`.
-    pub health: Health,
+    pub(crate) health: Health,
     /// HTTP status of the last answer.
-    pub last_status: Option<u16>,
+    pub(crate) last_status: Option<u16>,
     /// Why it failed; empty when healthy.
-    pub last_error: String,
+    pub(crate) last_error: String,
     /// When it ran.
-    pub last_probe: Option<DateTime<Utc>>,
+    pub(crate) last_probe: Option<DateTime<Utc>>,
     /// Seconds it took.
-    pub last_probe_duration: f64,
+    pub(crate) last_probe_duration: f64,
 }
 
 /// One configured target and its live status.
 #[derive(Debug)]
-pub struct TargetState {
+pub(crate) struct TargetState {
     /// Target name (`job`).
-    pub name: String,
+    pub(crate) name: String,
     /// The metrics URL, if it has one.
-    pub scrape_url: Option<String>,
+    pub(crate) scrape_url: Option<String>,
     /// Labels on every series of the target (`job`, `instance`, extras), sorted.
-    pub labels: Vec<(String, String)>,
+    pub(crate) labels: Vec<(String, String)>,
     /// Scrape interval in seconds.
-    pub interval_s: f64,
+    pub(crate) interval_s: f64,
     /// Scrape timeout in seconds.
-    pub timeout_s: f64,
+    pub(crate) timeout_s: f64,
     /// Last scrape.
-    pub scrape: Mutex<ScrapeStatus>,
+    pub(crate) scrape: Mutex<ScrapeStatus>,
     /// Last probe of each health check.
-    pub checks: Vec<Mutex<CheckStatus>>,
+    pub(crate) checks: Vec<Mutex<CheckStatus>>,
 }
 
 impl TargetState {
     /// A snapshot of the scrape status.
-    pub fn scrape_status(&self) -> ScrapeStatus {
+    pub(crate) fn scrape_status(&self) -> ScrapeStatus {
         self.scrape.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Snapshots of every check's status.
-    pub fn check_statuses(&self) -> Vec<CheckStatus> {
+    pub(crate) fn check_statuses(&self) -> Vec<CheckStatus> {
         self.checks.iter().map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
     }
 }
 
 /// `host:port` of a URL (the `instance` label), with the scheme's default port filled in.
-pub fn instance_of(url: &str) -> String {
+pub(crate) fn instance_of(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => {
             let host = u.host_str().unwrap_or_default();

@@ -42,13 +42,13 @@ pub struct IngestReport {
     /// Samples in the body.
     pub scraped: usize,
     /// Samples kept after relabeling.
-    pub post_relabel: usize,
+    pub(crate) post_relabel: usize,
     /// Series seen for the first time.
-    pub added: usize,
+    pub(crate) added: usize,
     /// Series marked stale because they vanished.
-    pub stale: usize,
+    pub(crate) stale: usize,
     /// Samples the store refused (out of order, duplicate).
-    pub rejected: usize,
+    pub(crate) rejected: usize,
 }
 
 /// Per-target scrape state.
@@ -140,7 +140,7 @@ impl MetricsScraper {
     }
 
     /// Starts a scrape whose body is then [fed](Self::feed) piece by piece as it arrives.
-    pub fn begin(&mut self, store: &Store, format: Format, t: i64) -> Ingest {
+    pub(crate) fn begin(&mut self, store: &Store, format: Format, t: i64) -> Ingest {
         if store.generation() != self.cache_generation {
             // Series were garbage-collected: cached ids may be gone.
             self.order = Vec::new();
@@ -164,13 +164,13 @@ impl MetricsScraper {
     }
 
     /// Parses the complete lines of the next piece of the body.
-    pub fn feed(&mut self, store: &Store, ingest: &mut Ingest, piece: &[u8]) -> Result<(), ScrapeError> {
+    pub(crate) fn feed(&mut self, store: &Store, ingest: &mut Ingest, piece: &[u8]) -> Result<(), ScrapeError> {
         let Ingest { parser, st } = ingest;
         parser.feed(piece, &mut |e| self.sample(store, st, e))
     }
 
     /// Parses the body's end, then appends the scrape and marks the series it lacks stale.
-    pub fn finish(&mut self, store: &Store, ingest: Ingest) -> Result<IngestReport, ScrapeError> {
+    pub(crate) fn finish(&mut self, store: &Store, ingest: Ingest) -> Result<IngestReport, ScrapeError> {
         let Ingest { mut parser, mut st } = ingest;
         parser.finish(&mut |e| self.sample(store, &mut st, e))?;
         let IngestState { t, mut report, values, own_times, kept, order, mut current, .. } = st;
@@ -282,7 +282,7 @@ impl MetricsScraper {
 }
 
 /// One scrape being ingested: the body's parser and what the scrape has gathered so far.
-pub struct Ingest {
+pub(crate) struct Ingest {
     parser: StreamParser,
     st: IngestState,
 }

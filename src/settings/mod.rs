@@ -13,11 +13,11 @@ use std::path::Path;
 mod tests;
 
 /// The whole configuration and where it came from.
-pub type LoadedConfig = Loaded<Config>;
+pub(crate) type LoadedConfig = Loaded<Config>;
 
 /// Loads the configuration: `path` if given (it must exist), else `sidewatch.toml` in the
 /// working directory if present, else built-in defaults; then applies the process environment.
-pub fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+pub(crate) fn load(path: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
     crate::config::load(path)
 }
 
@@ -32,44 +32,44 @@ pub fn load_from_str(text: &str, file: Option<&Path>, env: &[(String, String)]) 
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The sidecar's own HTTP server: health, metrics and APIs.
-    pub server: http::ServerConfig,
+    pub(crate) server: http::ServerConfig,
     /// Where alert state, history and the outbox are kept.
     pub storage: storage::StorageConfig,
     /// Logging.
-    pub log: telemetry::LogConfig,
+    pub(crate) log: telemetry::LogConfig,
     /// Defaults for scraping.
-    pub scrape: scrape::ScrapeConfig,
+    pub(crate) scrape: scrape::ScrapeConfig,
     /// The in-memory time-series store.
-    pub store: store::StoreConfig,
+    pub(crate) store: store::StoreConfig,
     /// PromQL evaluation limits.
-    pub query: promql::QueryConfig,
+    pub(crate) query: promql::QueryConfig,
     /// Rule files and their evaluation.
     pub rules: rules::RulesConfig,
     /// Routing, receivers and delivery of notifications.
     pub notify: notify::NotifyConfig,
     /// `POST /api/v1/events`: product events for KPI reports and digests.
-    pub ingest: reports::IngestConfig,
+    pub(crate) ingest: reports::IngestConfig,
     /// Pull sources of product events.
-    pub events: reports::EventsConfig,
+    pub(crate) events: reports::EventsConfig,
     /// Metric history kept in the database for reports.
-    pub history: reports::HistoryConfig,
+    pub(crate) history: reports::HistoryConfig,
     /// Where reports are written.
-    pub reports: reports::ReportsConfig,
+    pub(crate) reports: reports::ReportsConfig,
     /// Cron schedules of the report jobs.
-    pub jobs: jobs::JobsConfig,
+    pub(crate) jobs: jobs::JobsConfig,
     /// KPI rollups: funnels, retention, KPI alerts.
     pub kpi: reports::KpiConfig,
     /// The weekly digest.
-    pub digest: reports::DigestConfig,
+    pub(crate) digest: reports::DigestConfig,
     /// The recovery check.
-    pub recovery: reports::RecoveryConfig,
+    pub(crate) recovery: reports::RecoveryConfig,
     /// Services to scrape and probe. None: sidewatch scrapes and probes itself.
-    pub targets: Vec<scrape::TargetConfig>,
+    pub(crate) targets: Vec<scrape::TargetConfig>,
 }
 
 impl Config {
     /// The external URL, or `http://<listen>` when none is set.
-    pub fn external_url(&self) -> String {
+    pub(crate) fn external_url(&self) -> String {
         if self.server.external_url.is_empty() {
             format!("http://{}", self.server.listen)
         } else {

@@ -19,7 +19,7 @@ pub struct AuditEntry {
     /// What was done (`start`, `stop`, `silence.add`, …).
     pub action: String,
     /// What it was done to.
-    pub target: String,
+    pub(crate) target: String,
     /// Free text or JSON with the particulars.
     pub detail: String,
     /// The `X-Request-Id` of the HTTP request that did it, if any.

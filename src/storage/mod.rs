@@ -40,7 +40,7 @@ pub enum Backend {
 
 impl Backend {
     /// `"sqlite"` or `"postgres"`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
@@ -135,7 +135,7 @@ impl Storage {
     }
 
     /// Counts failed operations in `counter` (label `op`) from now on.
-    pub fn with_error_counter(mut self, counter: IntCounterVec) -> Self {
+    pub(crate) fn with_error_counter(mut self, counter: IntCounterVec) -> Self {
         self.errors = Some(counter);
         self
     }

@@ -45,39 +45,39 @@ pub struct NewOutboxRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutboxRow {
     /// Row id.
-    pub id: i64,
+    pub(crate) id: i64,
     /// Receiver name.
-    pub receiver: String,
+    pub(crate) receiver: String,
     /// Channel kind.
     pub channel: String,
     /// `receiver/channel/index`.
     pub target: String,
     /// Aggregation group key.
-    pub group_key: String,
+    pub(crate) group_key: String,
     /// Alert names, comma-separated.
-    pub alert_names: String,
+    pub(crate) alert_names: String,
     /// `firing`, `resolved` or `flapping`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// The notification as JSON.
-    pub payload: String,
+    pub(crate) payload: String,
     /// Cooldown hash.
-    pub payload_hash: String,
+    pub(crate) payload_hash: String,
     /// Where the row is in its delivery.
     pub status: OutboxStatus,
     /// Attempts so far.
     pub attempts: i64,
     /// When the next attempt is due (ms).
-    pub next_attempt_at: i64,
+    pub(crate) next_attempt_at: i64,
     /// Give up after (ms).
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
     /// Last HTTP (or SMTP) status code.
     pub last_http_status: Option<i64>,
     /// Last error, secrets redacted.
     pub error_text: Option<String>,
     /// Created (ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
     /// Delivered (ms).
-    pub sent_at: Option<i64>,
+    pub(crate) sent_at: Option<i64>,
 }
 
 /// How one delivery attempt ended.
@@ -127,21 +127,21 @@ pub struct OutboxFilter {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredSilence {
     /// Id (UUID).
-    pub id: String,
+    pub(crate) id: String,
     /// Matchers as a JSON array of strings.
-    pub matchers: String,
+    pub(crate) matchers: String,
     /// Active from (ms).
-    pub starts_at: i64,
+    pub(crate) starts_at: i64,
     /// Active until (ms).
-    pub ends_at: i64,
+    pub(crate) ends_at: i64,
     /// Who created it.
-    pub created_by: String,
+    pub(crate) created_by: String,
     /// Why.
-    pub comment: String,
+    pub(crate) comment: String,
     /// Created (ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
     /// Last changed (ms).
-    pub updated_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 /// Reads and writes the outbox and the silences.

@@ -26,13 +26,13 @@ pub struct NewEvent {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DailyCount {
     /// Days since 1970-01-01.
-    pub day: i64,
+    pub(crate) day: i64,
     /// Event name.
-    pub name: String,
+    pub(crate) name: String,
     /// Distinct users.
-    pub users: i64,
+    pub(crate) users: i64,
     /// Events.
-    pub events: i64,
+    pub(crate) events: i64,
 }
 
 /// A retention cohort: the users first seen on one UTC day.
@@ -65,21 +65,21 @@ pub struct HistoryRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRun {
     /// Row id.
-    pub id: i64,
+    pub(crate) id: i64,
     /// Job name.
     pub job: String,
     /// The occurrence (ms).
     pub scheduled_for: i64,
     /// Started (ms).
-    pub started_at: i64,
+    pub(crate) started_at: i64,
     /// Ended (ms).
-    pub ended_at: Option<i64>,
+    pub(crate) ended_at: Option<i64>,
     /// `running`, `ok`, `held` (gate or duplicate), `failed`.
     pub status: JobStatus,
     /// Who ran it.
-    pub runner: String,
+    pub(crate) runner: String,
     /// Paths written, JSON array.
-    pub outputs: String,
+    pub(crate) outputs: String,
     /// Why it failed or was held.
     pub error: Option<String>,
 }

@@ -9,11 +9,11 @@ use std::fmt;
 #[error("{text:?} is not a valid {what}; expected one of: {expected}")]
 pub struct UnknownStatus {
     /// What was parsed.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// The text found.
-    pub text: String,
+    pub(crate) text: String,
     /// The valid texts, comma-separated.
-    pub expected: &'static str,
+    pub(crate) expected: &'static str,
 }
 
 macro_rules! sql_text_enum {
@@ -102,7 +102,7 @@ sql_text_enum! {
 
 impl OutboxStatus {
     /// Whether a row in this state may still be delivered.
-    pub fn is_open(self) -> bool {
+    pub(crate) fn is_open(self) -> bool {
         matches!(self, OutboxStatus::Pending | OutboxStatus::Sending)
     }
 }

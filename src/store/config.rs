@@ -7,29 +7,29 @@ use serde::{Deserialize, Serialize};
 /// `[store]`: the in-memory time-series store.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
+pub(crate) struct StoreConfig {
     /// Keep samples at least this long (minimum 1h). Metrics that rules read further back
     /// (longer ranges, offsets) are kept as long as those rules need, plus this margin.
-    pub retention: Duration,
+    pub(crate) retention: Duration,
     /// Most series the store holds, recording-rule outputs included; scrapes that would pass
     /// it fail with a clear error.
-    pub max_series: usize,
+    pub(crate) max_series: usize,
     /// How often the store is written to its checkpoint file (also at shutdown).
-    pub checkpoint_interval: Duration,
+    pub(crate) checkpoint_interval: Duration,
     /// The checkpoint file. Empty means next to the SQLite database (`<db>.store`), or
     /// `data/sidewatch.store` with PostgreSQL.
-    pub checkpoint_path: String,
+    pub(crate) checkpoint_path: String,
     /// Where sealed chunks (full, read-only) are kept: `"files"` writes them to segment files
     /// in a directory beside the checkpoint (`<checkpoint>.chunks/`) read through a memory map,
     /// so only the pages queries read are resident, as Prometheus does with `chunks_head`;
     /// `"memory"` keeps them on the heap.
-    pub sealed_chunks: SealedChunks,
+    pub(crate) sealed_chunks: SealedChunks,
 }
 
 /// `store.sealed_chunks`: where full chunks live.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SealedChunks {
+pub(crate) enum SealedChunks {
     /// Segment files beside the checkpoint, memory-mapped for reading.
     #[default]
     Files,
@@ -50,7 +50,7 @@ impl Default for StoreConfig {
 }
 
 /// Checks `[store]`; `invalid(path, message)` formats one error.
-pub fn validate(store: &StoreConfig, invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(store: &StoreConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if store.retention < Duration::from_secs(3600) {
         errors.push(invalid(&["store", "retention"], "must be at least 1h"));

@@ -25,17 +25,17 @@ pub enum MatchOp {
 #[derive(Clone, Debug)]
 pub struct Matcher {
     /// Label name (`__name__` for the metric name).
-    pub name: String,
+    pub(crate) name: String,
     /// Comparison.
-    pub op: MatchOp,
+    pub(crate) op: MatchOp,
     /// The value or the regular expression.
-    pub value: String,
+    pub(crate) value: String,
     re: Option<Regex>,
 }
 
 impl Matcher {
     /// A matcher; fails when a regex does not compile. Regexes are anchored at both ends.
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Matcher, regex::Error> {
+    pub(crate) fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Matcher, regex::Error> {
         let value = value.into();
         let re = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(Regex::new(&format!("^(?s:{value})$"))?),
@@ -50,7 +50,7 @@ impl Matcher {
     }
 
     /// Whether a label value (or "" for absent) satisfies the matcher.
-    pub fn matches(&self, v: &str) -> bool {
+    pub(crate) fn matches(&self, v: &str) -> bool {
         match self.op {
             MatchOp::Equal => v == self.value,
             MatchOp::NotEqual => v != self.value,

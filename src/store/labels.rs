@@ -176,7 +176,7 @@ pub struct Labels(pub Vec<(Arc<str>, Arc<str>)>);
 
 impl Labels {
     /// Builds a sorted label set from pairs (later duplicates replace earlier ones).
-    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Labels {
+    pub(crate) fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Labels {
         let mut v: Vec<(Arc<str>, Arc<str>)> =
             pairs.into_iter().map(|(k, v)| (Arc::from(k.as_ref()), Arc::from(v.as_ref()))).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -192,17 +192,17 @@ impl Labels {
     }
 
     /// The value of label `name`, if present.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
     }
 
     /// The metric name (`__name__`), or "".
-    pub fn metric_name(&self) -> &str {
+    pub(crate) fn metric_name(&self) -> &str {
         self.get(NAME).unwrap_or("")
     }
 
     /// The stable 64-bit fingerprint.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         fingerprint(self.0.iter().map(|(k, v)| (&**k, &**v)))
     }
 }

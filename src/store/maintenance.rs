@@ -15,7 +15,12 @@ use tokio::sync::watch;
 const UNMAP_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs until `shutdown` turns true, then writes a final checkpoint.
-pub async fn run(store: Arc<Store>, path: PathBuf, checkpoint_every: Duration, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    store: Arc<Store>,
+    path: PathBuf,
+    checkpoint_every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let gc_every = checkpoint_every.min(Duration::from_secs(60));
     let mut gc_tick = tokio::time::interval(gc_every);
     let mut ck_tick = tokio::time::interval(checkpoint_every);
@@ -44,7 +49,7 @@ pub async fn run(store: Arc<Store>, path: PathBuf, checkpoint_every: Duration, m
 }
 
 /// Writes the checkpoint on a blocking thread, logging the outcome.
-pub async fn checkpoint(store: &Arc<Store>, path: &std::path::Path) {
+pub(crate) async fn checkpoint(store: &Arc<Store>, path: &std::path::Path) {
     let (s, p) = (store.clone(), path.to_path_buf());
     match tokio::task::spawn_blocking(move || s.checkpoint_to(&p)).await {
         Ok(Ok(st)) => {

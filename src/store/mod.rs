@@ -14,16 +14,16 @@ pub(crate) mod chunkfile;
 mod config;
 pub(crate) mod index;
 pub(crate) mod labels;
-pub mod maintenance;
+pub(crate) mod maintenance;
 mod sealed;
 mod series;
 mod table;
 #[cfg(test)]
 mod tests;
-pub use config::{SealedChunks, StoreConfig, validate as validate_config};
+pub(crate) use config::{SealedChunks, StoreConfig, validate as validate_config};
 
 pub use index::{MatchOp, Matcher};
-pub use labels::Labels;
+pub(crate) use labels::Labels;
 
 use labels::{Interner, LabelArena, NAME, Sym, fingerprint};
 use series::{AppendError, MemSeries};
@@ -32,7 +32,7 @@ use table::SeriesTable;
 
 /// The hasher of the store's and the scrape cache's maps (fast; keys are our own ids or
 /// label text of the monitored service).
-pub type FastHash = foldhash::fast::RandomState;
+pub(crate) type FastHash = foldhash::fast::RandomState;
 use std::sync::RwLock;
 
 pub use chunk::{STALE_NAN_BITS, is_stale};
@@ -91,13 +91,13 @@ pub struct StoreStats {
 
 /// Counts from one batch append.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AppendStats {
+pub(crate) struct AppendStats {
     /// Samples stored.
-    pub appended: usize,
+    pub(crate) appended: usize,
     /// Samples refused as out of order or duplicate.
-    pub rejected: usize,
+    pub(crate) rejected: usize,
     /// Ids no longer known (the caller should resolve them again).
-    pub unknown: usize,
+    pub(crate) unknown: usize,
 }
 
 #[derive(Debug, Default)]
@@ -122,7 +122,7 @@ struct Inner {
 
 /// One series during a visit: its id and labels, the labels read from the store's symbols
 /// only when asked for.
-pub struct SeriesView<'a> {
+pub(crate) struct SeriesView<'a> {
     inner: &'a Inner,
     id: u32,
     series: &'a MemSeries,
@@ -132,12 +132,12 @@ pub struct SeriesView<'a> {
 
 impl SeriesView<'_> {
     /// The series id (unique in the store for the store's life).
-    pub fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u32 {
         self.id
     }
 
     /// The labels, without `__name__` when `without_name`.
-    pub fn labels(&self, without_name: bool) -> Labels {
+    pub(crate) fn labels(&self, without_name: bool) -> Labels {
         self.inner.labels_except(self.series, if without_name { self.name } else { None })
     }
 
@@ -209,7 +209,7 @@ impl Store {
     }
 
     /// [`Store::get_or_create`], also telling whether the series was created by this call.
-    pub fn get_or_create_new<'a>(
+    pub(crate) fn get_or_create_new<'a>(
         &self,
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(u32, bool), StoreError> {
@@ -241,12 +241,12 @@ impl Store {
     }
 
     /// Appends `(id, value)` pairs, each at its own timestamp, under one lock.
-    pub fn append_batch(&self, samples: &[(u32, i64, f64)]) -> AppendStats {
+    pub(crate) fn append_batch(&self, samples: &[(u32, i64, f64)]) -> AppendStats {
         self.append_all(samples.iter().copied())
     }
 
     /// [`Store::append_batch`] from an iterator (under one write lock).
-    pub fn append_all(&self, samples: impl IntoIterator<Item = (u32, i64, f64)>) -> AppendStats {
+    pub(crate) fn append_all(&self, samples: impl IntoIterator<Item = (u32, i64, f64)>) -> AppendStats {
         let mut stats = AppendStats::default();
         let mut inner = self.write();
         let Inner { series, files, .. } = &mut *inner;
@@ -264,7 +264,7 @@ impl Store {
 
     /// Appends one sample at `t` to each series `name{labels}` named in `values`, creating the
     /// series as needed (synthetic series such as `up` or `probe_success`).
-    pub fn append_named(&self, labels: &[(&str, &str)], t: i64, values: &[(&str, f64)]) -> AppendStats {
+    pub(crate) fn append_named(&self, labels: &[(&str, &str)], t: i64, values: &[(&str, f64)]) -> AppendStats {
         let batch: Vec<(u32, i64, f64)> = values
             .iter()
             .filter_map(|&(name, v)| {
@@ -277,26 +277,28 @@ impl Store {
 
     /// Writes a staleness marker at `t` into each series of `ids` that is not already stale.
     /// Returns how many were marked.
-    pub fn mark_stale(&self, ids: impl IntoIterator<Item = u32>, t: i64) -> usize {
+    pub(crate) fn mark_stale(&self, ids: impl IntoIterator<Item = u32>, t: i64) -> usize {
         let mut inner = self.write();
         let Inner { series, files, .. } = &mut *inner;
         ids.into_iter().filter(|id| series.get_mut(*id).is_some_and(|s| s.mark_stale(t, files))).count()
     }
 
     /// Ids of the series matching every matcher, ascending.
-    pub fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+    #[cfg(test)]
+    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
         self.read().select(matchers)
     }
 
     /// The labels of series `id`.
-    pub fn labels(&self, id: u32) -> Option<Labels> {
+    #[cfg(test)]
+    pub(crate) fn labels(&self, id: u32) -> Option<Labels> {
         let inner = self.read();
         inner.series.get(id).map(|s| inner.labels_of(s))
     }
 
     /// Calls `f` with the labels and the samples in `[start, end]` of every matching series,
     /// streaming from the chunks (nothing is copied). Series with no sample in range are skipped.
-    pub fn visit(
+    pub(crate) fn visit(
         &self,
         matchers: &[Matcher],
         start: i64,
@@ -308,7 +310,7 @@ impl Store {
 
     /// [`Store::visit`], handing out each series as a [`SeriesView`]: its labels are read
     /// from the store only if the caller asks (an aggregation groups by symbols instead).
-    pub fn visit_series(
+    pub(crate) fn visit_series(
         &self,
         matchers: &[Matcher],
         start: i64,
@@ -329,7 +331,7 @@ impl Store {
 
     /// Calls `f` with the labels and the newest sample in `[start, end]` (staleness markers
     /// included) of every matching series that has one — what an instant selector reads.
-    pub fn visit_last(&self, matchers: &[Matcher], start: i64, end: i64, mut f: impl FnMut(&Labels, i64, f64)) {
+    pub(crate) fn visit_last(&self, matchers: &[Matcher], start: i64, end: i64, mut f: impl FnMut(&Labels, i64, f64)) {
         let inner = self.read();
         for id in inner.select(matchers) {
             let s = &inner.series[&id];
@@ -350,7 +352,7 @@ impl Store {
     }
 
     /// Every label name, sorted.
-    pub fn label_names(&self) -> Vec<String> {
+    pub(crate) fn label_names(&self) -> Vec<String> {
         let inner = self.read();
         let mut v: Vec<String> = inner.postings.names().map(|s| inner.interner.get(s).to_string()).collect();
         v.sort();
@@ -358,7 +360,7 @@ impl Store {
     }
 
     /// Every value of label `name`, sorted.
-    pub fn label_values(&self, name: &str) -> Vec<String> {
+    pub(crate) fn label_values(&self, name: &str) -> Vec<String> {
         let inner = self.read();
         let Some(sym) = inner.interner.lookup(name) else { return Vec::new() };
         let mut v: Vec<String> = inner.postings.values(sym).map(|s| inner.interner.get(s).to_string()).collect();
@@ -368,7 +370,7 @@ impl Store {
 
     /// Sets how far back each metric must be kept (from the loaded rules' ranges and offsets);
     /// metrics not named keep the default retention. Replaces earlier settings.
-    pub fn set_retentions(&self, per_metric_ms: &HashMap<String, i64>) {
+    pub(crate) fn set_retentions(&self, per_metric_ms: &HashMap<String, i64>) {
         let mut inner = self.write();
         let map = per_metric_ms
             .iter()
@@ -393,7 +395,7 @@ impl Store {
 
     /// Drops chunks older than each metric's retention at `now_ms`, and series with nothing
     /// left in their window. Returns (series removed, samples removed).
-    pub fn gc(&self, now_ms: i64) -> (usize, usize) {
+    pub(crate) fn gc(&self, now_ms: i64) -> (usize, usize) {
         let mut inner = self.write();
         let mut samples = 0;
         let mut dead = Vec::new();
@@ -425,7 +427,7 @@ impl Store {
     /// Takes the pages of sealed chunks in chunk files out of the process' resident memory (see
     /// `ChunkFiles::unmap_pages`); the store's maintenance does this every few seconds, so only
     /// the pages that recent queries read are resident.
-    pub fn unmap_chunk_pages(&self) {
+    pub(crate) fn unmap_chunk_pages(&self) {
         if self.read().files.segment_count() == 0 {
             return; // no write lock (which would hold up appends) for nothing
         }
@@ -434,7 +436,7 @@ impl Store {
 
     /// Gives back the postings lists' growth room once series stopped being added (see
     /// [`index::Postings::shrink`]); takes the write lock only when lists grew.
-    pub fn shrink_index(&self) {
+    pub(crate) fn shrink_index(&self) {
         if self.read().postings.grown() {
             self.write().postings.shrink();
         }
@@ -474,12 +476,12 @@ impl Store {
     }
 
     /// Changes whenever series are removed, so callers caching series ids know to resolve again.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The configured series cap.
-    pub fn max_series(&self) -> usize {
+    pub(crate) fn max_series(&self) -> usize {
         self.max_series
     }
 }

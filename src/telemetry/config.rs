@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 /// `[log]`: log output on standard error.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
+pub(crate) struct LogConfig {
     /// Minimum level (`error`, `warn`, `info`, `debug`, `trace`), or a filter such as
     /// `info,sqlx=warn`. `RUST_LOG`, when set, wins.
-    pub level: String,
+    pub(crate) level: String,
     /// `json` (one object per line) or `pretty` (for people at a terminal).
-    pub format: LogFormat,
+    pub(crate) format: LogFormat,
 }
 
 impl Default for LogConfig {
@@ -23,7 +23,7 @@ impl Default for LogConfig {
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// One JSON object per line.
     Json,
     /// Human-readable, coloured when on a terminal.
@@ -31,7 +31,7 @@ pub enum LogFormat {
 }
 
 /// Checks `[log]`; `invalid(path, message)` formats one error.
-pub fn validate(config: &LogConfig, invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(config: &LogConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if let Err(e) = check_log_filter(&config.level) {
         errors.push(invalid(

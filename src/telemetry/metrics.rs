@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The registry and the metrics every stage updates.
 #[derive(Clone)]
-pub struct SelfMetrics {
+pub(crate) struct SelfMetrics {
     registry: Registry,
     started: Instant,
     uptime: Gauge,
@@ -18,11 +18,11 @@ pub struct SelfMetrics {
     cpu: Gauge,
     fds: Gauge,
     /// HTTP requests served, by `route` (the matched path pattern), `method` and `status`.
-    pub http_requests: IntCounterVec,
+    pub(crate) http_requests: IntCounterVec,
     /// HTTP request duration in seconds, by `route`.
-    pub http_duration: HistogramVec,
+    pub(crate) http_duration: HistogramVec,
     /// Failed storage operations, by `op`.
-    pub storage_errors: IntCounterVec,
+    pub(crate) storage_errors: IntCounterVec,
     hooks: Arc<Mutex<Vec<Hook>>>,
 }
 
@@ -36,7 +36,7 @@ impl std::fmt::Debug for SelfMetrics {
 
 impl SelfMetrics {
     /// Creates and registers every self metric. `backend` labels the build info.
-    pub fn new(backend: &str) -> Self {
+    pub(crate) fn new(backend: &str) -> Self {
         let registry = Registry::new();
         let reg = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("self metric names are unique");
         let build = IntGaugeVec::new(
@@ -99,17 +99,17 @@ impl SelfMetrics {
     }
 
     /// The registry, for stages that add their own metrics.
-    pub fn registry(&self) -> &Registry {
+    pub(crate) fn registry(&self) -> &Registry {
         &self.registry
     }
 
     /// Runs `hook` before every render, to refresh gauges that are read rather than counted.
-    pub fn on_render(&self, hook: impl Fn() + Send + Sync + 'static) {
+    pub(crate) fn on_render(&self, hook: impl Fn() + Send + Sync + 'static) {
         self.hooks.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(hook));
     }
 
     /// Every metric in the Prometheus text format 0.0.4, with point-in-time values refreshed.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         for hook in self.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             hook();
         }

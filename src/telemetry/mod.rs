@@ -5,17 +5,17 @@
 mod config;
 mod metrics;
 mod process;
-pub use config::{LogConfig, LogFormat, validate as validate_config};
+pub(crate) use config::{LogConfig, LogFormat, validate as validate_config};
 
 pub use process::{release_free_memory, trim_code_pages, trim_code_task, tune_allocator};
 
-pub use metrics::SelfMetrics;
+pub(crate) use metrics::SelfMetrics;
 
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global log subscriber. `RUST_LOG`, when set, overrides `cfg.level`. Calling it
 /// twice is harmless (the second call does nothing), which lets tests start several apps.
-pub fn init_logging(cfg: &LogConfig) {
+pub(crate) fn init_logging(cfg: &LogConfig) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())

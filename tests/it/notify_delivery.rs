@@ -18,13 +18,13 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-pub async fn sqlite(dir: &std::path::Path) -> Storage {
+pub(crate) async fn sqlite(dir: &std::path::Path) -> Storage {
     let cfg: sidewatch::storage::StorageConfig = toml::from_str("url = \"sqlite://data/t.db\"").unwrap();
     Storage::connect(&cfg, dir).await.unwrap()
 }
 
 /// A plan from a `[notify]` TOML body (route with no waiting).
-pub fn plan(dir: &std::path::Path, body: &str) -> Plan {
+pub(crate) fn plan(dir: &std::path::Path, body: &str) -> Plan {
     let text = format!(
         "[notify]\n{body}\n[notify.route]\nreceiver = \"r\"\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n"
     );
@@ -32,7 +32,7 @@ pub fn plan(dir: &std::path::Path, body: &str) -> Plan {
     Plan::build(&loaded.config.notify, dir, "http://sidewatch.test").expect("plan builds")
 }
 
-pub fn alert(name: &str, instance: &str) -> ActiveAlert {
+pub(crate) fn alert(name: &str, instance: &str) -> ActiveAlert {
     ActiveAlert {
         labels: [("alertname", name), ("instance", instance), ("severity", "critical")]
             .into_iter()

@@ -14,13 +14,13 @@ use serde_json::json;
 /// `[[notify.receivers]] alertmanager = [{ … }]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertmanagerConfig {
+pub(crate) struct AlertmanagerConfig {
     /// The Alertmanager's base URL, e.g. `http://127.0.0.1:9093`.
-    pub url: SecretUrl,
+    pub(crate) url: SecretUrl,
     /// Also send resolved alerts (so the Alertmanager resolves them at once).
-    pub send_resolved: bool,
+    pub(crate) send_resolved: bool,
     /// Limit of one attempt.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for AlertmanagerConfig {
@@ -53,20 +53,20 @@ impl ChannelConfig for AlertmanagerConfig {
 }
 
 /// Posts to one Alertmanager.
-pub struct Alertmanager {
+pub(super) struct Alertmanager {
     cfg: AlertmanagerConfig,
     client: reqwest::Client,
 }
 
 impl Alertmanager {
     /// A sender for `cfg`.
-    pub fn new(cfg: AlertmanagerConfig) -> Alertmanager {
+    pub(super) fn new(cfg: AlertmanagerConfig) -> Alertmanager {
         Alertmanager { client: http_client(cfg.timeout.get()), cfg }
     }
 }
 
 /// The `/api/v2/alerts` body for `n`.
-pub fn body(n: &Notification) -> serde_json::Value {
+pub(super) fn body(n: &Notification) -> serde_json::Value {
     let alerts: Vec<_> = n
         .alerts
         .iter()

@@ -16,18 +16,18 @@ use serde::{Deserialize, Serialize};
 /// `[[notify.receivers]] email = [{ … }]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct EmailConfig {
+pub(crate) struct EmailConfig {
     /// `smtp://user:pass@host:587?tls=required`, `smtps://…:465`, or `smtp://127.0.0.1:25`
     /// (plain, for a local relay). The password never appears in output.
-    pub smtp_url: SecretUrl,
+    pub(crate) smtp_url: SecretUrl,
     /// Sender address, e.g. `sidewatch <alerts@example.com>`.
-    pub from: String,
+    pub(crate) from: String,
     /// Recipients.
-    pub to: Vec<String>,
+    pub(crate) to: Vec<String>,
     /// Also send resolved notifications.
-    pub send_resolved: bool,
+    pub(crate) send_resolved: bool,
     /// Limit of one attempt.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for EmailConfig {
@@ -81,14 +81,14 @@ impl ChannelConfig for EmailConfig {
 }
 
 /// Sends to one list of recipients.
-pub struct Email {
+pub(super) struct Email {
     cfg: EmailConfig,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
 }
 
 impl Email {
     /// A sender for `cfg` (checked).
-    pub fn new(cfg: EmailConfig) -> Email {
+    pub(super) fn new(cfg: EmailConfig) -> Email {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(cfg.smtp_url.expose())
             .ok()
             .map(|b| b.timeout(Some(cfg.timeout.get())).build());

@@ -14,20 +14,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Characters per section block.
-pub const SECTION_LIMIT: usize = 3000;
+pub(super) const SECTION_LIMIT: usize = 3000;
 /// Blocks per message.
-pub const BLOCK_LIMIT: usize = 50;
+pub(super) const BLOCK_LIMIT: usize = 50;
 
 /// `[[notify.receivers]] slack = [{ … }]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SlackConfig {
+pub(crate) struct SlackConfig {
     /// The incoming-webhook URL (a secret).
-    pub webhook_url: Secret,
+    pub(crate) webhook_url: Secret,
     /// Also send resolved notifications.
-    pub send_resolved: bool,
+    pub(crate) send_resolved: bool,
     /// Limit of one attempt.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for SlackConfig {
@@ -61,14 +61,14 @@ impl ChannelConfig for SlackConfig {
 }
 
 /// Sends to one Slack webhook.
-pub struct Slack {
+pub(super) struct Slack {
     cfg: SlackConfig,
     client: reqwest::Client,
 }
 
 impl Slack {
     /// A sender for `cfg`.
-    pub fn new(cfg: SlackConfig) -> Slack {
+    pub(super) fn new(cfg: SlackConfig) -> Slack {
         Slack { client: http_client(cfg.timeout.get()), cfg }
     }
 }
@@ -95,7 +95,7 @@ fn chunks(text: &str, limit: usize) -> Vec<String> {
 }
 
 /// The Slack message for `n`.
-pub fn message(n: &Notification, t: &Templates) -> Result<serde_json::Value, SendError> {
+pub(super) fn message(n: &Notification, t: &Templates) -> Result<serde_json::Value, SendError> {
     let name = if n.status == "firing" { "slack.firing" } else { "slack.resolved" };
     let text = render_within(n, |s| chunks(s, SECTION_LIMIT).len() <= BLOCK_LIMIT, |m| t.render(name, m))?;
     let color = match (n.status.as_str(), n.sidewatch_kind.as_deref()) {

@@ -17,24 +17,24 @@ use teloxide_core::types::{ChatId, MessageId, ParseMode, Recipient, ThreadId};
 use teloxide_core::{ApiError, Bot, RequestError};
 
 /// Telegram's limit on a message's length.
-pub const MESSAGE_LIMIT: usize = 4096;
+pub(super) const MESSAGE_LIMIT: usize = 4096;
 
 /// `[[notify.receivers]] telegram = [{ … }]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TelegramConfig {
+pub(crate) struct TelegramConfig {
     /// The bot's token (a secret).
-    pub bot_token: Secret,
+    pub(crate) bot_token: Secret,
     /// Chat id (a number, negative for groups) or `@channelname`.
-    pub chat_id: String,
+    pub(crate) chat_id: String,
     /// Forum topic to post in.
-    pub message_thread_id: Option<i32>,
+    pub(crate) message_thread_id: Option<i32>,
     /// Bot API base URL.
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// Also send resolved notifications.
-    pub send_resolved: bool,
+    pub(crate) send_resolved: bool,
     /// Limit of one attempt.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for TelegramConfig {
@@ -93,14 +93,14 @@ impl ChannelConfig for TelegramConfig {
 }
 
 /// Sends to one chat.
-pub struct Telegram {
+pub(super) struct Telegram {
     cfg: TelegramConfig,
     bot: Bot,
 }
 
 impl Telegram {
     /// A sender for `cfg` (checked).
-    pub fn new(cfg: TelegramConfig) -> Telegram {
+    pub(super) fn new(cfg: TelegramConfig) -> Telegram {
         let client = crate::notify::channel::http_client(cfg.timeout.get());
         let mut bot = Bot::with_client(cfg.bot_token.expose(), client);
         if let Ok(u) = reqwest::Url::parse(&cfg.api_url) {

@@ -15,24 +15,24 @@ use std::collections::BTreeMap;
 /// `[[notify.receivers]] webhook = [{ … }]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct WebhookConfig {
+pub(crate) struct WebhookConfig {
     /// Where to POST (a secret: such URLs often carry tokens).
-    pub url: Secret,
+    pub(crate) url: Secret,
     /// Also send resolved notifications.
-    pub send_resolved: bool,
+    pub(crate) send_resolved: bool,
     /// Limit of one attempt.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Extra request headers (values are secrets, e.g. `Authorization`).
-    pub headers: BTreeMap<String, Secret>,
+    pub(crate) headers: BTreeMap<String, Secret>,
     /// When set, the body's HMAC-SHA256 with this key is sent as `signature_header`.
-    pub hmac_secret: Secret,
+    pub(crate) hmac_secret: Secret,
     /// Header carrying `sha256=<hex>` when `hmac_secret` is set.
-    pub signature_header: String,
+    pub(crate) signature_header: String,
     /// A handlebars file rendered as the body instead of the Alertmanager payload (relative to
     /// the configuration file; the `json` helper quotes values).
-    pub body_template: String,
+    pub(crate) body_template: String,
     /// `Content-Type` of the body.
-    pub content_type: String,
+    pub(crate) content_type: String,
 }
 
 impl Default for WebhookConfig {
@@ -86,16 +86,16 @@ impl ChannelConfig for WebhookConfig {
 }
 
 /// Sends to one webhook.
-pub struct Webhook {
+pub(super) struct Webhook {
     cfg: WebhookConfig,
     client: reqwest::Client,
     /// Template name of the custom body, if any.
-    pub body_template: Option<String>,
+    pub(crate) body_template: Option<String>,
 }
 
 impl Webhook {
     /// A sender for `cfg`; `body_template` names its registered body template.
-    pub fn new(cfg: WebhookConfig, body_template: Option<String>) -> Webhook {
+    pub(super) fn new(cfg: WebhookConfig, body_template: Option<String>) -> Webhook {
         Webhook { client: http_client(cfg.timeout.get()), cfg, body_template }
     }
 }

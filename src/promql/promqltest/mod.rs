@@ -19,20 +19,20 @@ use std::sync::Arc;
 
 /// The outcome of one script.
 #[derive(Debug, Default)]
-pub struct FileReport {
+pub(crate) struct FileReport {
     /// The script's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Evals that passed.
-    pub passed: usize,
+    pub(crate) passed: usize,
     /// Evals that failed, each described (line, expression, expected, actual).
-    pub failures: Vec<String>,
+    pub(crate) failures: Vec<String>,
     /// Evals skipped, each with its line and reason.
-    pub skips: Vec<String>,
+    pub(crate) skips: Vec<String>,
 }
 
 impl FileReport {
     /// The per-file summary line.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("{}: {} passed, {} failed, {} skipped", self.name, self.passed, self.failures.len(), self.skips.len())
     }
 }
@@ -72,7 +72,7 @@ fn experimental(query: &str) -> Option<String> {
 }
 
 /// Runs one script.
-pub fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
+pub(crate) fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
     let cmds = parse::parse_script(text).map_err(|e| format!("{name}: {e}"))?;
     let mut report = FileReport { name: name.to_string(), ..Default::default() };
     let mut store = Arc::new(Store::new(10_000_000, i64::MAX / 4));

@@ -5,7 +5,7 @@ use super::Val;
 
 /// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`): shortest digits, exponent
 /// form when the decimal exponent is < -4 or ≥ 6 (`1e+06`, `1.23456789e+08`).
-pub fn go_float(v: f64) -> String {
+pub(crate) fn go_float(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
     }
@@ -26,7 +26,7 @@ pub fn go_float(v: f64) -> String {
 
 /// Go's `%e` (`strconv.FormatFloat(v, 'e', prec, 64)`; shortest digits without `prec`):
 /// `1e+00`, `5.5e-01`.
-pub fn go_e(v: f64, prec: Option<usize>) -> String {
+pub(crate) fn go_e(v: f64, prec: Option<usize>) -> String {
     if !v.is_finite() {
         return go_float(v);
     }
@@ -69,7 +69,7 @@ pub(crate) fn go_g(v: f64, prec: usize) -> String {
 }
 
 /// Prometheus' `humanize`: SI prefixes, 4 significant digits.
-pub fn humanize(v: f64) -> String {
+pub(crate) fn humanize(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return go_g(v, 4);
     }

@@ -6,7 +6,7 @@ use super::lex::is_label_char;
 use std::borrow::Cow;
 
 /// Iterator over the label pairs of checked label text.
-pub struct LabelIter<'a> {
+pub(crate) struct LabelIter<'a> {
     text: &'a str,
     i: usize,
 }
@@ -26,7 +26,7 @@ impl<'a> LabelIter<'a> {
 
 /// Unescapes a label value: `\\` → `\`, `\"` → `"`, `\n` → newline; other sequences stay as
 /// written (as Prometheus does).
-pub fn unescape(raw: &str) -> Cow<'_, str> {
+pub(super) fn unescape(raw: &str) -> Cow<'_, str> {
     if !raw.contains('\\') {
         return Cow::Borrowed(raw);
     }

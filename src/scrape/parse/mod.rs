@@ -19,9 +19,9 @@ mod stream;
 mod tests;
 mod unchecked;
 
-pub use labels::LabelIter;
-pub use stream::{StreamError, StreamParser};
-pub use unchecked::Unchecked;
+pub(crate) use labels::LabelIter;
+pub(crate) use stream::{StreamError, StreamParser};
+pub(crate) use unchecked::Unchecked;
 
 use lex::Cursor;
 use std::fmt;
@@ -38,7 +38,7 @@ pub enum Format {
 impl Format {
     /// The format a `Content-Type` header announces; anything unknown is text 0.0.4, as in
     /// Prometheus 2.
-    pub fn from_content_type(ct: Option<&str>) -> Format {
+    pub(crate) fn from_content_type(ct: Option<&str>) -> Format {
         match ct {
             Some(ct) if ct.trim_start().starts_with("application/openmetrics-text") => Format::OpenMetrics,
             _ => Format::Text,
@@ -79,20 +79,20 @@ impl MetricType {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample<'a> {
     /// The raw series text, `name` or `name{…}` exactly as written (a stable cache key).
-    pub series: &'a str,
+    pub(crate) series: &'a str,
     /// The metric name.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// The raw text between the braces (empty when there are none); decode with [`Sample::labels`].
-    pub label_text: &'a str,
+    pub(crate) label_text: &'a str,
     /// The value; `NaN` and `±Inf` included.
     pub value: f64,
     /// The sample's own timestamp in milliseconds, if it has one.
-    pub timestamp_ms: Option<i64>,
+    pub(crate) timestamp_ms: Option<i64>,
 }
 
 impl<'a> Sample<'a> {
     /// The label pairs (name, unescaped value), in written order, excluding `__name__`.
-    pub fn labels(&self) -> LabelIter<'a> {
+    pub(crate) fn labels(&self) -> LabelIter<'a> {
         LabelIter::new(self.label_text)
     }
 }
@@ -118,11 +118,11 @@ pub enum Entry<'a> {
 #[error("line {line}, column {column}: {message}")]
 pub struct ParseError {
     /// 1-based line.
-    pub line: usize,
+    pub(crate) line: usize,
     /// 1-based column (in bytes).
-    pub column: usize,
+    pub(crate) column: usize,
     /// What was wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// Iterates over the entries of one exposition body.
@@ -167,7 +167,7 @@ impl<'a> Parser<'a> {
     /// its own, and any other it checks with [`Unchecked::check`]. Lines the fast reading cannot
     /// take whole (a quoted name, a space before `{`, an exemplar, a malformed value) are
     /// checked as usual.
-    pub fn trusting(mut self, on: bool) -> Self {
+    pub(crate) fn trusting(mut self, on: bool) -> Self {
         self.trusting = on;
         self
     }

@@ -9,7 +9,7 @@ use super::{Entry, Format, MetricType, ParseError, Parser};
 
 /// Why a piece could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StreamError {
+pub(crate) enum StreamError {
     /// Not UTF-8 at this byte offset of the body.
     Utf8(usize),
     /// A malformed line.
@@ -17,7 +17,7 @@ pub enum StreamError {
 }
 
 /// Parses a body fed in pieces; see the module docs.
-pub struct StreamParser {
+pub(crate) struct StreamParser {
     format: Format,
     /// The start of a line the last piece cut.
     carry: Vec<u8>,
@@ -35,7 +35,7 @@ pub struct StreamParser {
 
 impl StreamParser {
     /// A parser for a body in `format`.
-    pub fn new(format: Format) -> Self {
+    pub(crate) fn new(format: Format) -> Self {
         StreamParser {
             format,
             carry: Vec::new(),
@@ -49,14 +49,14 @@ impl StreamParser {
     }
 
     /// See [`Parser::trusting`].
-    pub fn trusting(mut self, on: bool) -> Self {
+    pub(crate) fn trusting(mut self, on: bool) -> Self {
         self.trusting = on;
         self
     }
 
     /// Parses the complete lines `bytes` ends or holds, calling `f` with each entry; keeps a
     /// trailing partial line for the next piece. Stops at the first error (of `f` too).
-    pub fn feed<E: From<StreamError>>(
+    pub(crate) fn feed<E: From<StreamError>>(
         &mut self,
         bytes: &[u8],
         f: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
@@ -87,7 +87,10 @@ impl StreamParser {
 
     /// Parses what is left (a last line without a newline) and checks the end of the body
     /// (OpenMetrics: `# EOF`).
-    pub fn finish<E: From<StreamError>>(&mut self, f: &mut impl FnMut(Entry<'_>) -> Result<(), E>) -> Result<(), E> {
+    pub(crate) fn finish<E: From<StreamError>>(
+        &mut self,
+        f: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let carry = std::mem::take(&mut self.carry);
         self.region(&carry, true, f)
     }

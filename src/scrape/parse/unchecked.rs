@@ -15,11 +15,11 @@ use super::{Entry, Format, MetricType, ParseError, Parser, Sample};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Unchecked<'a> {
     /// The line's series text if the line is well formed.
-    pub series: &'a str,
+    pub(crate) series: &'a str,
     /// The value.
-    pub value: f64,
+    pub(crate) value: f64,
     /// The sample's own timestamp in milliseconds, if it has one.
-    pub timestamp_ms: Option<i64>,
+    pub(crate) timestamp_ms: Option<i64>,
     /// The whole line (without its line end).
     line: &'a str,
     /// Lines of the body before this one.
@@ -31,7 +31,7 @@ pub struct Unchecked<'a> {
 impl<'a> Unchecked<'a> {
     /// Parses the line in full: its sample, `None` for a line Prometheus does not ingest (an
     /// OpenMetrics `_created` series), or the error naming its line and column.
-    pub fn check(&self) -> Result<Option<Sample<'a>>, ParseError> {
+    pub(crate) fn check(&self) -> Result<Option<Sample<'a>>, ParseError> {
         let mut p = Parser::resume(self.line, self.format, self.before, false, self.family, false);
         match p.next() {
             None => Ok(None),

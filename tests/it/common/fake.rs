@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A running fake service.
-pub struct FakeServer {
+pub(crate) struct FakeServer {
     /// Where it listens.
     pub addr: SocketAddr,
     router: Router,
@@ -19,7 +19,7 @@ pub struct FakeServer {
 
 impl FakeServer {
     /// Serves `router` on a free loopback port.
-    pub async fn start(router: Router) -> FakeServer {
+    pub(crate) async fn start(router: Router) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake server");
         let addr = listener.local_addr().unwrap();
         let mut s = FakeServer { addr, router, stop: None, task: None };
@@ -41,12 +41,12 @@ impl FakeServer {
     }
 
     /// `http://addr/path`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
     /// Takes the service down: new connections are refused.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -56,7 +56,7 @@ impl FakeServer {
     }
 
     /// Brings it back on the same port.
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         let listener = TcpListener::bind(self.addr).await.expect("rebind fake server");
         self.serve(listener);
     }

@@ -6,11 +6,11 @@
 mod fake;
 mod pg;
 mod proxy;
-pub mod receivers;
+pub(crate) mod receivers;
 
-pub use fake::FakeServer;
-pub use pg::pg_test_db;
-pub use proxy::Proxy;
+pub(crate) use fake::FakeServer;
+pub(crate) use pg::pg_test_db;
+pub(crate) use proxy::Proxy;
 
 use sidewatch::settings::load_from_str;
 use sidewatch::startup::Application;
@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A running application on 127.0.0.1 with a temporary folder for its files.
-pub struct TestApp {
+pub(crate) struct TestApp {
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its database.
@@ -36,12 +36,12 @@ pub struct TestApp {
 
 impl TestApp {
     /// `http://addr/path`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
     /// Sends the shutdown signal, waits for a clean stop and hands back the app's folder.
-    pub async fn stop(mut self) -> TempDir {
+    pub(crate) async fn stop(mut self) -> TempDir {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -52,17 +52,17 @@ impl TestApp {
 
 /// Starts the application with a temporary SQLite database and `extra` TOML appended to a
 /// config that listens on port 0.
-pub async fn spawn_app(extra: &str) -> TestApp {
+pub(crate) async fn spawn_app(extra: &str) -> TestApp {
     spawn_app_with_storage("url = \"sqlite://data/test.db\"", extra).await
 }
 
 /// Starts the application with the given `[storage]` body and extra TOML.
-pub async fn spawn_app_with_storage(storage: &str, extra: &str) -> TestApp {
+pub(crate) async fn spawn_app_with_storage(storage: &str, extra: &str) -> TestApp {
     spawn_app_in(tempfile::tempdir().expect("tempdir"), storage, extra).await
 }
 
 /// Starts the application in `dir` (so a test can restart it on the same files).
-pub async fn spawn_app_in(dir: TempDir, storage: &str, extra: &str) -> TestApp {
+pub(crate) async fn spawn_app_in(dir: TempDir, storage: &str, extra: &str) -> TestApp {
     let text =
         format!("[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"5s\"\n\n[storage]\n{storage}\n\n{extra}\n");
     let file = dir.path().join("sidewatch.toml");
@@ -80,12 +80,12 @@ pub async fn spawn_app_in(dir: TempDir, storage: &str, extra: &str) -> TestApp {
 }
 
 /// A shared HTTP client with a short timeout.
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().expect("client")
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics with `what` after `secs`.
-pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     secs: u64,
     what: &str,
     mut check: impl FnMut() -> F,

@@ -6,7 +6,7 @@
 use sqlx::Connection;
 
 /// A freshly created database; dropped (with `DROP DATABASE … WITH (FORCE)`) when this drops.
-pub struct PgTestDb {
+pub(crate) struct PgTestDb {
     /// URL of the new database.
     pub url: String,
     admin_url: String,
@@ -15,7 +15,7 @@ pub struct PgTestDb {
 
 /// Creates a database for one test, or returns `None` (after saying so) when no PostgreSQL
 /// server is configured.
-pub async fn pg_test_db(test: &str) -> Option<PgTestDb> {
+pub(crate) async fn pg_test_db(test: &str) -> Option<PgTestDb> {
     let Ok(admin_url) = std::env::var("SIDEWATCH_TEST_POSTGRES_URL") else {
         if std::env::var_os("CI").is_some() {
             panic!("{test}: SIDEWATCH_TEST_POSTGRES_URL is not set, but CI must run the PostgreSQL tests");
@@ -35,7 +35,7 @@ pub async fn pg_test_db(test: &str) -> Option<PgTestDb> {
 
 impl PgTestDb {
     /// The URL with host and port replaced, for going through a proxy.
-    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+    pub(crate) fn url_via(&self, addr: std::net::SocketAddr) -> String {
         let (scheme_user, rest) = self.url.split_once('@').expect("URL with user@host");
         let db = rest.split_once('/').map_or("", |(_, d)| d);
         format!("{scheme_user}@{addr}/{db}")

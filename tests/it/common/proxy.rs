@@ -6,7 +6,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// Forwards connections from `addr` to `upstream` while running.
-pub struct Proxy {
+pub(crate) struct Proxy {
     /// The proxy's own address (stable across stop/start).
     pub addr: SocketAddr,
     upstream: SocketAddr,
@@ -15,7 +15,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Starts a proxy on a free loopback port.
-    pub async fn start(upstream: SocketAddr) -> Proxy {
+    pub(crate) async fn start(upstream: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let mut p = Proxy { addr, upstream, task: None };
@@ -49,7 +49,7 @@ impl Proxy {
     }
 
     /// Closes the listener and every forwarded connection.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
             let _ = t.await;
@@ -57,7 +57,7 @@ impl Proxy {
     }
 
     /// Listens again on the same port.
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         let listener = TcpListener::bind(self.addr).await.expect("rebind proxy on the same port");
         self.serve(listener);
     }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// One received HTTP request.
 #[derive(Clone, Debug)]
-pub struct Received {
+pub(crate) struct Received {
     /// Path.
     pub path: String,
     /// Headers.
@@ -27,14 +27,14 @@ pub struct Received {
 
 impl Received {
     /// The body as JSON.
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
 }
 
 /// What the recorder answers.
 #[derive(Default)]
-pub struct Behaviour {
+pub(crate) struct Behaviour {
     /// Status to answer (0: 200).
     pub status: AtomicU16,
     /// Answer this many requests with `status`, then 200 (0: always `status`).
@@ -44,7 +44,7 @@ pub struct Behaviour {
 }
 
 /// An HTTP recorder.
-pub struct Recorder {
+pub(crate) struct Recorder {
     /// The server.
     pub server: FakeServer,
     /// Requests that got an answer of 2xx.
@@ -76,7 +76,7 @@ async fn record(State((got, seen, b)): State<Shared>, req: Request) -> impl Into
 
 impl Recorder {
     /// Starts a recorder answering 200.
-    pub async fn start() -> Recorder {
+    pub(crate) async fn start() -> Recorder {
         let got = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::new(AtomicUsize::new(0));
         let behaviour = Arc::new(Behaviour::default());
@@ -85,18 +85,18 @@ impl Recorder {
     }
 
     /// `http://addr/path`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         self.server.url(path)
     }
 
     /// Requests received so far.
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 }
 
 /// A fake Telegram Bot API: `POST /bot<token>/<method>`; answers `sendMessage` like Telegram.
-pub struct FakeTelegram {
+pub(crate) struct FakeTelegram {
     /// The server.
     pub server: FakeServer,
     /// (path, JSON body) of every call.
@@ -107,7 +107,7 @@ pub struct FakeTelegram {
 
 impl FakeTelegram {
     /// Starts it.
-    pub async fn start() -> FakeTelegram {
+    pub(crate) async fn start() -> FakeTelegram {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let flood_first = Arc::new(AtomicUsize::new(0));
         let (c, f) = (calls.clone(), flood_first.clone());
@@ -137,10 +137,10 @@ impl FakeTelegram {
 }
 
 /// Messages an SMTP sink got: (envelope recipients, raw DATA).
-pub type Mails = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+pub(crate) type Mails = Arc<Mutex<Vec<(Vec<String>, String)>>>;
 
 /// An SMTP sink: accepts every message and keeps (envelope recipients, raw DATA).
-pub struct SmtpSink {
+pub(crate) struct SmtpSink {
     /// Port on 127.0.0.1.
     pub port: u16,
     /// Messages.
@@ -149,7 +149,7 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     /// Starts it.
-    pub async fn start() -> SmtpSink {
+    pub(crate) async fn start() -> SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let messages = Arc::new(Mutex::new(Vec::new()));
