@@ -188,58 +188,21 @@ impl Application {
             stop_rx.clone(),
         )));
         if let Some(rules) = state.rules.clone() {
-            use crate::rules::persist;
-            let tolerance = state.config.config.rules.for_outage_tolerance.get().as_millis() as i64;
-            match crate::storage::AlertRepo::load_alerts(&storage).await {
-                Ok(rows) => {
-                    let n = persist::restore(&rules, rows, chrono::Utc::now().timestamp_millis(), tolerance);
-                    if n > 0 {
-                        tracing::info!(alerts = n, "alert state restored");
-                    }
+            let rules_cfg = &state.config.config.rules;
+            let tolerance = rules_cfg.for_outage_tolerance.get().as_millis() as i64;
+            background.extend(crate::rules::persist::start(&rules, storage.clone(), tolerance, stop_rx.clone()).await);
+            match notify {
+                Some((plan, m)) => {
+                    let (notifier, tasks) = crate::notify::Notifier::start(plan, storage.clone(), m, stop_rx.clone());
+                    notifier.subscribe(rules.stream());
+                    background.extend(tasks);
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot load alert state; alerts start over"),
+                None => tracing::info!("no [[notify.receivers]] configured: alerts are evaluated but not delivered"),
             }
-            if let Some((plan, m)) = notify {
-                tracing::info!(
-                    receivers = state.config.config.notify.receivers.len(),
-                    targets = plan.targets.len(),
-                    "notifier started"
-                );
-                let (n, tasks) = crate::notify::Notifier::start(plan, storage.clone(), m, stop_rx.clone());
-                n.subscribe(rules.stream());
-                background.extend(tasks);
-            } else {
-                tracing::info!("no [[notify.receivers]] configured: alerts are evaluated but not delivered");
-            }
-            let transitions = rules.stream().transitions.subscribe();
-            background.push(tokio::spawn(persist::writer(
-                storage.clone(),
-                rules.clone(),
-                transitions,
-                stop_rx.clone(),
-            )));
-            let watch = state.config.config.rules.watch_interval.get();
-            background.push(tokio::spawn(rules.clone().run(watch, stop_rx.clone())));
-            background.push(tokio::spawn(reload_on_sighup(rules, stop_rx.clone())));
+            background.extend(rules.start(rules_cfg.watch_interval.get(), stop_rx.clone()));
         }
-        // Report pipeline: metric history for reports, and the report jobs on their schedules.
-        let cfg = Arc::new(state.config.config.clone());
-        background.push(tokio::spawn(crate::jobs::history::run(
-            history_engine,
-            storage.clone(),
-            cfg.clone(),
-            stop_rx.clone(),
-        )));
-        for src in &cfg.events.sources {
-            background.push(tokio::spawn(crate::jobs::events_pull::run(storage.clone(), src.clone(), stop_rx.clone())));
-        }
-        let scheduler = crate::jobs::Scheduler {
-            storage: storage.clone(),
-            cfg,
-            base_dir: state.config.base_dir.clone(),
-            runner: format!("{}-{}", instance, std::process::id()),
-        };
-        background.push(tokio::spawn(scheduler.run(stop_rx.clone())));
+        let runner = format!("{}-{}", instance, std::process::id());
+        background.extend(crate::jobs::start(history_engine, &storage, &state.config, runner, stop_rx.clone()));
         let app = router(state);
         let mut server_stop = stop_rx;
         let mut server = tokio::spawn(async move {
@@ -281,28 +244,6 @@ async fn audit(storage: &Storage, action: &str, target: &str) {
     let entry = NewAuditEntry { actor: "system", action, target, detail: env!("CARGO_PKG_VERSION"), request_id: None };
     if let Err(e) = storage.append_audit(entry).await {
         tracing::warn!(error = %e, action, "cannot write the audit log");
-    }
-}
-
-/// Reloads the rules on every SIGHUP until `stop`.
-async fn reload_on_sighup(rules: crate::rules::manager::RuleManager, mut stop: tokio::sync::watch::Receiver<bool>) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
-        loop {
-            tokio::select! {
-                _ = hup.recv() => {
-                    tracing::info!(signal = "SIGHUP", "reloading rules");
-                    let r = rules.clone();
-                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
-                }
-                _ = stop.changed() => return,
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (rules, stop.changed().await);
     }
 }
 

@@ -1,5 +1,5 @@
 //! The *loader*: turns TOML text plus the process environment into a validated settings tree
-//! (any [`Settings`] type; the program's is `crate::settings::Config`).
+//! (any [`Settings`] type; the program's is `settings::Config`).
 //! Order: parse → `${VAR}` expansion → `<key>_file` secrets → `SIDEWATCH_*` overrides →
 //! typed deserialization → semantic validation. Errors point at the file, key and line.
 

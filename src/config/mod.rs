@@ -4,7 +4,7 @@
 //! tree and validated by it; plus the value types every section shares ([`Duration`],
 //! [`ByteSize`], [`Secret`], [`SecretUrl`]). This module sits at the bottom of the import
 //! order: it knows no stage. Each stage owns and validates its own section type; the
-//! program's whole tree is `crate::settings::Config`.
+//! program's whole tree is `settings::Config`.
 
 mod error;
 mod load;

@@ -2,7 +2,7 @@
 //! stages land — the query, rules, alerts and admin APIs. Every request gets an `X-Request-Id`,
 //! is logged and counted, and bodies over `server.max_body_bytes` get 413 with a JSON error.
 
-mod config;
+pub(crate) mod config;
 mod events;
 mod health;
 mod middleware;
@@ -10,7 +10,6 @@ mod notify;
 mod query;
 mod rules;
 mod targets;
-pub(crate) use config::{ServerConfig, validate as validate_config};
 
 use crate::scrape::TargetState;
 use crate::settings::LoadedConfig;

@@ -6,10 +6,9 @@
 //! sidewatch was down runs if it is at most `jobs.catch_up_grace` old. The CLI runs the same
 //! code (`sidewatch report …`), recorded the same way.
 
-mod config;
+pub(crate) mod config;
 pub mod events_pull;
 pub(crate) mod history;
-pub(crate) use config::{JobsConfig, validate as validate_config};
 
 use crate::reports::{Ctx, ReportError, digest};
 use crate::settings::Config;
@@ -176,6 +175,26 @@ pub(crate) async fn recorded<F: std::future::Future<Output = Outcome>>(
     let outputs = serde_json::to_string(&out.paths).unwrap_or_else(|_| "[]".into());
     storage.finish_run(id, out.status, &outputs, out.error.as_deref(), chrono::Utc::now().timestamp_millis()).await?;
     Ok(Some(out))
+}
+
+/// Starts the report pipeline: the metric history for reports, the event pulls, and the
+/// scheduler of the report jobs (`runner` names this process in `job_runs`); they end with
+/// `stop`.
+pub(crate) fn start(
+    engine: crate::promql::Engine,
+    storage: &Storage,
+    loaded: &crate::settings::LoadedConfig,
+    runner: String,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let cfg = Arc::new(loaded.config.clone());
+    let mut tasks = vec![tokio::spawn(history::run(engine, storage.clone(), cfg.clone(), stop.clone()))];
+    for src in &cfg.events.sources {
+        tasks.push(tokio::spawn(events_pull::run(storage.clone(), src.clone(), stop.clone())));
+    }
+    let scheduler = Scheduler { storage: storage.clone(), cfg, base_dir: loaded.base_dir.clone(), runner };
+    tasks.push(tokio::spawn(scheduler.run(stop)));
+    tasks
 }
 
 /// What the scheduler needs.

@@ -6,7 +6,7 @@
 //! the delivery workers send it. See docs/NOTIFY.md.
 
 pub(crate) mod channel;
-mod config;
+pub(crate) mod config;
 pub mod deliver;
 pub mod dispatch;
 pub(crate) mod matcher;
@@ -283,6 +283,7 @@ impl Notifier {
         metrics: NotifyMetrics,
         stop: watch::Receiver<bool>,
     ) -> (Notifier, Vec<tokio::task::JoinHandle<()>>) {
+        tracing::info!(receivers = plan.cfg.receivers.len(), targets = plan.targets.len(), "notifier started");
         let plan = Arc::new(plan);
         let (tx, rx) = mpsc::unbounded_channel();
         let worker = Arc::new(Worker {

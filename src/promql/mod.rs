@@ -12,7 +12,7 @@ mod aggregate;
 mod binary;
 #[cfg(test)]
 mod cache_tests;
-mod config;
+pub(crate) mod config;
 mod eval;
 mod functions;
 mod histogram;
@@ -20,7 +20,6 @@ mod label_fns;
 pub mod promqltest;
 mod range_fns;
 mod value;
-pub(crate) use config::{QueryConfig, validate as validate_config};
 
 pub use value::{Sample, Series, Value};
 

@@ -207,7 +207,7 @@ pub struct Sections<'a> {
 }
 
 /// Checks the report sections.
-pub fn validate(c: Sections<'_>, invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(c: Sections<'_>, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     for (i, s) in c.events.sources.iter().enumerate() {
         let at = format!("sources[{i}]");

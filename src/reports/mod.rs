@@ -8,7 +8,7 @@
 
 pub(crate) mod baseline;
 pub(crate) mod charts;
-mod config;
+pub(crate) mod config;
 pub mod digest;
 pub(crate) mod frame;
 pub(crate) mod incident;
@@ -16,7 +16,7 @@ pub mod kpi;
 pub mod seed;
 pub use config::{
     DigestConfig, EventSource, EventsConfig, EvidenceConfig, FunnelConfig, HistoryConfig, HistorySeries, IngestConfig,
-    KpiConfig, RecoveryConfig, ReportsConfig, Sections, validate as validate_config,
+    KpiConfig, RecoveryConfig, ReportsConfig, Sections,
 };
 
 use crate::settings::Config;

@@ -216,6 +216,16 @@ impl RuleManager {
         self.inner.metrics.alerts.with_label_values(&["firing"]).set(firing);
     }
 
+    /// Starts the evaluation loops (and the rule-file watch) and a SIGHUP reload; they end
+    /// with `stop`.
+    pub(crate) fn start(
+        &self,
+        watch: Duration,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![tokio::spawn(self.clone().run(watch, stop.clone())), tokio::spawn(reload_on_sighup(self.clone(), stop))]
+    }
+
     /// Runs every group until `stop`, restarting the loops when the groups are replaced, and
     /// reloads when a rule file changes on disk (every `watch`, unless zero).
     pub(crate) async fn run(self, watch: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -354,4 +364,26 @@ fn carry_over(g: Group, current: &[Arc<Mutex<GroupState>>]) -> GroupState {
         next.last_eval = old.last_eval;
     }
     next
+}
+
+/// Reloads the rules on every SIGHUP until `stop`.
+async fn reload_on_sighup(rules: RuleManager, mut stop: tokio::sync::watch::Receiver<bool>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!(signal = "SIGHUP", "reloading rules");
+                    let r = rules.clone();
+                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (rules, stop.changed().await);
+    }
 }

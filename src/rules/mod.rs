@@ -2,7 +2,7 @@
 //! ([`template`]), the evaluation of a *group* — its rules in order at one time ([`eval`]) —
 //! and promtool's rule unit tests ([`unittest`]).
 
-mod config;
+pub(crate) mod config;
 pub(crate) mod eval;
 pub mod file;
 pub(crate) mod lint;
@@ -13,7 +13,6 @@ pub(crate) mod template;
 #[cfg(test)]
 mod tests;
 pub(crate) mod unittest;
-pub(crate) use config::{RulesConfig, validate as validate_config};
 
 pub use eval::{Context, GroupState, Health, PARALLEL_AFTER_S};
 pub(crate) use file::{Group, RuleError};

@@ -182,6 +182,28 @@ pub(crate) fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, t
     n
 }
 
+/// Puts the stored alert state back into `manager`'s rules (see [`restore`]) and starts the
+/// alert-state writer on a subscription to the manager's transitions; it ends with `stop`,
+/// after a last whole write.
+pub(crate) async fn start(
+    manager: &RuleManager,
+    storage: Storage,
+    tolerance_ms: i64,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    match storage.load_alerts().await {
+        Ok(rows) => {
+            let n = restore(manager, rows, chrono::Utc::now().timestamp_millis(), tolerance_ms);
+            if n > 0 {
+                tracing::info!(alerts = n, "alert state restored");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot load alert state; alerts start over"),
+    }
+    let transitions = manager.stream().transitions.subscribe();
+    vec![tokio::spawn(writer(storage, manager.clone(), transitions, stop))]
+}
+
 /// Writes snapshots and history until `stop`, from the manager's transitions (`rx`, a
 /// subscription to its alert stream), then a final snapshot of every group.
 pub(crate) async fn writer(

@@ -4,7 +4,7 @@
 //! relabeling, limits, and staleness markers.
 
 pub(crate) mod client;
-mod config;
+pub(crate) mod config;
 pub(crate) mod health;
 mod manager;
 mod metrics;
@@ -12,9 +12,7 @@ pub mod parse;
 pub(crate) mod relabel;
 mod state;
 pub mod target;
-pub(crate) use config::{
-    HealthCheckConfig, RelabelAction, RelabelConfig, ScrapeConfig, TargetConfig, validate as validate_config,
-};
+pub(crate) use config::{HealthCheckConfig, RelabelAction, RelabelConfig, ScrapeConfig, TargetConfig};
 
 pub(crate) use manager::ScrapeManager;
 pub(crate) use metrics::ScrapeMetrics;

@@ -5,7 +5,18 @@
 //! documented in `docs/CONFIG.md`, and a test keeps the two in step.
 
 use crate::config::{ConfigError, Invalid, Loaded, Settings};
-use crate::{http, jobs, notify, promql, reports, rules, scrape, storage, store, telemetry};
+// Only the stages' `config` modules: the settings tree sits above them, and the stages
+// that read the whole tree (jobs, reports, http, startup) above it.
+use crate::http::config as http;
+use crate::jobs::config as jobs;
+use crate::notify::config as notify;
+use crate::promql::config as promql;
+use crate::reports::config as reports;
+use crate::rules::config as rules;
+use crate::scrape::config as scrape;
+use crate::storage::config as storage;
+use crate::store::config as store;
+use crate::telemetry::config as telemetry;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -82,18 +93,18 @@ impl Settings for Config {
     /// Each stage checks its own section; what spans sections is checked here.
     fn validate(&self, invalid: Invalid<'_>) -> Vec<String> {
         let mut errors = Vec::new();
-        errors.extend(http::validate_config(&self.server, invalid));
-        errors.extend(storage::validate_config(&self.storage, invalid));
-        errors.extend(telemetry::validate_config(&self.log, invalid));
-        errors.extend(scrape::validate_config(&self.scrape, &self.targets, invalid));
-        errors.extend(store::validate_config(&self.store, invalid));
-        errors.extend(promql::validate_config(&self.query, invalid));
-        errors.extend(rules::validate_config(&self.rules, invalid));
-        errors.extend(jobs::validate_config(&self.jobs, invalid));
+        errors.extend(http::validate(&self.server, invalid));
+        errors.extend(storage::validate(&self.storage, invalid));
+        errors.extend(telemetry::validate(&self.log, invalid));
+        errors.extend(scrape::validate(&self.scrape, &self.targets, invalid));
+        errors.extend(store::validate(&self.store, invalid));
+        errors.extend(promql::validate(&self.query, invalid));
+        errors.extend(rules::validate(&self.rules, invalid));
+        errors.extend(jobs::validate(&self.jobs, invalid));
         let sections =
             reports::Sections { events: &self.events, history: &self.history, kpi: &self.kpi, digest: &self.digest };
-        errors.extend(reports::validate_config(sections, invalid));
-        for e in notify::check(&self.notify) {
+        errors.extend(reports::validate(sections, invalid));
+        for e in crate::notify::check(&self.notify) {
             let (path, msg) = e.split_once(": ").unwrap_or(("notify", &e));
             let segments: Vec<&str> = path.split('.').collect();
             errors.push(invalid(&segments, msg));

@@ -31,7 +31,7 @@ impl Default for StorageConfig {
 }
 
 /// Checks `[storage]`; `invalid(path, message)` formats one error.
-pub fn validate(config: &StorageConfig, invalid: Invalid<'_>) -> Vec<String> {
+pub(crate) fn validate(config: &StorageConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     let st = &config;
     let url = st.url.expose();

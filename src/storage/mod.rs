@@ -8,14 +8,14 @@
 
 mod alerts;
 mod audit;
-mod config;
+pub(crate) mod config;
 mod meta;
 mod outbox;
 mod postgres;
 mod reports;
 mod sqlite;
 mod status;
-pub use config::{StorageConfig, validate as validate_config};
+pub use config::StorageConfig;
 
 pub use alerts::{AlertChange, AlertRepo, StoredAlert};
 pub use audit::{AuditEntry, AuditQuery, AuditRepo, NewAuditEntry};

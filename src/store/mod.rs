@@ -11,7 +11,7 @@ mod bits;
 pub(crate) mod checkpoint;
 pub(crate) mod chunk;
 pub(crate) mod chunkfile;
-mod config;
+pub(crate) mod config;
 pub(crate) mod index;
 pub(crate) mod labels;
 pub(crate) mod maintenance;
@@ -20,7 +20,7 @@ mod series;
 mod table;
 #[cfg(test)]
 mod tests;
-pub(crate) use config::{SealedChunks, StoreConfig, validate as validate_config};
+pub(crate) use config::SealedChunks;
 
 pub use index::{MatchOp, Matcher};
 pub(crate) use labels::Labels;

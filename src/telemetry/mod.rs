@@ -2,10 +2,10 @@
 //! key-value fields, the error under the field `error`) and its own Prometheus metrics
 //! ([`SelfMetrics`]), served on `/metrics` and scraped by sidewatch itself when no target is set.
 
-mod config;
+pub(crate) mod config;
 mod metrics;
 mod process;
-pub(crate) use config::{LogConfig, LogFormat, validate as validate_config};
+pub(crate) use config::{LogConfig, LogFormat};
 
 pub use process::{release_free_memory, trim_code_pages, trim_code_task, tune_allocator};
 
