@@ -6,6 +6,7 @@
 pub(crate) mod alerts;
 pub mod cli;
 pub mod config;
+mod error;
 pub(crate) mod http;
 pub mod jobs;
 pub mod notify;

@@ -4,6 +4,7 @@
 //! typed deserialization → semantic validation. Errors point at the file, key and line.
 
 use super::{ConfigError, Settings};
+use crate::config::ValueError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
@@ -258,7 +259,7 @@ fn suggest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// Replaces `${VAR}` with the variable's value; `$${` stands for a literal `${`.
 /// Returns the name of the first unset variable as the error.
-fn expand_vars(s: &str, env: &HashMap<&str, &str>) -> Result<String, String> {
+fn expand_vars(s: &str, env: &HashMap<&str, &str>) -> Result<String, ValueError> {
     if !s.contains("${") {
         return Ok(s.to_string());
     }
@@ -278,7 +279,7 @@ fn expand_vars(s: &str, env: &HashMap<&str, &str>) -> Result<String, String> {
             let name = &tail[..end];
             match env.get(name) {
                 Some(v) => out.push_str(v),
-                None => return Err(name.to_string()),
+                None => return Err(ValueError::from(name.to_string())),
             }
             rest = &tail[end + 1..];
         } else {
@@ -303,7 +304,7 @@ fn typed_env_value(raw: &str, default: Option<&Value>) -> Value {
     typed.unwrap_or_else(|| Value::String(raw.to_string()))
 }
 
-fn set_path(table: &mut Table, segs: &[String], value: Value) -> Result<(), String> {
+fn set_path(table: &mut Table, segs: &[String], value: Value) -> Result<(), ValueError> {
     let (last, parents) = segs.split_last().ok_or("no key")?;
     let mut cur = table;
     for seg in parents {
@@ -311,12 +312,12 @@ fn set_path(table: &mut Table, segs: &[String], value: Value) -> Result<(), Stri
         cur = match entry {
             Value::Table(t) => t,
             Value::Array(items) => {
-                return Err(format!(
+                return Err(ValueError::from(format!(
                     "[{seg}] is a list ({} entries); it cannot be set from the environment",
                     items.len()
-                ));
+                )));
             }
-            _ => return Err(format!("\"{seg}\" is a value, not a section")),
+            _ => return Err(ValueError::from(format!("\"{seg}\" is a value, not a section"))),
         };
     }
     cur.insert(last.clone(), value);

@@ -7,6 +7,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration as StdDuration;
 
+crate::error::message_error! {
+    /// A setting's value that does not parse (a duration, a size).
+    pub(crate) ValueError
+}
+
 /// A duration written as a Prometheus-style string: one or more `<number><unit>` parts with
 /// units `ms`, `s`, `m`, `h`, `d`, `w`, `y` (e.g. `"90s"`, `"1h30m"`). A bare integer means seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -24,7 +29,7 @@ impl Duration {
     }
 
     /// Parses `"1h30m"`-style text. Returns an error message naming the first bad part.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ValueError> {
         let s = text.trim();
         if s.is_empty() {
             return Err("empty duration; expected e.g. \"15s\", \"5m\", \"1h\"".into());
@@ -37,7 +42,9 @@ impl Duration {
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
-                return Err(format!("invalid duration {text:?}; expected e.g. \"15s\", \"5m\", \"1h30m\""));
+                return Err(ValueError::from(format!(
+                    "invalid duration {text:?}; expected e.g. \"15s\", \"5m\", \"1h30m\""
+                )));
             }
             let n: u128 = rest[..digits].parse().map_err(|_| format!("duration {text:?} is too large"))?;
             rest = &rest[digits..];
@@ -51,7 +58,9 @@ impl Duration {
                 "w" => 7 * 86_400_000,
                 "y" => 365 * 86_400_000,
                 other => {
-                    return Err(format!("invalid unit {other:?} in duration {text:?}; use ms, s, m, h, d, w or y"));
+                    return Err(ValueError::from(format!(
+                        "invalid unit {other:?} in duration {text:?}; use ms, s, m, h, d, w or y"
+                    )));
                 }
             };
             rest = &rest[unit_len..];
@@ -123,7 +132,7 @@ impl ByteSize {
     }
 
     /// Parses `"32MiB"`-style text. Returns an error message when the number or unit is bad.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ValueError> {
         let s = text.trim();
         let digits = s.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
         let (num, unit) = s.split_at(digits);
@@ -139,7 +148,9 @@ impl ByteSize {
             "MiB" => 1 << 20,
             "GiB" => 1 << 30,
             other => {
-                return Err(format!("invalid unit {other:?} in size {text:?}; use B, KiB, MiB, GiB, KB, MB or GB"));
+                return Err(ValueError::from(format!(
+                    "invalid unit {other:?} in size {text:?}; use B, KiB, MiB, GiB, KB, MB or GB"
+                )));
             }
         };
         Ok(ByteSize((n * mult as f64).round() as u64))

@@ -15,17 +15,22 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+crate::error::message_error! {
+    /// Why a posted product event was refused.
+    pub(crate) EventError
+}
+
 /// Equal in constant time for equal lengths.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Parses `ts`: RFC 3339, or Unix seconds (integer or fractional).
-fn parse_ts(v: &Value) -> Result<i64, String> {
+fn parse_ts(v: &Value) -> Result<i64, EventError> {
     match v {
         Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.timestamp_millis())
-            .map_err(|_| format!("ts {s:?} is not RFC 3339")),
+            .map_err(|_| EventError(format!("ts {s:?} is not RFC 3339"))),
         Value::Number(n) => {
             let secs = n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).ok_or("ts must be non-negative")?;
             Ok((secs * 1000.0).round() as i64)
@@ -35,11 +40,11 @@ fn parse_ts(v: &Value) -> Result<i64, String> {
     }
 }
 
-fn parse_event(v: &Value) -> Result<NewEvent, String> {
+fn parse_event(v: &Value) -> Result<NewEvent, EventError> {
     let o = v.as_object().ok_or("not an object")?;
     for k in o.keys() {
         if !["ts", "name", "user_id", "props"].contains(&k.as_str()) {
-            return Err(format!("unknown field {k:?} (expected ts, name, user_id, props)"));
+            return Err(EventError::from(format!("unknown field {k:?} (expected ts, name, user_id, props)")));
         }
     }
     let ts = parse_ts(o.get("ts").unwrap_or(&Value::Null))?;
@@ -101,7 +106,7 @@ pub(crate) async fn ingest(State(state): State<AppState>, headers: HeaderMap, bo
     for (i, v) in items.iter().enumerate() {
         match parse_event(v) {
             Ok(e) => events.push(e),
-            Err(reason) => errors.push(json!({"index": i, "reason": reason})),
+            Err(reason) => errors.push(json!({"index": i, "reason": reason.to_string()})),
         }
     }
     if !errors.is_empty() {
@@ -126,8 +131,10 @@ mod tests {
         assert_eq!(parse_ts(&json!(1_795_428_000.5)).unwrap(), 1_795_428_000_500);
         assert!(parse_ts(&json!("yesterday")).is_err());
         assert!(parse_event(&json!({"ts": 1, "name": "x", "user_id": 7})).is_ok());
-        assert!(parse_event(&json!({"ts": 1, "name": "x"})).unwrap_err().contains("user_id"));
-        assert!(parse_event(&json!({"ts": 1, "name": "x", "user_id": "u", "extra": 1})).unwrap_err().contains("extra"));
+        assert!(parse_event(&json!({"ts": 1, "name": "x"})).unwrap_err().0.contains("user_id"));
+        assert!(
+            parse_event(&json!({"ts": 1, "name": "x", "user_id": "u", "extra": 1})).unwrap_err().0.contains("extra")
+        );
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
 }

@@ -84,7 +84,7 @@ impl Default for DigestJob {
 pub(crate) fn validate(c: &JobsConfig, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     if let Err(e) = super::timezone(&c.timezone) {
-        errors.push(invalid(&["jobs", "timezone"], &e));
+        errors.push(invalid(&["jobs", "timezone"], &e.to_string()));
     }
     for (name, schedule) in
         [("baseline", &c.baseline.schedule), ("kpi", &c.kpi.schedule), ("digest", &c.digest.schedule)]
@@ -92,7 +92,7 @@ pub(crate) fn validate(c: &JobsConfig, invalid: Invalid<'_>) -> Vec<String> {
         if !schedule.is_empty()
             && let Err(e) = super::cron(schedule)
         {
-            errors.push(invalid(&["jobs", name, "schedule"], &e));
+            errors.push(invalid(&["jobs", name, "schedule"], &e.to_string()));
         }
     }
     if c.digest.lookback_days == 0 {

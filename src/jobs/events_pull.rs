@@ -9,6 +9,11 @@ use crate::storage::{MetaRepo, NewEvent, ReportRepo, Storage};
 use sqlx::Row;
 use tokio::sync::watch;
 
+crate::error::message_error! {
+    /// Why an event source could not be read.
+    pub PullError
+}
+
 /// A connection to a source.
 pub enum SourceDb {
     /// Read-only SQLite.
@@ -18,7 +23,7 @@ pub enum SourceDb {
 }
 
 /// Connects to a source.
-pub async fn connect(src: &EventSource) -> Result<SourceDb, String> {
+pub async fn connect(src: &EventSource) -> Result<SourceDb, PullError> {
     let url = src.url.expose();
     let fail = |e: sqlx::Error| format!("events source {}: cannot connect to {}: {e}", src.name, src.url);
     if let Some(path) = url.strip_prefix("sqlite://") {
@@ -55,7 +60,7 @@ macro_rules! rows_to_events {
 }
 
 /// Pulls new rows once; returns how many events were added.
-pub async fn pull_once(storage: &Storage, db: &SourceDb, src: &EventSource) -> Result<u64, String> {
+pub async fn pull_once(storage: &Storage, db: &SourceDb, src: &EventSource) -> Result<u64, PullError> {
     let key = format!("events_source:{}", src.name);
     let mark: i64 = storage.get_meta(&key).await.map_err(|e| e.to_string())?.and_then(|v| v.parse().ok()).unwrap_or(0);
     let fail = |e: sqlx::Error| format!("events source {}: query failed: {e}", src.name);
@@ -74,7 +79,7 @@ pub async fn pull_once(storage: &Storage, db: &SourceDb, src: &EventSource) -> R
     };
     let Some(max) = events.iter().map(|e| e.ts).max() else { return Ok(0) };
     let v = max.to_string();
-    storage.insert_events_marked(&events, Some((&key, &v))).await.map_err(|e| e.to_string())
+    storage.insert_events_marked(&events, Some((&key, &v))).await.map_err(|e| PullError(e.to_string()))
 }
 
 /// Polls `src` until `stop`.

@@ -19,6 +19,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+crate::error::message_error! {
+    /// A cron schedule or time zone that does not parse.
+    pub(crate) ScheduleError
+}
+
 /// A scheduled report job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JobKind {
@@ -54,22 +59,22 @@ impl JobKind {
 }
 
 /// `jobs.timezone` as a fixed offset.
-pub(crate) fn timezone(tz: &str) -> Result<FixedOffset, String> {
+pub(crate) fn timezone(tz: &str) -> Result<FixedOffset, ScheduleError> {
     if tz.is_empty() || tz == "UTC" || tz == "Z" {
         return Ok(FixedOffset::east_opt(0).expect("zero"));
     }
     chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{tz}"))
         .map(|d| *d.offset())
-        .map_err(|_| format!("{tz:?} is neither UTC nor a fixed offset like +02:00"))
+        .map_err(|_| ScheduleError(format!("{tz:?} is neither UTC nor a fixed offset like +02:00")))
 }
 
 /// Parses a six-field cron expression (seconds first).
-pub(crate) fn cron(expr: &str) -> Result<croner::Cron, String> {
+pub(crate) fn cron(expr: &str) -> Result<croner::Cron, ScheduleError> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .build()
         .parse(expr)
-        .map_err(|e| format!("{expr:?} is not a six-field cron schedule (seconds first): {e}"))
+        .map_err(|e| ScheduleError(format!("{expr:?} is not a six-field cron schedule (seconds first): {e}")))
 }
 
 /// The latest occurrence at or before `now_ms`.

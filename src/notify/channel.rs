@@ -5,6 +5,7 @@
 
 use super::model::Notification;
 use super::template::Templates;
+use crate::notify::template::TemplateError;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -114,7 +115,7 @@ pub(crate) async fn send_http(req: reqwest::RequestBuilder, secrets: &[&str]) ->
 pub(crate) fn render_within(
     n: &Notification,
     fits: impl Fn(&str) -> bool,
-    render: impl Fn(&Notification) -> Result<String, String>,
+    render: impl Fn(&Notification) -> Result<String, TemplateError>,
 ) -> Result<String, SendError> {
     let mut m = n.clone();
     loop {

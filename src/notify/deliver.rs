@@ -11,6 +11,7 @@ use super::channel::{Channel, SendError};
 use super::metrics::NotifyMetrics;
 use super::model::Notification;
 use super::template::Templates;
+use crate::notify::PlanError;
 use crate::storage::{Attempt, OutboxRepo, OutboxRow, Storage};
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,7 +174,9 @@ impl Worker {
         let now = now_ms();
         let n = match merged {
             Some(rows) => summary(rows),
-            None => serde_json::from_str::<Notification>(&row.payload).map_err(|e| format!("bad payload: {e}")),
+            None => {
+                serde_json::from_str::<Notification>(&row.payload).map_err(|e| PlanError(format!("bad payload: {e}")))
+            }
         };
         let result = match n {
             Err(e) => Err(SendError::permanent(e)),
@@ -226,7 +229,7 @@ impl Worker {
 }
 
 /// One notification carrying the alerts of several queued ones (newest status per alert).
-pub(crate) fn summary(rows: &[OutboxRow]) -> Result<Notification, String> {
+pub(crate) fn summary(rows: &[OutboxRow]) -> Result<Notification, PlanError> {
     let mut ns = Vec::new();
     for r in rows {
         ns.push(serde_json::from_str::<Notification>(&r.payload).map_err(|e| format!("bad payload: {e}"))?);

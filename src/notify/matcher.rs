@@ -7,6 +7,11 @@ use regex::Regex;
 use std::collections::BTreeMap;
 use std::fmt;
 
+crate::error::message_error! {
+    /// A label matcher, silence or inhibition rule that does not parse.
+    pub(crate) MatcherError
+}
+
 /// How a matcher compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -57,13 +62,13 @@ impl fmt::Display for Matcher {
 
 impl Matcher {
     /// Parses `name<op>value`.
-    pub(crate) fn parse(text: &str) -> Result<Matcher, String> {
+    pub(crate) fn parse(text: &str) -> Result<Matcher, MatcherError> {
         let t = text.trim();
         let bad = |why: &str| format!("matcher {text:?}: {why} (expected name=\"value\", name!=…, name=~…, name!~…)");
         let pos = t.find(['=', '!']).ok_or_else(|| bad("no operator"))?;
         let name = t[..pos].trim();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(bad("invalid label name"));
+            return Err(MatcherError::from(bad("invalid label name")));
         }
         let rest = &t[pos..];
         let (op, raw) = if let Some(r) = rest.strip_prefix("=~") {
@@ -75,7 +80,7 @@ impl Matcher {
         } else if let Some(r) = rest.strip_prefix('=') {
             (Op::Eq, r)
         } else {
-            return Err(bad("invalid operator"));
+            return Err(MatcherError::from(bad("invalid operator")));
         };
         let raw = raw.trim();
         let value = if let Some(inner) = raw.strip_prefix('"') {
@@ -87,7 +92,7 @@ impl Matcher {
                     match chars.next() {
                         Some('n') => out.push('\n'),
                         Some(c) => out.push(c),
-                        None => return Err(bad("dangling backslash")),
+                        None => return Err(MatcherError::from(bad("dangling backslash"))),
                     }
                 } else {
                     out.push(c);
@@ -119,7 +124,7 @@ impl Matcher {
 }
 
 /// Parses a list of matchers; errors name the offending one.
-pub(crate) fn parse_all(list: &[String]) -> Result<Vec<Matcher>, String> {
+pub(crate) fn parse_all(list: &[String]) -> Result<Vec<Matcher>, MatcherError> {
     list.iter().map(|m| Matcher::parse(m)).collect()
 }
 
@@ -153,7 +158,7 @@ mod tests {
     fn errors_name_the_matcher() {
         for bad in ["severity", r#"sev-x="a""#, r#"a="x"#, r#"a=~"(""#, "=x"] {
             let e = Matcher::parse(bad).unwrap_err();
-            assert!(e.contains(&format!("{bad:?}")), "{e}");
+            assert!(e.0.contains(&format!("{bad:?}")), "{e}");
         }
     }
 }

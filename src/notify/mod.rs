@@ -33,6 +33,29 @@ use std::sync::Arc;
 use template::{Runbooks, Templates};
 use tokio::sync::{Notify, mpsc, watch};
 
+crate::error::message_error! {
+    /// Why `[notify]` could not be compiled into a delivery plan, or queued rows not summarized.
+    pub PlanError
+}
+
+impl From<template::TemplateError> for PlanError {
+    fn from(e: template::TemplateError) -> Self {
+        PlanError(e.0)
+    }
+}
+
+impl From<matcher::MatcherError> for PlanError {
+    fn from(e: matcher::MatcherError) -> Self {
+        PlanError(e.0)
+    }
+}
+
+impl From<timeinterval::IntervalError> for PlanError {
+    fn from(e: timeinterval::IntervalError) -> Self {
+        PlanError(e.0)
+    }
+}
+
 /// The compiled `[notify]` section.
 pub struct Plan {
     /// What the dispatcher needs.
@@ -104,10 +127,10 @@ pub(crate) fn check(cfg: &NotifyConfig) -> Vec<String> {
 
 impl Plan {
     /// Compiles `[notify]` (paths relative to `base_dir`) and loads its templates and runbooks.
-    pub fn build(cfg: &NotifyConfig, base_dir: &Path, external_url: &str) -> Result<Plan, String> {
+    pub fn build(cfg: &NotifyConfig, base_dir: &Path, external_url: &str) -> Result<Plan, PlanError> {
         let errors = check(cfg);
         if !errors.is_empty() {
-            return Err(errors.join("; "));
+            return Err(PlanError::from(errors.join("; ")));
         }
         let route = route::Route::compile(&cfg.route).map_err(|e| e.join("; "))?;
         let mut targets = Vec::new();

@@ -7,6 +7,7 @@
 use super::matcher::{self, Matcher};
 use super::model::{ActiveAlert, Map};
 use crate::notify::InhibitRuleConfig;
+use crate::notify::matcher::MatcherError;
 use crate::storage::StoredSilence;
 
 /// A silence.
@@ -28,7 +29,7 @@ pub(crate) struct Silence {
 
 impl Silence {
     /// From its stored row.
-    pub(crate) fn from_stored(s: &StoredSilence) -> Result<Silence, String> {
+    pub(crate) fn from_stored(s: &StoredSilence) -> Result<Silence, MatcherError> {
         let list: Vec<String> =
             serde_json::from_str(&s.matchers).map_err(|e| format!("silence {}: bad matchers: {e}", s.id))?;
         Ok(Silence {
@@ -57,7 +58,7 @@ pub(crate) struct InhibitRule {
 
 impl InhibitRule {
     /// Compiles one rule.
-    pub(crate) fn compile(c: &InhibitRuleConfig) -> Result<InhibitRule, String> {
+    pub(crate) fn compile(c: &InhibitRuleConfig) -> Result<InhibitRule, MatcherError> {
         Ok(InhibitRule {
             source: matcher::parse_all(&c.source_matchers)?,
             target: matcher::parse_all(&c.target_matchers)?,

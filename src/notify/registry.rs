@@ -9,6 +9,7 @@
 use super::channel::Channel;
 use super::model::Notification;
 use super::template::Templates;
+use crate::notify::template::TemplateError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,7 +40,7 @@ pub(crate) trait ChannelConfig: Send + Sync {
     fn build(&self, ctx: &mut BuildContext<'_>) -> Arc<dyn Channel>;
     /// What `n` looks like on this kind of channel (`sidewatch notify preview`): titled
     /// sections (`slack`, `email subject`, …) and their text.
-    fn preview(n: &Notification, t: &Templates) -> Result<Preview, String>
+    fn preview(n: &Notification, t: &Templates) -> Result<Preview, TemplateError>
     where
         Self: Sized;
 }
@@ -51,7 +52,7 @@ pub(crate) struct Kind {
     /// The receiver's entries of this kind.
     pub(crate) entries: fn(&ReceiverConfig) -> Vec<&dyn ChannelConfig>,
     /// See [`ChannelConfig::preview`].
-    pub(crate) preview: fn(&Notification, &Templates) -> Result<Preview, String>,
+    pub(crate) preview: fn(&Notification, &Templates) -> Result<Preview, TemplateError>,
 }
 
 macro_rules! channels {

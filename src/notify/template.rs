@@ -11,6 +11,11 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 
+crate::error::message_error! {
+    /// A notification template that does not load or render.
+    pub(crate) TemplateError
+}
+
 /// How a template's output is escaped.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Escape {
@@ -72,7 +77,7 @@ impl Templates {
     /// Built-in templates, each replaced by `<dir>/<name>.hbs` when that exists, plus `extra`
     /// (name → file) for webhook bodies. Every template is compiled and rendered against a
     /// sample notification; errors name the file.
-    pub(crate) fn load(dir: Option<&Path>, extra: &[(String, std::path::PathBuf)]) -> Result<Templates, String> {
+    pub(crate) fn load(dir: Option<&Path>, extra: &[(String, std::path::PathBuf)]) -> Result<Templates, TemplateError> {
         let mut t = Templates {
             regs: [Escape::Html, Escape::Slack, Escape::Text].into_iter().map(|e| (e, registry(e))).collect(),
             which: HashMap::new(),
@@ -94,7 +99,7 @@ impl Templates {
         Ok(t)
     }
 
-    fn add(&mut self, name: &str, esc: Escape, src: &str, origin: &str) -> Result<(), String> {
+    fn add(&mut self, name: &str, esc: Escape, src: &str, origin: &str) -> Result<(), TemplateError> {
         let reg = &mut self.regs.iter_mut().find(|(e, _)| *e == esc).expect("registry").1;
         reg.register_template_string(name, src).map_err(|e| format!("{origin}: {e}"))?;
         self.which.insert(name.to_string(), esc);
@@ -106,10 +111,10 @@ impl Templates {
     }
 
     /// Renders template `name` for `n`.
-    pub(crate) fn render(&self, name: &str, n: &Notification) -> Result<String, String> {
+    pub(crate) fn render(&self, name: &str, n: &Notification) -> Result<String, TemplateError> {
         let esc = self.which.get(name).ok_or_else(|| format!("no template {name:?}"))?;
         let reg = &self.regs.iter().find(|(e, _)| e == esc).expect("registry").1;
-        reg.render(name, &context(n)).map_err(|e| format!("template {name}: {e}"))
+        reg.render(name, &context(n)).map_err(|e| TemplateError(format!("template {name}: {e}")))
     }
 }
 
@@ -267,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("slack.firing.hbs"), "{{#each alerts}}{{lables.alertname}}{{/each}}").unwrap();
         let e = Templates::load(Some(dir.path()), &[]).unwrap_err();
-        assert!(e.contains("slack.firing.hbs"), "{e}");
+        assert!(e.0.contains("slack.firing.hbs"), "{e}");
     }
 
     #[test]

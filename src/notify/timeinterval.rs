@@ -5,6 +5,11 @@
 use crate::notify::TimeIntervalConfig;
 use chrono::{Datelike, FixedOffset, TimeZone, Timelike};
 
+crate::error::message_error! {
+    /// A time interval that does not parse.
+    pub(crate) IntervalError
+}
+
 /// A compiled time interval.
 #[derive(Clone, Debug)]
 pub(crate) struct TimeInterval {
@@ -15,25 +20,28 @@ pub(crate) struct TimeInterval {
 
 const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 
-fn day(s: &str) -> Result<usize, String> {
-    DAYS.iter().position(|d| d.eq_ignore_ascii_case(s.trim())).ok_or_else(|| format!("unknown weekday {s:?}"))
+fn day(s: &str) -> Result<usize, IntervalError> {
+    DAYS.iter()
+        .position(|d| d.eq_ignore_ascii_case(s.trim()))
+        .ok_or_else(|| format!("unknown weekday {s:?}"))
+        .map_err(IntervalError::from)
 }
 
-fn minutes(s: &str) -> Result<u32, String> {
+fn minutes(s: &str) -> Result<u32, IntervalError> {
     let (h, m) = s.trim().split_once(':').ok_or_else(|| format!("time {s:?} is not HH:MM"))?;
     let (h, m): (u32, u32) = (
         h.parse().map_err(|_| format!("time {s:?} is not HH:MM"))?,
         m.parse().map_err(|_| format!("time {s:?} is not HH:MM"))?,
     );
     if h > 24 || m > 59 || (h == 24 && m > 0) {
-        return Err(format!("time {s:?} is out of range"));
+        return Err(IntervalError::from(format!("time {s:?} is out of range")));
     }
     Ok(h * 60 + m)
 }
 
 impl TimeInterval {
     /// Compiles one interval.
-    pub(crate) fn compile(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
+    pub(crate) fn compile(c: &TimeIntervalConfig) -> Result<TimeInterval, IntervalError> {
         let mut days = [c.weekdays.is_empty(); 7];
         for w in &c.weekdays {
             match w.split_once(':') {
@@ -55,7 +63,7 @@ impl TimeInterval {
             .times
             .iter()
             .map(|t| Ok((minutes(&t.start_time)?, minutes(&t.end_time)?)))
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, IntervalError>>()?;
         let offset = if c.location.is_empty() || c.location == "UTC" {
             FixedOffset::east_opt(0).expect("zero offset")
         } else {

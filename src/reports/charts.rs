@@ -3,8 +3,13 @@
 
 use plotters::prelude::*;
 
+crate::error::message_error! {
+    /// Why a chart could not be drawn.
+    pub(crate) ChartError
+}
+
 /// Renders `points` (x = ms, y) as an SVG line chart titled `title`.
-pub(crate) fn line_svg(title: &str, points: &[(i64, f64)]) -> Result<String, String> {
+pub(crate) fn line_svg(title: &str, points: &[(i64, f64)]) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (720, 240)).into_drawing_area();

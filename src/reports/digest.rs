@@ -229,7 +229,7 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         svgs.push((s.name.clone(), hourly.iter().filter_map(|w| w.mean.map(|m| (w.start, m))).collect()));
     }
     for (name, pts) in &svgs {
-        let svg = charts::line_svg(name, pts).map_err(ReportError::Compute)?;
+        let svg = charts::line_svg(name, pts).map_err(|e| ReportError::Compute(e.to_string()))?;
         let rel = format!("{dir}/{name}.svg");
         write_atomic(&ctx.out(&rel), svg.as_bytes())?;
         charts.push(json!({"metric": name, "path": rel, "file": format!("{key}/{name}.svg")}));

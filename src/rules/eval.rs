@@ -13,6 +13,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+crate::error::message_error! {
+    /// Why a rule's query or its alerts' templates failed at one evaluation.
+    pub(crate) EvalError
+}
+
 /// Rule health, as `/api/v1/rules` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health {
@@ -167,7 +172,7 @@ impl GroupState {
                 }
                 Err(e) => {
                     rs.health = Health::Err;
-                    rs.last_error = Some(e);
+                    rs.last_error = Some(String::from(e));
                 }
             }
         }
@@ -178,7 +183,7 @@ impl GroupState {
 }
 
 /// A rule's query result and how long the query took (s).
-type Queried = (Result<Value, String>, f64);
+type Queried = (Result<Value, EvalError>, f64);
 
 /// Whether no rule of `group` can read a series the group writes — recording rules' names,
 /// `ALERTS` and `ALERTS_FOR_STATE` — so all its queries may run before any result is written.
@@ -206,11 +211,13 @@ pub(crate) fn independent(group: &Group) -> bool {
 }
 
 /// The output of an expression as labelled samples (a scalar is one sample without labels).
-fn samples(v: Value) -> Result<Vec<(Labels, f64)>, String> {
+fn samples(v: Value) -> Result<Vec<(Labels, f64)>, EvalError> {
     match v {
         Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.v)).collect()),
         Value::Scalar(x) => Ok(vec![(Labels::default(), x)]),
-        other => Err(format!("rule result is a {}, not an instant vector or scalar", other.type_name())),
+        other => {
+            Err(EvalError::from(format!("rule result is a {}, not an instant vector or scalar", other.type_name())))
+        }
     }
 }
 
@@ -251,8 +258,8 @@ fn with_labels(labels: &Labels, extra: &[(Arc<str>, Arc<str>)]) -> Labels {
 type ExtraLabel<'a> = (Arc<str>, Option<Arc<str>>, &'a str);
 
 /// The rule's query at `at`.
-fn query(rs: &RuleState, engine: &Engine, at: i64, cache: &crate::promql::EvalCache) -> Result<Value, String> {
-    engine.instant_cached(&rs.rule.expr, at, Some(cache)).map(|o| o.value).map_err(|e| e.msg)
+fn query(rs: &RuleState, engine: &Engine, at: i64, cache: &crate::promql::EvalCache) -> Result<Value, EvalError> {
+    engine.instant_cached(&rs.rule.expr, at, Some(cache)).map(|o| o.value).map_err(|e| EvalError(e.msg))
 }
 
 /// Applies a rule's query result at `ts`: writes a recording rule's samples, or runs the alert
@@ -264,7 +271,7 @@ fn apply(
     value: Value,
     ts: i64,
     ctx: &Context,
-) -> Result<Vec<Transition>, String> {
+) -> Result<Vec<Transition>, EvalError> {
     let samples = samples(value)?;
     let written: Vec<u32>;
     let result = if let Some(record) = rs.rule.record.clone() {
@@ -283,7 +290,7 @@ fn apply(
             batch.push((id, ts, *v));
         }
         if group.limit > 0 && batch.len() > group.limit {
-            return Err(format!("exceeded limit of {} with {} series", group.limit, batch.len()));
+            return Err(EvalError::from(format!("exceeded limit of {} with {} series", group.limit, batch.len())));
         }
         store.append_batch(&batch);
         written = batch.iter().map(|b| b.0).collect();
@@ -325,7 +332,7 @@ fn apply(
         let live = rs.alerts.live().count();
         if group.limit > 0 && live > group.limit {
             rs.alerts.active.clear();
-            return Err(format!("exceeded limit of {} with {live} alerts", group.limit));
+            return Err(EvalError::from(format!("exceeded limit of {} with {live} alerts", group.limit)));
         }
         let mut batch = Vec::new();
         for a in rs.alerts.live() {

@@ -13,6 +13,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+crate::error::message_error! {
+    /// Why rule files could not be (re)loaded; the last good rules stay.
+    pub(crate) ReloadError
+}
+
 /// Self metrics of rule evaluation.
 #[derive(Clone)]
 pub struct RuleMetrics {
@@ -163,7 +168,7 @@ impl RuleManager {
     }
 
     /// Reloads the rule files; on any error the running rules stay. Returns the errors.
-    pub(crate) fn reload(&self) -> Result<usize, String> {
+    pub(crate) fn reload(&self) -> Result<usize, ReloadError> {
         let i = &self.inner;
         let loaded = super::load_globs(&i.base, &i.files, i.default_interval_ms);
         let mut status = i.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -173,7 +178,7 @@ impl RuleManager {
                 tracing::error!(error = %msg, "rule files not loaded; the previous rules keep running");
                 i.metrics.reloads.with_label_values(&["failure"]).inc();
                 *status = ReloadStatus { success: false, error: Some(msg.clone()), at: now_ms() };
-                Err(msg)
+                Err(ReloadError::from(msg))
             }
             Ok(groups) => {
                 let mut current = i.groups.write().unwrap_or_else(|e| e.into_inner());

@@ -10,6 +10,11 @@ mod format;
 pub(crate) use format::{go_e, go_float};
 use std::collections::BTreeMap;
 
+crate::error::message_error! {
+    /// A rule annotation or label template that does not parse or expand.
+    pub(crate) ExpandError
+}
+
 /// What a template can read.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Data<'a> {
@@ -75,10 +80,10 @@ impl Val {
         }
     }
 
-    fn num(&self) -> Result<f64, String> {
+    fn num(&self) -> Result<f64, ExpandError> {
         match self {
             Val::Num(n) => Ok(*n),
-            Val::Str(s) => s.trim().parse().map_err(|_| format!("cannot use {s:?} as a number")),
+            Val::Str(s) => s.trim().parse().map_err(|_| ExpandError(format!("cannot use {s:?} as a number"))),
             Val::Bool(_) | Val::Map(_) => Err("expected a number".into()),
         }
     }
@@ -117,7 +122,7 @@ const FUNCS: &[&str] = &[
     "len",
 ];
 
-fn tokens(s: &str) -> Result<Vec<String>, String> {
+fn tokens(s: &str) -> Result<Vec<String>, ExpandError> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -166,7 +171,7 @@ fn tokens(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn parse_arg(tok: &str) -> Result<Arg, String> {
+fn parse_arg(tok: &str) -> Result<Arg, ExpandError> {
     if let Some(s) = tok.strip_prefix('"').or_else(|| tok.strip_prefix('`')) {
         return Ok(Arg::Str(s.to_string()));
     }
@@ -184,10 +189,10 @@ fn parse_arg(tok: &str) -> Result<Arg, String> {
         "false" => return Ok(Arg::Bool(false)),
         _ => {}
     }
-    tok.parse::<f64>().map(Arg::Num).map_err(|_| format!("unsupported operand {tok:?}"))
+    tok.parse::<f64>().map(Arg::Num).map_err(|_| ExpandError(format!("unsupported operand {tok:?}")))
 }
 
-fn parse_pipeline(toks: &[String], pos: &mut usize) -> Result<Pipeline, String> {
+fn parse_pipeline(toks: &[String], pos: &mut usize) -> Result<Pipeline, ExpandError> {
     let mut pipe = Vec::new();
     let mut cmd = Command { func: None, args: Vec::new() };
     while *pos < toks.len() {
@@ -208,7 +213,7 @@ fn parse_pipeline(toks: &[String], pos: &mut usize) -> Result<Pipeline, String> 
                 && !matches!(name, "true" | "false") =>
             {
                 if !FUNCS.contains(&name) {
-                    return Err(format!("function {name:?} not defined"));
+                    return Err(ExpandError::from(format!("function {name:?} not defined")));
                 }
                 cmd.func = Some(name.to_string());
             }
@@ -224,7 +229,7 @@ fn parse_pipeline(toks: &[String], pos: &mut usize) -> Result<Pipeline, String> 
 
 impl Template {
     /// Parses `src`; errors name what is wrong.
-    pub(crate) fn parse(src: &str) -> Result<Template, String> {
+    pub(crate) fn parse(src: &str) -> Result<Template, ExpandError> {
         let mut stack: Vec<(Pipeline, Vec<Node>, Option<Vec<Node>>)> = Vec::new();
         let mut nodes: Vec<Node> = Vec::new();
         let mut rest = src;
@@ -281,7 +286,7 @@ impl Template {
                     nodes.push(Node::If(cond, then, els));
                 }
                 Some(kw @ ("range" | "with" | "define" | "template" | "block")) => {
-                    return Err(format!("{{{{{kw}}}}} is not supported in sidewatch templates"));
+                    return Err(ExpandError::from(format!("{{{{{kw}}}}} is not supported in sidewatch templates")));
                 }
                 _ => {
                     let mut pos = 0;
@@ -296,7 +301,7 @@ impl Template {
     }
 
     /// Renders with `data`; an error during execution is returned, not rendered.
-    pub(crate) fn render(&self, data: &Data) -> Result<String, String> {
+    pub(crate) fn render(&self, data: &Data) -> Result<String, ExpandError> {
         let mut out = String::new();
         render_nodes(&self.0, data, &mut out)?;
         Ok(out)
@@ -314,7 +319,7 @@ pub(crate) fn expand(src: &str, data: &Data) -> String {
     }
 }
 
-fn render_nodes(nodes: &[Node], data: &Data, out: &mut String) -> Result<(), String> {
+fn render_nodes(nodes: &[Node], data: &Data, out: &mut String) -> Result<(), ExpandError> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
@@ -325,7 +330,7 @@ fn render_nodes(nodes: &[Node], data: &Data, out: &mut String) -> Result<(), Str
     Ok(())
 }
 
-fn arg_val(a: &Arg, data: &Data) -> Result<Val, String> {
+fn arg_val(a: &Arg, data: &Data) -> Result<Val, ExpandError> {
     let map = |m: &BTreeMap<&str, &str>| Val::Map(m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     Ok(match a {
         Arg::Labels(None) => map(&data.labels),
@@ -341,10 +346,10 @@ fn arg_val(a: &Arg, data: &Data) -> Result<Val, String> {
     })
 }
 
-fn run(p: &Pipeline, data: &Data) -> Result<Val, String> {
+fn run(p: &Pipeline, data: &Data) -> Result<Val, ExpandError> {
     let mut prev: Option<Val> = None;
     for cmd in p {
-        let mut args = cmd.args.iter().map(|a| arg_val(a, data)).collect::<Result<Vec<Val>, String>>()?;
+        let mut args = cmd.args.iter().map(|a| arg_val(a, data)).collect::<Result<Vec<Val>, ExpandError>>()?;
         if let Some(v) = prev.take() {
             args.push(v);
         }

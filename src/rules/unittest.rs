@@ -16,6 +16,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
+crate::error::message_error! {
+    /// A rule unit-test file value that does not parse.
+    pub(crate) UnitTestError
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TestFile {
@@ -104,8 +109,10 @@ pub(crate) struct Report {
     pub(crate) passed: usize,
 }
 
-fn dur(s: &str, what: &str) -> Result<i64, String> {
-    super::file::parse_prom_duration(s).ok_or_else(|| format!("{what}: {s:?} is not a duration"))
+fn dur(s: &str, what: &str) -> Result<i64, UnitTestError> {
+    super::file::parse_prom_duration(s)
+        .ok_or_else(|| format!("{what}: {s:?} is not a duration"))
+        .map_err(UnitTestError::from)
 }
 
 type AlertList = Vec<(Labels, BTreeMap<String, String>)>;
@@ -128,7 +135,7 @@ pub(crate) fn run_file(path: &Path) -> Result<Report, Vec<String>> {
     let tf: TestFile = yaml_serde::from_str(&text).map_err(|e| vec![format!("{}: {e}", path.display())])?;
     let base = path.parent().unwrap_or(Path::new("."));
     let eval_interval = match &tf.evaluation_interval {
-        Some(s) => dur(s, "evaluation_interval").map_err(|e| vec![e])?,
+        Some(s) => dur(s, "evaluation_interval").map_err(|e| vec![e.to_string()])?,
         None => 60_000,
     };
     let mut groups = super::load_globs(base, &tf.rule_files, eval_interval)
@@ -157,7 +164,7 @@ fn run_group(tg: &TestGroup, groups: &[super::Group], eval_interval: i64) -> Res
         return Ok(Some("needs native histograms (out of scope)".into()));
     }
     let interval = match &tg.interval {
-        Some(s) => dur(s, "interval").map_err(|e| vec![e])?,
+        Some(s) => dur(s, "interval").map_err(|e| vec![e.to_string()])?,
         None => eval_interval,
     };
     let store = Arc::new(Store::new(10_000_000, i64::MAX / 4));
@@ -189,15 +196,15 @@ fn run_group(tg: &TestGroup, groups: &[super::Group], eval_interval: i64) -> Res
         .alert_rule_test
         .iter()
         .map(|t| Ok((dur(&t.eval_time, "eval_time")?, t)))
-        .collect::<Result<_, String>>()
-        .map_err(|e| vec![e])?;
+        .collect::<Result<_, UnitTestError>>()
+        .map_err(|e| vec![e.to_string()])?;
     alert_tests.sort_by_key(|t| t.0);
     let expr_times: Vec<i64> = tg
         .promql_expr_test
         .iter()
         .map(|t| dur(&t.eval_time, "eval_time"))
-        .collect::<Result<_, String>>()
-        .map_err(|e| vec![e])?;
+        .collect::<Result<_, UnitTestError>>()
+        .map_err(|e| vec![e.to_string()])?;
     let max_t = alert_tests.iter().map(|t| t.0).chain(expr_times.iter().copied()).max().unwrap_or(0);
 
     let mut states: Vec<GroupState> = groups.iter().cloned().map(GroupState::new).collect();

@@ -1,6 +1,7 @@
 //! The *log settings*: `[log]`, the level filter and line format of sidewatch's own logs.
 
 use crate::config::Invalid;
+use crate::config::ValueError;
 use serde::{Deserialize, Serialize};
 
 /// `[log]`: log output on standard error.
@@ -44,13 +45,13 @@ pub(crate) fn validate(config: &LogConfig, invalid: Invalid<'_>) -> Vec<String> 
 
 /// A log filter: comma-separated directives, each a level or `target=level`. (tracing's own
 /// parser takes a bare word as a target name, which hides typos like `level = "infoo"`.)
-fn check_log_filter(filter: &str) -> Result<(), String> {
+fn check_log_filter(filter: &str) -> Result<(), ValueError> {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
     for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
         if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
-            return Err(format!("{level:?} is not a log level"));
+            return Err(ValueError::from(format!("{level:?} is not a log level")));
         }
     }
-    tracing_subscriber::EnvFilter::try_new(filter).map(|_| ()).map_err(|e| e.to_string())
+    tracing_subscriber::EnvFilter::try_new(filter).map(|_| ()).map_err(|e| ValueError(e.to_string()))
 }

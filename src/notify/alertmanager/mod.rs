@@ -2,6 +2,7 @@
 //! its `/api/v2/alerts` (labels, annotations, `startsAt`, `endsAt`, `generatorURL`); routing,
 //! silences and delivery there are then the Alertmanager's.
 
+use crate::notify::template::TemplateError;
 use crate::notify::channel::{Channel, Delivered, SendError, http_client, send_http};
 use crate::notify::model::{Notification, ZERO_TIME};
 use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
@@ -46,7 +47,7 @@ impl ChannelConfig for AlertmanagerConfig {
         std::sync::Arc::new(Alertmanager::new(self.clone()))
     }
 
-    fn preview(n: &Notification, _: &Templates) -> Result<Preview, String> {
+    fn preview(n: &Notification, _: &Templates) -> Result<Preview, TemplateError> {
         let text = serde_json::to_string_pretty(&body(n)).map_err(|e| e.to_string())?;
         Ok(vec![("alertmanager (/api/v2/alerts)".into(), text)])
     }

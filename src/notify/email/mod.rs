@@ -3,6 +3,7 @@
 //! with an HTML part (`email.firing` / `email.resolved`) and a plain-text part (`email.text`),
 //! the subject from `email.subject`, to several recipients.
 
+use crate::notify::template::TemplateError;
 use crate::notify::channel::{Channel, Delivered, SendError, redact};
 use crate::notify::model::Notification;
 use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
@@ -70,7 +71,7 @@ impl ChannelConfig for EmailConfig {
         std::sync::Arc::new(Email::new(self.clone()))
     }
 
-    fn preview(n: &Notification, t: &Templates) -> Result<Preview, String> {
+    fn preview(n: &Notification, t: &Templates) -> Result<Preview, TemplateError> {
         let st = if n.status == "firing" { "firing" } else { "resolved" };
         Ok(vec![
             ("email subject".into(), t.render("email.subject", n)?.trim().to_string()),

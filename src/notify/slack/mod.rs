@@ -4,6 +4,7 @@
 //! Slack's limits (3,000 characters per section, 50 blocks); alerts that do not fit are
 //! counted in "…and N more".
 
+use crate::notify::template::TemplateError;
 use crate::notify::channel::{Channel, Delivered, SendError, http_client, render_within, send_http};
 use crate::notify::model::Notification;
 use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
@@ -54,7 +55,7 @@ impl ChannelConfig for SlackConfig {
         std::sync::Arc::new(Slack::new(self.clone()))
     }
 
-    fn preview(n: &Notification, t: &Templates) -> Result<Preview, String> {
+    fn preview(n: &Notification, t: &Templates) -> Result<Preview, TemplateError> {
         let m = message(n, t).map_err(|e| e.message)?;
         Ok(vec![("slack".into(), serde_json::to_string_pretty(&m).map_err(|e| e.to_string())?)])
     }

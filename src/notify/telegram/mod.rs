@@ -4,6 +4,7 @@
 //! characters. The Bot API URL is configurable (tests point it at a fake server on loopback);
 //! Telegram's `retry_after` is honoured.
 
+use crate::notify::template::TemplateError;
 use crate::notify::channel::{Channel, Delivered, SendError, redact, render_within};
 use crate::notify::model::Notification;
 use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
@@ -86,7 +87,7 @@ impl ChannelConfig for TelegramConfig {
         std::sync::Arc::new(Telegram::new(self.clone()))
     }
 
-    fn preview(n: &Notification, t: &Templates) -> Result<Preview, String> {
+    fn preview(n: &Notification, t: &Templates) -> Result<Preview, TemplateError> {
         let st = if n.status == "firing" { "firing" } else { "resolved" };
         Ok(vec![("telegram (HTML)".into(), t.render(&format!("telegram.{st}"), n)?)])
     }

@@ -2,6 +2,7 @@
 //! `body_template`, a body rendered from a handlebars file (to call, say, a service's admin
 //! endpoint) — with optional custom headers and an HMAC-SHA256 signature of the body.
 
+use crate::notify::template::TemplateError;
 use crate::notify::channel::{Channel, Delivered, SendError, http_client, send_http};
 use crate::notify::model::Notification;
 use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
@@ -79,7 +80,7 @@ impl ChannelConfig for WebhookConfig {
         std::sync::Arc::new(Webhook::new(self.clone(), body))
     }
 
-    fn preview(n: &Notification, _: &Templates) -> Result<Preview, String> {
+    fn preview(n: &Notification, _: &Templates) -> Result<Preview, TemplateError> {
         let body = serde_json::to_string_pretty(&n.webhook_json()).map_err(|e| e.to_string())?;
         Ok(vec![("webhook (Alertmanager payload)".into(), body)])
     }

@@ -17,6 +17,11 @@ use parse::{Command, Eval, Expect, Match};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+crate::error::message_error! {
+    /// Why a promqltest script failed to parse or an eval failed.
+    pub(crate) ScriptError
+}
+
 /// The outcome of one script.
 #[derive(Debug, Default)]
 pub(crate) struct FileReport {
@@ -72,7 +77,7 @@ fn experimental(query: &str) -> Option<String> {
 }
 
 /// Runs one script.
-pub(crate) fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
+pub(crate) fn run_script(name: &str, text: &str) -> Result<FileReport, ScriptError> {
     let cmds = parse::parse_script(text).map_err(|e| format!("{name}: {e}"))?;
     let mut report = FileReport { name: name.to_string(), ..Default::default() };
     let mut store = Arc::new(Store::new(10_000_000, i64::MAX / 4));
@@ -117,7 +122,7 @@ pub(crate) fn run_script(name: &str, text: &str) -> Result<FileReport, String> {
                 let result = run_eval(&engine, &ev);
                 match check(&ev, result) {
                     Ok(()) => report.passed += 1,
-                    Err(why) => match experimental(&ev.query).or_else(|| delayed_name_removal(&ev, &why)) {
+                    Err(why) => match experimental(&ev.query).or_else(|| delayed_name_removal(&ev, &why.to_string())) {
                         Some(feature) => {
                             report.skips.push(format!("line {}: {} — needs experimental {feature}", ev.line, ev.query))
                         }
@@ -219,7 +224,7 @@ fn strip_position(s: &str) -> &str {
 }
 
 /// Whether the outcome meets the eval's expectations; otherwise why not.
-fn check(ev: &Eval, result: Result<QueryOutput, QueryError>) -> Result<(), String> {
+fn check(ev: &Eval, result: Result<QueryOutput, QueryError>) -> Result<(), ScriptError> {
     let fail = ev.expects.iter().find_map(|e| if let Expect::Fail(m) = e { Some(m) } else { None });
     let out = match (result, fail) {
         (Err(e), Some(None)) => return Ok(()).map(|_| drop(e)),
@@ -227,10 +232,10 @@ fn check(ev: &Eval, result: Result<QueryOutput, QueryError>) -> Result<(), Strin
             return if matches(m, &e.msg) {
                 Ok(())
             } else {
-                Err(format!("  expected error: {m:?}\n  actual error:   {}", e.msg))
+                Err(ScriptError::from(format!("  expected error: {m:?}\n  actual error:   {}", e.msg)))
             };
         }
-        (Err(e), None) => return Err(format!("  expected success\n  actual error: {}", e.msg)),
+        (Err(e), None) => return Err(ScriptError::from(format!("  expected success\n  actual error: {}", e.msg))),
         (Ok(_), Some(_)) => return Err("  expected an error, the query succeeded".into()),
         (Ok(out), None) => out,
     };
@@ -247,17 +252,17 @@ fn check(ev: &Eval, result: Result<QueryOutput, QueryError>) -> Result<(), Strin
             .collect();
         let none = ev.expects.iter().any(|e| matches!((e, kind), (Expect::NoWarn, "warn") | (Expect::NoInfo, "info")));
         if none && !got.is_empty() {
-            return Err(format!("  expected no {kind} annotation\n  actual: {got:?}"));
+            return Err(ScriptError::from(format!("  expected no {kind} annotation\n  actual: {got:?}")));
         }
         for w in &wanted {
             if !got.iter().any(|g| w.as_ref().is_none_or(|m| matches(m, g))) {
-                return Err(format!("  expected {kind} annotation {w:?}\n  actual: {got:?}"));
+                return Err(ScriptError::from(format!("  expected {kind} annotation {w:?}\n  actual: {got:?}")));
             }
         }
         if !wanted.is_empty() {
             for g in &got {
                 if !wanted.iter().any(|w| w.as_ref().is_none_or(|m| matches(m, g))) {
-                    return Err(format!("  unexpected {kind} annotation {g:?}"));
+                    return Err(ScriptError::from(format!("  unexpected {kind} annotation {g:?}")));
                 }
             }
         }
@@ -285,10 +290,14 @@ fn describe_actual(v: &Value) -> String {
     }
 }
 
-fn compare_value(ev: &Eval, actual: &Value) -> Result<(), String> {
+fn compare_value(ev: &Eval, actual: &Value) -> Result<(), ScriptError> {
     let mismatch = || format!("  expected: {}\n  actual:   {}", describe_expected(ev), describe_actual(actual));
     if let Some(Expect::String(want)) = ev.expects.iter().find(|e| matches!(e, Expect::String(_))) {
-        return if matches!(actual, Value::String(s) if s == want) { Ok(()) } else { Err(mismatch()) };
+        return if matches!(actual, Value::String(s) if s == want) {
+            Ok(())
+        } else {
+            Err(ScriptError::from(mismatch()))
+        };
     }
     let ordered = ev.expects.contains(&Expect::Ordered);
     let eq = |a: f64, b: f64| almost_equal(a, b, 1e-6);
@@ -296,12 +305,12 @@ fn compare_value(ev: &Eval, actual: &Value) -> Result<(), String> {
         Value::Scalar(x) => match ev.scalar {
             Some(want) if ev.series.is_empty() && eq(want, *x) => Ok(()),
             None if ev.series.len() == 1 && ev.series[0].labels.0.is_empty() && ev.range.is_some() => Ok(()),
-            _ => Err(mismatch()),
+            _ => Err(ScriptError::from(mismatch())),
         },
-        Value::String(_) => Err(mismatch()),
+        Value::String(_) => Err(ScriptError::from(mismatch())),
         Value::Vector(v) => {
             if ev.scalar.is_some() || v.len() != ev.series.len() {
-                return Err(mismatch());
+                return Err(ScriptError::from(mismatch()));
             }
             for (i, want) in ev.series.iter().enumerate() {
                 let found = if ordered {
@@ -314,7 +323,7 @@ fn compare_value(ev: &Eval, actual: &Value) -> Result<(), String> {
                     _ => false,
                 };
                 if !ok {
-                    return Err(mismatch());
+                    return Err(ScriptError::from(mismatch()));
                 }
             }
             Ok(())
@@ -329,10 +338,12 @@ fn compare_value(ev: &Eval, actual: &Value) -> Result<(), String> {
             let wanted: Vec<_> =
                 ev.series.iter().filter(|s| s.points.iter().any(|p| matches!(p, Point::Value(_)))).collect();
             if ev.scalar.is_some() || nonempty.len() != wanted.len() {
-                return Err(mismatch());
+                return Err(ScriptError::from(mismatch()));
             }
             for want in wanted {
-                let Some(s) = nonempty.iter().find(|s| s.labels == want.labels) else { return Err(mismatch()) };
+                let Some(s) = nonempty.iter().find(|s| s.labels == want.labels) else {
+                    return Err(ScriptError::from(mismatch()));
+                };
                 let exp: Vec<(i64, f64)> = want
                     .points
                     .iter()
@@ -344,7 +355,7 @@ fn compare_value(ev: &Eval, actual: &Value) -> Result<(), String> {
                 let same = exp.len() == s.points.len()
                     && exp.iter().zip(&s.points).all(|(a, b)| (step == 0 || a.0 == b.0) && eq(a.1, b.1));
                 if !same {
-                    return Err(mismatch());
+                    return Err(ScriptError::from(mismatch()));
                 }
             }
             Ok(())

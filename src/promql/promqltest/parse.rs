@@ -2,6 +2,7 @@
 //! (`1+2x3 _ stale`), `clear`, and `eval instant|range` commands with their `expect` lines and
 //! expected results.
 
+use crate::promql::promqltest::ScriptError;
 use crate::store::Labels;
 
 /// One expected or loaded value.
@@ -155,7 +156,7 @@ fn expand(tok: &str, out: &mut Vec<Point>) -> Option<()> {
 }
 
 /// Splits `metric{a="b"} rest` into the labels and the rest.
-fn split_series(line: &str) -> Result<(Labels, &str), String> {
+fn split_series(line: &str) -> Result<(Labels, &str), ScriptError> {
     let line = line.trim();
     let mut pairs: Vec<(String, String)> = Vec::new();
     let name_end = line.find(|c: char| c == '{' || c.is_whitespace()).unwrap_or(line.len());
@@ -208,7 +209,7 @@ fn split_series(line: &str) -> Result<(Labels, &str), String> {
     Ok((Labels::from_pairs(pairs.into_iter().filter(|(_, v)| !v.is_empty())), rest))
 }
 
-fn read_quoted(chars: &mut std::iter::Peekable<std::str::CharIndices>, quote: char) -> Result<String, String> {
+fn read_quoted(chars: &mut std::iter::Peekable<std::str::CharIndices>, quote: char) -> Result<String, ScriptError> {
     let mut s = String::new();
     while let Some((_, c)) = chars.next() {
         match c {
@@ -226,7 +227,7 @@ fn read_quoted(chars: &mut std::iter::Peekable<std::str::CharIndices>, quote: ch
 }
 
 /// Parses `labels points…`.
-pub(crate) fn parse_series(line: &str) -> Result<SeriesLine, String> {
+pub(crate) fn parse_series(line: &str) -> Result<SeriesLine, ScriptError> {
     let (labels, rest) = split_series(line)?;
     let mut points = Vec::new();
     let native = rest.contains("{{");
@@ -238,7 +239,7 @@ pub(crate) fn parse_series(line: &str) -> Result<SeriesLine, String> {
     Ok(SeriesLine { labels, points, native })
 }
 
-fn parse_expect(rest: &str) -> Result<Expect, String> {
+fn parse_expect(rest: &str) -> Result<Expect, ScriptError> {
     let rest = rest.trim();
     let (kind, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     let tail = tail.trim();
@@ -265,10 +266,10 @@ fn parse_expect(rest: &str) -> Result<Expect, String> {
                     end: parse_duration(b).ok_or("bad end")?,
                     step: parse_duration(s).ok_or("bad step")?,
                 },
-                _ => return Err(format!("bad expect range: {tail}")),
+                _ => return Err(ScriptError::from(format!("bad expect range: {tail}"))),
             }
         }
-        other => return Err(format!("unknown expectation {other:?}")),
+        other => return Err(ScriptError::from(format!("unknown expectation {other:?}"))),
     })
 }
 
@@ -292,7 +293,7 @@ fn skip_words(s: &str, n: usize) -> &str {
 }
 
 /// Parses a whole script.
-pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, String> {
+pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
     let lines: Vec<&str> = text.lines().collect();
     let mut cmds = Vec::new();
     let mut i = 0;
@@ -313,13 +314,14 @@ pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, String> {
             }
             i += 1;
         }
-        let err = |e: String| format!("line {lineno}: {e}");
+        let err = |e: ScriptError| ScriptError::from(format!("line {lineno}: {e}"));
         if trimmed == "clear" {
             cmds.push(Command::Clear);
         } else if let Some(rest) = trimmed.strip_prefix("load") {
             let nhcb = rest.starts_with("_with_nhcb");
             let interval = rest.trim_start_matches("_with_nhcb").trim();
-            let interval = parse_duration(interval).ok_or_else(|| err(format!("bad interval {interval:?}")))?;
+            let interval =
+                parse_duration(interval).ok_or_else(|| err(ScriptError::from(format!("bad interval {interval:?}"))))?;
             let series = body.iter().map(|l| parse_series(l)).collect::<Result<Vec<_>, _>>().map_err(err)?;
             cmds.push(Command::Load { interval, series, nhcb });
         } else if let Some(rest) = trimmed.strip_prefix("eval") {
@@ -332,16 +334,16 @@ pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, String> {
             let words: Vec<&str> = rest.split_whitespace().collect();
             let (range, start, query) = match words.as_slice() {
                 ["instant", "at", t, ..] => {
-                    let start = parse_duration(t).ok_or_else(|| err(format!("bad time {t:?}")))?;
+                    let start = parse_duration(t).ok_or_else(|| err(ScriptError::from(format!("bad time {t:?}"))))?;
                     (None, start, skip_words(rest, 3).to_string())
                 }
                 ["range", "from", a, "to", b, "step", s, ..] => {
-                    let start = parse_duration(a).ok_or_else(|| err(format!("bad start {a:?}")))?;
-                    let end = parse_duration(b).ok_or_else(|| err(format!("bad end {b:?}")))?;
-                    let step = parse_duration(s).ok_or_else(|| err(format!("bad step {s:?}")))?;
+                    let start = parse_duration(a).ok_or_else(|| err(ScriptError::from(format!("bad start {a:?}"))))?;
+                    let end = parse_duration(b).ok_or_else(|| err(ScriptError::from(format!("bad end {b:?}"))))?;
+                    let step = parse_duration(s).ok_or_else(|| err(ScriptError::from(format!("bad step {s:?}"))))?;
                     (Some((end, step)), start, skip_words(rest, 7).to_string())
                 }
-                _ => return Err(err(format!("bad eval command {trimmed:?}"))),
+                _ => return Err(err(ScriptError::from(format!("bad eval command {trimmed:?}")))),
             };
             let mut ev =
                 Eval { line: lineno, query, range, start, expects: Vec::new(), scalar: None, series: Vec::new() };
@@ -359,7 +361,7 @@ pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, String> {
             }
             cmds.push(Command::Eval(Box::new(ev)));
         } else {
-            return Err(err(format!("unknown command {trimmed:?}")));
+            return Err(err(ScriptError::from(format!("unknown command {trimmed:?}"))));
         }
     }
     Ok(cmds)

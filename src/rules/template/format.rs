@@ -2,6 +2,7 @@
 //! text matches what Prometheus renders for the same rule.
 
 use super::Val;
+use crate::rules::template::ExpandError;
 
 /// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`): shortest digits, exponent
 /// form when the decimal exponent is < -4 or ≥ 6 (`1e+06`, `1.23456789e+08`).
@@ -162,7 +163,7 @@ fn humanize_timestamp(v: f64) -> String {
 
 /// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %f %e %g %q %x %%`, with width
 /// and precision.
-fn printf(fmt: &str, args: &[Val]) -> Result<String, String> {
+fn printf(fmt: &str, args: &[Val]) -> Result<String, ExpandError> {
     let mut out = String::new();
     let mut args = args.iter();
     let mut chars = fmt.chars().peekable();
@@ -225,7 +226,7 @@ fn printf(fmt: &str, args: &[Val]) -> Result<String, String> {
     Ok(out)
 }
 
-fn cmp(args: &[Val]) -> Result<std::cmp::Ordering, String> {
+fn cmp(args: &[Val]) -> Result<std::cmp::Ordering, ExpandError> {
     let [a, b] = args else { return Err("comparison needs two arguments".into()) };
     Ok(match (a, b) {
         (Val::Str(x), Val::Str(y)) => x.cmp(y),
@@ -234,9 +235,12 @@ fn cmp(args: &[Val]) -> Result<std::cmp::Ordering, String> {
 }
 
 /// Calls template function `f` (the piped value, if any, is the last argument).
-pub(super) fn call(f: &str, args: Vec<Val>) -> Result<Val, String> {
-    let one = |args: &[Val]| -> Result<Val, String> {
-        args.last().cloned().ok_or_else(|| format!("wrong number of args for {f}: want 1 got 0"))
+pub(super) fn call(f: &str, args: Vec<Val>) -> Result<Val, ExpandError> {
+    let one = |args: &[Val]| -> Result<Val, ExpandError> {
+        args.last()
+            .cloned()
+            .ok_or_else(|| format!("wrong number of args for {f}: want 1 got 0"))
+            .map_err(ExpandError::from)
     };
     Ok(match f {
         "humanize" => Val::Str(humanize(one(&args)?.num()?)),
@@ -283,7 +287,7 @@ pub(super) fn call(f: &str, args: Vec<Val>) -> Result<Val, String> {
         "and" => args.iter().find(|v| !v.truthy()).or(args.last()).cloned().unwrap_or(Val::Bool(true)),
         "or" => args.iter().find(|v| v.truthy()).or(args.last()).cloned().unwrap_or(Val::Bool(false)),
         "not" => Val::Bool(!one(&args)?.truthy()),
-        other => return Err(format!("function {other:?} not defined")),
+        other => return Err(ExpandError::from(format!("function {other:?} not defined"))),
     })
 }
 
