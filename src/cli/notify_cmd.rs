@@ -3,7 +3,7 @@
 //! database named in the configuration, so they see (and change) what a running sidecar does.
 
 use crate::config::Duration as CfgDuration;
-use crate::notify::model::{AlertData, AlertExtra, Map, Notification, ZERO_TIME, fingerprint, rfc3339};
+use crate::notify::model::{AlertData, AlertExtra, AlertStatus, Map, Notification, ZERO_TIME, fingerprint, rfc3339};
 use crate::notify::{Plan, channel::redact, template};
 use crate::settings::LoadedConfig;
 use crate::storage::{AlertRepo, OutboxFilter, OutboxRepo, OutboxStatus, Storage, StoredSilence};
@@ -378,7 +378,7 @@ pub(super) fn notify(l: &LoadedConfig, cmd: &NotifyCommand) -> anyhow::Result<Ex
                     let runbook_url = a.annotations.get("runbook_url").cloned().unwrap_or_default();
                     let name = a.labels.get("alertname").cloned().unwrap_or_default();
                     AlertData {
-                        status: if resolved { "resolved" } else { "firing" }.into(),
+                        status: if resolved { AlertStatus::Resolved } else { AlertStatus::Firing },
                         fingerprint: format!("{:016x}", fingerprint(&a.labels)),
                         starts_at: rfc3339(now - 300_000),
                         ends_at: if resolved { rfc3339(now) } else { ZERO_TIME.into() },

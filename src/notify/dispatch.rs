@@ -7,7 +7,9 @@
 //! a flapping alert is held and announced once as flapping. The dispatcher is a plain state
 //! machine driven with explicit times, so its tests need no clock.
 
-use super::model::{ActiveAlert, AlertData, AlertExtra, Map, Notification, ZERO_TIME, fingerprint, rfc3339};
+use super::model::{
+    ActiveAlert, AlertData, AlertExtra, AlertStatus, Map, Notification, ZERO_TIME, fingerprint, rfc3339,
+};
 use super::mute::{self, InhibitRule, Silence};
 use super::route::Route;
 use super::template::Runbooks;
@@ -142,7 +144,7 @@ impl Dispatcher {
         let runbook_url = a.annotations.get("runbook_url").cloned().unwrap_or_default();
         let name = a.labels.get("alertname").map(String::as_str).unwrap_or("");
         AlertData {
-            status: if a.firing() { "firing" } else { "resolved" }.into(),
+            status: if a.firing() { AlertStatus::Firing } else { AlertStatus::Resolved },
             labels: a.labels.clone(),
             annotations: a.annotations.clone(),
             starts_at: rfc3339(a.starts_at),
@@ -237,8 +239,8 @@ impl Dispatcher {
                 if g.noted.get(&0) != Some(&note) {
                     let mut all = send_firing.iter().chain(&send_resolved).chain(&new_flapping).copied();
                     let n = build(&mut all);
-                    let kind = n.status.clone();
-                    emit(out, &kind, n, Some(format!("muted by time interval {interval}")));
+                    let kind = n.status.as_str();
+                    emit(out, kind, n, Some(format!("muted by time interval {interval}")));
                     g.noted.insert(0, note);
                 }
             }
@@ -248,8 +250,8 @@ impl Dispatcher {
         if changed || repeat {
             if !send_firing.is_empty() || !send_resolved.is_empty() {
                 let n = build(&mut send_firing.iter().chain(&send_resolved).copied());
-                let kind = n.status.clone();
-                emit(out, &kind, n, None);
+                let kind = n.status.as_str();
+                emit(out, kind, n, None);
             }
             g.last_firing = send_firing;
             g.last_notify = now;

@@ -26,6 +26,7 @@ use crate::storage::{NewOutboxRow, OutboxRepo, OutboxStatus, Storage};
 use deliver::{Target, Worker};
 use dispatch::{Dispatcher, Outgoing, Rules};
 use metrics::NotifyMetrics;
+use model::AlertStatus;
 use sha2::Digest;
 use std::collections::HashMap;
 use std::path::Path;
@@ -182,7 +183,7 @@ fn payload_hash(target: &str, n: &model::Notification) -> String {
     h.update(n.sidewatch_kind.as_deref().unwrap_or("").as_bytes());
     for a in &n.alerts {
         h.update(a.fingerprint.as_bytes());
-        h.update(a.status.as_bytes());
+        h.update(a.status.as_str().as_bytes());
     }
     h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
@@ -203,7 +204,7 @@ pub async fn enqueue(
         for t in plan.targets_of(&o.receiver) {
             let mut n = o.notification.clone();
             if !t.channel.send_resolved() {
-                n.alerts.retain(|a| a.status == "firing");
+                n.alerts.retain(|a| a.status == AlertStatus::Firing);
                 if n.alerts.is_empty() {
                     continue;
                 }

@@ -34,12 +34,45 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 /// Alertmanager's "no end" time.
 pub(crate) const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
+/// Whether an alert (or a notification) is `firing` or `resolved`, as Alertmanager's payload
+/// says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    /// Still firing.
+    Firing,
+    /// Ended.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// `firing` or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+impl std::fmt::Display for AlertStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for AlertStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One alert in a notification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AlertData {
     /// `firing` or `resolved`.
-    pub(crate) status: String,
+    pub(crate) status: AlertStatus,
     /// Labels.
     pub(crate) labels: Map,
     /// Annotations.
@@ -78,7 +111,7 @@ pub struct Notification {
     /// Receiver name.
     pub receiver: String,
     /// `firing` when any alert fires, else `resolved`.
-    pub(crate) status: String,
+    pub(crate) status: AlertStatus,
     /// The alerts (at most `max_alerts`).
     pub(crate) alerts: Vec<AlertData>,
     /// The group's labels.
@@ -121,13 +154,17 @@ impl Notification {
         max_alerts: usize,
     ) -> Notification {
         alerts.sort_by(|a, b| {
-            (a.status != "firing", &a.starts_at, &a.fingerprint).cmp(&(
-                b.status != "firing",
+            (a.status != AlertStatus::Firing, &a.starts_at, &a.fingerprint).cmp(&(
+                b.status != AlertStatus::Firing,
                 &b.starts_at,
                 &b.fingerprint,
             ))
         });
-        let status = if alerts.iter().any(|a| a.status == "firing") { "firing" } else { "resolved" };
+        let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
+            AlertStatus::Firing
+        } else {
+            AlertStatus::Resolved
+        };
         let labels: Vec<&Map> = alerts.iter().map(|a| &a.labels).collect();
         let annotations: Vec<&Map> = alerts.iter().map(|a| &a.annotations).collect();
         let (common_labels, common_annotations) = (common(&labels), common(&annotations));
@@ -138,7 +175,7 @@ impl Notification {
         }
         Notification {
             receiver: receiver.into(),
-            status: status.into(),
+            status,
             alerts,
             group_labels: group_labels.clone(),
             common_labels,
@@ -194,7 +231,7 @@ mod tests {
     #[test]
     fn common_labels_and_truncation() {
         let a = |n: &str, st: &str| AlertData {
-            status: st.into(),
+            status: if st == "firing" { AlertStatus::Firing } else { AlertStatus::Resolved },
             labels: [("alertname".to_string(), "A".to_string()), ("i".to_string(), n.to_string())].into(),
             annotations: Map::new(),
             starts_at: rfc3339(0),

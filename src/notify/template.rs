@@ -5,7 +5,7 @@
 //! Runbooks are the Markdown files in `notify.runbooks_dir`; a message quotes the first steps
 //! of an alert's runbook ("Check first").
 
-use super::model::{AlertData, AlertExtra, Map, Notification, ZERO_TIME};
+use super::model::{AlertData, AlertExtra, AlertStatus, Map, Notification, ZERO_TIME};
 use handlebars::{Handlebars, handlebars_helper};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -164,7 +164,7 @@ pub fn sample(status: &str) -> Notification {
     .collect();
     let now = chrono::Utc::now().timestamp_millis();
     let alert = AlertData {
-        status: status.into(),
+        status: if status == "firing" { AlertStatus::Firing } else { AlertStatus::Resolved },
         labels: labels.clone(),
         annotations,
         starts_at: super::model::rfc3339(now - 60_000),

@@ -174,7 +174,7 @@ async fn notify_critical(ctx: &Ctx, doc: &Value) -> Result<usize, ReportError> {
                 doc["date"].as_str().unwrap_or("")
             );
             AlertData {
-                status: "firing".into(),
+                status: crate::notify::model::AlertStatus::Firing,
                 fingerprint: format!("{:016x}", fingerprint(&labels)),
                 annotations: [("summary".to_string(), summary)].into(),
                 labels,

@@ -16,7 +16,7 @@ use serde_json::json;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct AlertmanagerConfig {
-    /// The Alertmanager's base URL, e.g. `http://127.0.0.1:9093`.
+    /// The Alertmanager's base URL, e.g. `http://127.0.0.1:9093` (a password in it is a secret).
     pub(crate) url: SecretUrl,
     /// Also send resolved alerts (so the Alertmanager resolves them at once).
     pub(crate) send_resolved: bool,

@@ -5,7 +5,7 @@
 
 use crate::notify::template::TemplateError;
 use crate::notify::channel::{Channel, Delivered, SendError, redact};
-use crate::notify::model::Notification;
+use crate::notify::model::{AlertStatus, Notification};
 use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
 use crate::notify::template::Templates;
 use crate::config::{Duration, SecretUrl};
@@ -72,7 +72,7 @@ impl ChannelConfig for EmailConfig {
     }
 
     fn preview(n: &Notification, t: &Templates) -> Result<Preview, TemplateError> {
-        let st = if n.status == "firing" { "firing" } else { "resolved" };
+        let st = if n.status == AlertStatus::Firing { "firing" } else { "resolved" };
         Ok(vec![
             ("email subject".into(), t.render("email.subject", n)?.trim().to_string()),
             ("email text".into(), t.render("email.text", n)?),
@@ -117,7 +117,7 @@ impl Channel for Email {
     }
     async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError> {
         let transport = self.transport.as_ref().ok_or_else(|| SendError::permanent("smtp_url is invalid"))?;
-        let html_name = if n.status == "firing" { "email.firing" } else { "email.resolved" };
+        let html_name = if n.status == AlertStatus::Firing { "email.firing" } else { "email.resolved" };
         let subject = t.render("email.subject", n).map_err(SendError::permanent)?;
         let html = t.render(html_name, n).map_err(SendError::permanent)?;
         let text = t.render("email.text", n).map_err(SendError::permanent)?;

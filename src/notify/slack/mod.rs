@@ -6,7 +6,7 @@
 
 use crate::notify::template::TemplateError;
 use crate::notify::channel::{Channel, Delivered, SendError, http_client, render_within, send_http};
-use crate::notify::model::Notification;
+use crate::notify::model::{AlertStatus, Notification};
 use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
 use crate::notify::template::Templates;
 use crate::config::{Duration, Secret};
@@ -97,7 +97,7 @@ fn chunks(text: &str, limit: usize) -> Vec<String> {
 
 /// The Slack message for `n`.
 pub(super) fn message(n: &Notification, t: &Templates) -> Result<serde_json::Value, SendError> {
-    let name = if n.status == "firing" { "slack.firing" } else { "slack.resolved" };
+    let name = if n.status == AlertStatus::Firing { "slack.firing" } else { "slack.resolved" };
     let text = render_within(n, |s| chunks(s, SECTION_LIMIT).len() <= BLOCK_LIMIT, |m| t.render(name, m))?;
     let color = match (n.status.as_str(), n.sidewatch_kind.as_deref()) {
         (_, Some("flapping")) => "#d98c00",

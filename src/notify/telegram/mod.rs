@@ -6,7 +6,7 @@
 
 use crate::notify::template::TemplateError;
 use crate::notify::channel::{Channel, Delivered, SendError, redact, render_within};
-use crate::notify::model::Notification;
+use crate::notify::model::{AlertStatus, Notification};
 use crate::notify::registry::{BuildContext, ChannelConfig, Preview};
 use crate::notify::template::Templates;
 use crate::config::{Duration, Secret};
@@ -88,7 +88,7 @@ impl ChannelConfig for TelegramConfig {
     }
 
     fn preview(n: &Notification, t: &Templates) -> Result<Preview, TemplateError> {
-        let st = if n.status == "firing" { "firing" } else { "resolved" };
+        let st = if n.status == AlertStatus::Firing { "firing" } else { "resolved" };
         Ok(vec![("telegram (HTML)".into(), t.render(&format!("telegram.{st}"), n)?)])
     }
 }
@@ -142,7 +142,7 @@ impl Channel for Telegram {
         self.cfg.timeout.get()
     }
     async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError> {
-        let name = if n.status == "firing" { "telegram.firing" } else { "telegram.resolved" };
+        let name = if n.status == AlertStatus::Firing { "telegram.firing" } else { "telegram.resolved" };
         let text = render_within(n, |s| s.chars().count() <= MESSAGE_LIMIT, |m| t.render(name, m))?;
         let text: String = if text.chars().count() > MESSAGE_LIMIT {
             // One alert alone is too long: fall back to plain text, cut.
