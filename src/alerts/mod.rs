@@ -3,7 +3,8 @@
 //! `for` → *firing*; gone from the output → *inactive* (a firing one is *resolved*, and kept
 //! 15 minutes so receivers learn it ended), unless `keep_firing_for` holds it firing a while
 //! longer. A pending alert that disappears is simply dropped. Each state change is an event the
-//! caller records (history, notifications); `flaps` counts changes per alert in the last hour.
+//! caller records (history, notifications); `flaps` counts an alert's fire and resolve
+//! transitions in the last hour (pending comings and goings are not flapping).
 
 pub(crate) mod stream;
 
@@ -141,7 +142,7 @@ impl AlertSet {
                     a.keep_firing_since = None;
                 }
                 _ => {
-                    let mut a = Alert {
+                    let a = Alert {
                         labels: c.labels,
                         annotations: c.annotations,
                         state: State::Pending,
@@ -153,7 +154,6 @@ impl AlertSet {
                         value: c.value,
                         changes: self.active.remove(&fp).map(|old| old.changes).unwrap_or_default(),
                     };
-                    a.changed(ts);
                     out.push(Transition {
                         fingerprint: fp,
                         labels: a.labels.clone(),
@@ -182,6 +182,9 @@ impl AlertSet {
                     drop.push(fp);
                 }
                 if a.state != State::Inactive && !keep_firing {
+                    if a.state == State::Firing {
+                        a.changed(ts); // resolved
+                    }
                     out.push(Transition {
                         fingerprint: fp,
                         labels: a.labels.clone(),
@@ -192,7 +195,6 @@ impl AlertSet {
                     });
                     a.state = State::Inactive;
                     a.resolved_at = Some(ts);
-                    a.changed(ts);
                 }
                 if !keep_firing {
                     continue;

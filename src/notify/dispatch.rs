@@ -29,6 +29,8 @@ pub struct Outgoing {
     pub(crate) notification: Notification,
     /// Why it is not sent (silence, inhibition, mute time), if so.
     pub(crate) suppressed: Option<String>,
+    /// A `repeat_interval` reminder of an unchanged firing group: the cooldown lets it pass.
+    pub(crate) reminder: bool,
 }
 
 /// The parts of the notify configuration the dispatcher uses.
@@ -219,7 +221,8 @@ impl Dispatcher {
             Notification::build(&g.route.receiver, key, &g.labels, &rules.external_url, alerts, rules.max_alerts)
         };
         let emit = |out: &mut Vec<Outgoing>, kind: &str, n: Notification, suppressed: Option<String>| {
-            out.push(Outgoing { receiver: g.route.receiver.clone(), kind: kind.into(), notification: n, suppressed })
+            let receiver = g.route.receiver.clone();
+            out.push(Outgoing { receiver, kind: kind.into(), notification: n, suppressed, reminder: false })
         };
         // Muted alerts are recorded once per reason and status.
         for (fp, r) in &muted {
@@ -252,6 +255,9 @@ impl Dispatcher {
                 let n = build(&mut send_firing.iter().chain(&send_resolved).copied());
                 let kind = n.status.as_str();
                 emit(out, kind, n, None);
+                if let Some(o) = out.last_mut() {
+                    o.reminder = !changed;
+                }
             }
             g.last_firing = send_firing;
             g.last_notify = now;

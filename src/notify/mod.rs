@@ -211,11 +211,19 @@ pub async fn enqueue(
             }
             let hash = payload_hash(&t.id, &n);
             let mut suppressed = o.suppressed.clone();
+            // The cooldown drops a duplicate of the last notification queued for this channel
+            // and group (restarts, replicas, retried jobs) — never a change of state, which
+            // differs from the last one, and never a repeat_interval reminder.
             if suppressed.is_none()
                 && cooldown > 0
-                && let Some(at) = storage.last_with_hash(&hash, now - cooldown).await?
+                && !o.reminder
+                && let Some((last, at)) = storage.last_for_group(&t.id, &n.group_key, now - cooldown).await?
+                && last == hash
             {
-                suppressed = Some(format!("cooldown: identical notification queued at {}", model::rfc3339(at)));
+                suppressed = Some(format!(
+                    "cooldown: identical notification queued at {} (the last one for this channel and group)",
+                    model::rfc3339(at)
+                ));
             }
             if suppressed.is_none() {
                 woken.push(t.clone());

@@ -47,6 +47,7 @@ fn row(group_key: &str, rule: &str, fp: u64, a: &Alert, now: i64) -> StoredAlert
         keep_firing_since: a.keep_firing_since,
         value: a.value,
         updated_at: now,
+        flap_times: a.changes.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
     }
 }
 
@@ -146,37 +147,45 @@ pub(crate) fn restore(manager: &RuleManager, rows: Vec<StoredAlert>, now: i64, t
     let mut n = 0;
     for g in manager.groups() {
         let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
-        let key = group_key(&g);
-        for r in &mut g.rules {
-            let Some(rule) = r.rule.alert.clone() else { continue };
-            // The longest window the rule reads: until it has refilled, a restored alert holds.
-            let window = crate::promql::lookback_by_metric(&r.rule.expr).iter().map(|x| x.1).max().unwrap_or(0);
-            for row in rows.iter().filter(|x| x.group_key == key && x.rule == rule) {
-                if now - row.updated_at > tolerance_ms {
-                    continue;
-                }
-                let state = State::parse(&row.state).unwrap_or(State::Inactive);
-                let labels: BTreeMap<String, String> = serde_json::from_str(&row.labels).unwrap_or_default();
-                let labels = Labels::from_pairs(labels);
-                let fp = labels.fingerprint();
-                let annotations = serde_json::from_str(&row.annotations).unwrap_or_default();
-                r.alerts.active.insert(
-                    fp,
-                    Alert {
-                        labels,
-                        annotations,
-                        state,
-                        active_at: row.active_at,
-                        fired_at: row.fired_at,
-                        resolved_at: row.resolved_at,
-                        keep_firing_since: row.keep_firing_since,
-                        warming_until: Some(now + window),
-                        value: row.value,
-                        changes: Default::default(),
-                    },
-                );
-                n += 1;
+        n += restore_group(&mut g, &rows, now, tolerance_ms);
+    }
+    n
+}
+
+/// Puts the stored alerts of group `g` back into its rules (state, times, flap times);
+/// returns how many.
+pub(crate) fn restore_group(g: &mut GroupState, rows: &[StoredAlert], now: i64, tolerance_ms: i64) -> usize {
+    let mut n = 0;
+    let key = group_key(g);
+    for r in &mut g.rules {
+        let Some(rule) = r.rule.alert.clone() else { continue };
+        // The longest window the rule reads: until it has refilled, a restored alert holds.
+        let window = crate::promql::lookback_by_metric(&r.rule.expr).iter().map(|x| x.1).max().unwrap_or(0);
+        for row in rows.iter().filter(|x| x.group_key == key && x.rule == rule) {
+            if now - row.updated_at > tolerance_ms {
+                continue;
             }
+            let state = State::parse(&row.state).unwrap_or(State::Inactive);
+            let labels: BTreeMap<String, String> = serde_json::from_str(&row.labels).unwrap_or_default();
+            let labels = Labels::from_pairs(labels);
+            let fp = labels.fingerprint();
+            let annotations = serde_json::from_str(&row.annotations).unwrap_or_default();
+            r.alerts.active.insert(
+                fp,
+                Alert {
+                    labels,
+                    annotations,
+                    state,
+                    active_at: row.active_at,
+                    fired_at: row.fired_at,
+                    resolved_at: row.resolved_at,
+                    keep_firing_since: row.keep_firing_since,
+                    warming_until: Some(now + window),
+                    value: row.value,
+                    changes: row.flap_times.split(',').filter_map(|t| t.parse().ok()).collect(),
+                },
+            );
+            n += 1;
         }
     }
     n

@@ -157,3 +157,23 @@ fn alert_writes_of_changed_rows_keep_storage_equal_to_a_whole_snapshot() {
     }
     assert!(rows * 10 < whole_rows, "{rows} rows written, {whole_rows} in whole snapshots");
 }
+
+#[test]
+fn a_restart_keeps_each_alerts_flap_times() {
+    use super::persist::{restore_group, snapshot};
+    let store = store();
+    let engine = Engine::new(store.clone(), EngineOptions::default());
+    let group = parse(GROUP, "t.yml", 15_000).unwrap().remove(0);
+    let mut g = GroupState::new(group.clone());
+    let now = 40 * 15_000;
+    g.eval(&engine, now, &Context::default());
+    let (fp, a) = g.rules[1].alerts.active.iter_mut().next().expect("AnyErrors fires");
+    let fp = *fp;
+    a.changes = [now - 50_000, now - 30_000, now - 10_000].into();
+    let rows = snapshot(&g, now);
+    let mut after = GroupState::new(group);
+    assert!(restore_group(&mut after, &rows, now, 60_000) > 0);
+    let restored = &after.rules[1].alerts.active[&fp];
+    assert_eq!(restored.flaps(now), 3, "a flapping alert is still flapping after a restart");
+    assert_eq!(restored.changes, g.rules[1].alerts.active[&fp].changes);
+}

@@ -33,6 +33,9 @@ pub struct StoredAlert {
     pub value: f64,
     /// When this row was written (ms).
     pub updated_at: i64,
+    /// Times (ms) of its fire and resolve transitions in the last hour, comma-separated
+    /// (flap damping).
+    pub flap_times: String,
 }
 
 /// One state change.
@@ -79,8 +82,8 @@ pub trait AlertRepo: Send + Sync {
 /// Rows per `INSERT` statement: one statement per row cost a round trip to the database (for
 /// SQLite, to its worker thread) per alert, which with thousands of active alerts was most of
 /// the process's CPU. All keep a statement under 999 bound parameters, the oldest SQLite
-/// limit (12 per state row, 7 per history row).
-const STATE_ROWS: usize = 80;
+/// limit (13 per state row, 7 per history row).
+const STATE_ROWS: usize = 75;
 /// See [`STATE_ROWS`].
 const HISTORY_ROWS: usize = 140;
 /// `(rule, fingerprint)` keys per `DELETE` (2 parameters each).
@@ -134,13 +137,13 @@ impl Storage {
                 for rows in rows.chunks(STATE_ROWS) {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO alert_state (fingerprint, group_key, rule, labels, annotations, state, active_at, \
-                         fired_at, resolved_at, keep_firing_since, value, updated_at) ",
+                         fired_at, resolved_at, keep_firing_since, value, updated_at, flap_times) ",
                     );
                     q.push_values(rows, |mut b, a| {
                         b.push_bind(&a.fingerprint).push_bind(group_key).push_bind(&a.rule).push_bind(&a.labels)
                             .push_bind(&a.annotations).push_bind(&a.state).push_bind(a.active_at).push_bind(a.fired_at)
                             .push_bind(a.resolved_at).push_bind(a.keep_firing_since).push_bind(f(a.value))
-                            .push_bind(a.updated_at);
+                            .push_bind(a.updated_at).push_bind(&a.flap_times);
                     });
                     if deletes.is_some() {
                         q.push(
@@ -148,7 +151,7 @@ impl Storage {
                              annotations = excluded.annotations, state = excluded.state, active_at = excluded.active_at, \
                              fired_at = excluded.fired_at, resolved_at = excluded.resolved_at, \
                              keep_firing_since = excluded.keep_firing_since, value = excluded.value, \
-                             updated_at = excluded.updated_at",
+                             updated_at = excluded.updated_at, flap_times = excluded.flap_times",
                         );
                     }
                     q.build().persistent(rows.len() == STATE_ROWS).execute(&mut *tx).await?;
@@ -180,7 +183,7 @@ impl AlertRepo for Storage {
 
     async fn load_alerts(&self) -> Result<Vec<StoredAlert>, StorageError> {
         let sql = "SELECT fingerprint, group_key, rule, labels, annotations, state, active_at, fired_at, resolved_at, \
-                   keep_firing_since, value, updated_at FROM alert_state ORDER BY group_key, rule, fingerprint";
+                   keep_firing_since, value, updated_at, flap_times FROM alert_state ORDER BY group_key, rule, fingerprint";
         let fut = async {
             on_pool!(self.db(), p => {
                 let rows = sqlx::query(sql).fetch_all(p).await?;
@@ -199,6 +202,7 @@ impl AlertRepo for Storage {
                             keep_firing_since: r.try_get("keep_firing_since")?,
                             value: parse_f(&r.try_get::<String, _>("value")?),
                             updated_at: r.try_get("updated_at")?,
+                            flap_times: r.try_get("flap_times")?,
                         })
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()

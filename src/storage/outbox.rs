@@ -57,7 +57,7 @@ pub struct OutboxRow {
     /// Alert names, comma-separated.
     pub(crate) alert_names: String,
     /// `firing`, `resolved` or `flapping`.
-    pub(crate) kind: String,
+    pub kind: String,
     /// The notification as JSON.
     pub(crate) payload: String,
     /// Cooldown hash.
@@ -167,8 +167,15 @@ pub trait OutboxRepo: Send + Sync {
     async fn requeue(&self, filter: &OutboxFilter, now: i64, expires_at: i64) -> Result<u64, StorageError>;
     /// Row count per status, and the creation time of the oldest `pending`/`sending` row.
     async fn outbox_depth(&self) -> Result<(Vec<(OutboxStatus, i64)>, Option<i64>), StorageError>;
-    /// When a row with this hash was last created, not suppressed, at or after `since`.
-    async fn last_with_hash(&self, hash: &str, since: i64) -> Result<Option<i64>, StorageError>;
+    /// The payload hash and creation time of the newest row for `target` and `group_key`
+    /// created at or after `since` that was not suppressed (the last notification queued for
+    /// that channel and group).
+    async fn last_for_group(
+        &self,
+        target: &str,
+        group_key: &str,
+        since: i64,
+    ) -> Result<Option<(String, i64)>, StorageError>;
     /// Deletes finished rows created before `before`; returns how many.
     async fn prune_outbox(&self, before: i64) -> Result<u64, StorageError>;
     /// Stores a silence (insert or replace by id).
@@ -356,13 +363,18 @@ impl OutboxRepo for Storage {
         self.run("outbox.depth", fut).await
     }
 
-    async fn last_with_hash(&self, hash: &str, since: i64) -> Result<Option<i64>, StorageError> {
+    async fn last_for_group(
+        &self,
+        target: &str,
+        group_key: &str,
+        since: i64,
+    ) -> Result<Option<(String, i64)>, StorageError> {
         let fut = async {
-            on_pool!(self.db(), p => sqlx::query_scalar(
-                "SELECT MAX(created_at) FROM outbox WHERE payload_hash = $1 AND created_at >= $2 \
-                 AND status <> 'suppressed'",
+            on_pool!(self.db(), p => sqlx::query_as::<_, (String, i64)>(
+                "SELECT payload_hash, created_at FROM outbox WHERE target = $1 AND group_key = $2 \
+                 AND created_at >= $3 AND status <> 'suppressed' ORDER BY created_at DESC, id DESC LIMIT 1",
             )
-            .bind(hash).bind(since).fetch_one(p).await)
+            .bind(target).bind(group_key).bind(since).fetch_optional(p).await)
         };
         self.run("outbox.cooldown", fut).await
     }

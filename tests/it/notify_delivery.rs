@@ -185,6 +185,110 @@ async fn identical_notifications_within_the_cooldown_are_suppressed() {
     assert_eq!(r[1].status, "pending");
 }
 
+/// A plan whose route repeats unchanged firing groups every `repeat`.
+fn plan_repeating(dir: &std::path::Path, repeat: &str) -> Plan {
+    let text = format!(
+        "[notify]\ncooldown = \"1h\"\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"http://127.0.0.1:9/x\" }}]\n\
+         [notify.route]\nreceiver = \"r\"\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"{repeat}\"\n"
+    );
+    let loaded = sidewatch::settings::load_from_str(&text, None, &[]).expect("valid notify config");
+    Plan::build(&loaded.config.notify, dir, "http://sidewatch.test").expect("plan builds")
+}
+
+/// What the outbox holds, oldest first: (kind, status).
+async fn kinds(st: &Storage) -> Vec<(String, String)> {
+    let mut r = rows(st).await;
+    r.reverse();
+    r.into_iter().map(|r| (r.kind, r.status.to_string())).collect()
+}
+
+fn row_of(kind: &str, status: &str) -> (String, String) {
+    (kind.to_string(), status.to_string())
+}
+
+#[tokio::test]
+async fn a_re_fire_after_resolve_is_delivered_within_the_cooldown() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let p = plan_repeating(dir.path(), "1h");
+    let mut d = sidewatch::notify::dispatch::Dispatcher::new(p.rules.clone(), p.runbooks.clone());
+    let t0 = now_ms();
+    let firing = alert("A", "1");
+    let mut resolved = firing.clone();
+    resolved.ends_at = Some(t0 + 500);
+    // Fire, resolve, fire again, resolve again: four changes of state within the cooldown.
+    for (i, a) in [&firing, &resolved, &firing, &resolved].into_iter().enumerate() {
+        let t = t0 + i as i64 * 1000;
+        d.update("g", vec![a.clone()], t);
+        let out = d.flush(t);
+        sidewatch::notify::enqueue(&p, &st, out, t).await.unwrap();
+    }
+    assert_eq!(
+        kinds(&st).await,
+        vec![
+            row_of("firing", "pending"),
+            row_of("resolved", "pending"),
+            row_of("firing", "pending"),
+            row_of("resolved", "pending")
+        ],
+        "every change of state is queued for delivery: the receiver's last word matches the alert"
+    );
+}
+
+#[tokio::test]
+async fn repeat_interval_reminders_pass_the_cooldown_and_duplicates_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let p = plan_repeating(dir.path(), "5s");
+    let mut d = sidewatch::notify::dispatch::Dispatcher::new(p.rules.clone(), p.runbooks.clone());
+    let t0 = now_ms();
+    d.update("g", vec![alert("A", "1")], t0);
+    let first = d.flush(t0);
+    sidewatch::notify::enqueue(&p, &st, first.clone(), t0).await.unwrap();
+    // A replica or a restart queues the same notification again: dropped by the cooldown.
+    sidewatch::notify::enqueue(&p, &st, first, t0 + 100).await.unwrap();
+    // Nothing changes for 12 s: the dispatcher reminds after 5 s and after 10 s.
+    let mut t = t0;
+    for _ in 0..12 {
+        t += 1000;
+        d.update("g", vec![alert("A", "1")], t);
+        let out = d.flush(t);
+        sidewatch::notify::enqueue(&p, &st, out, t).await.unwrap();
+    }
+    assert_eq!(
+        kinds(&st).await,
+        vec![
+            row_of("firing", "pending"),
+            row_of("firing", "suppressed"),
+            row_of("firing", "pending"),
+            row_of("firing", "pending")
+        ],
+        "the first, a dropped duplicate, then reminders at 5 s and 10 s"
+    );
+}
+
+#[tokio::test]
+async fn an_alert_joining_or_leaving_a_group_is_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let p = plan_repeating(dir.path(), "1h");
+    let mut d = sidewatch::notify::dispatch::Dispatcher::new(p.rules.clone(), p.runbooks.clone());
+    let t0 = now_ms();
+    let (a, b) = (alert("A", "1"), alert("A", "2"));
+    let mut b_resolved = b.clone();
+    b_resolved.ends_at = Some(t0 + 1500);
+    // A fires; B joins; B leaves; A alone again is what was told first, but it is a change.
+    for (i, set) in [vec![a.clone()], vec![a.clone(), b.clone()], vec![a.clone(), b_resolved]].into_iter().enumerate() {
+        let t = t0 + i as i64 * 1000;
+        d.update("g", set, t);
+        let out = d.flush(t);
+        sidewatch::notify::enqueue(&p, &st, out, t).await.unwrap();
+    }
+    let r = rows(&st).await;
+    let statuses: Vec<String> = r.iter().rev().map(|r| r.status.to_string()).collect();
+    assert_eq!(statuses, ["pending", "pending", "pending"], "first, join and leave are all delivered");
+}
+
 #[tokio::test]
 async fn a_storm_over_the_rate_limit_is_summarised_not_dropped() {
     let dir = tempfile::tempdir().unwrap();

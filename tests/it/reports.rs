@@ -311,6 +311,7 @@ async fn incident_note_recovery_check_and_an_unknown_funnel_event() {
             keep_firing_since: None,
             value: 812.0,
             updated_at: now,
+            flap_times: String::new(),
         }],
     )
     .await

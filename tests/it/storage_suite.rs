@@ -73,6 +73,7 @@ async fn suite(storage: &Storage, reopen: impl AsyncFnOnce() -> Storage) {
         keep_firing_since: None,
         value: v,
         updated_at: 3_000,
+        flap_times: "1500,2000".into(),
     };
     storage
         .save_alerts("rules/a.yml;http", &[alert("01", "pending", f64::NAN), alert("02", "firing", f64::INFINITY)])
