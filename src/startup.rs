@@ -99,12 +99,7 @@ impl Application {
         let q = &cfg.query;
         let engine = crate::promql::Engine::new(
             store.clone(),
-            crate::promql::EngineOptions {
-                lookback_ms: q.lookback_delta.get().as_millis() as i64,
-                max_samples: q.max_samples,
-                timeout: q.timeout.get(),
-                default_subquery_step_ms: cfg.rules.evaluation_interval.get().as_millis() as i64,
-            },
+            q.engine_options(cfg.rules.evaluation_interval.get().as_millis() as i64),
         );
         let ctx = crate::rules::Context {
             external_labels: cfg.rules.external_labels.clone(),
@@ -132,6 +127,7 @@ impl Application {
         };
         let observed = rules.clone();
         metrics.on_render(move || observed.observe());
+        let query_slots = Arc::new(tokio::sync::Semaphore::new(cfg.query.max_concurrency));
         let state = AppState {
             storage,
             metrics,
@@ -139,6 +135,7 @@ impl Application {
             store,
             targets: scrape.targets.clone(),
             rules: Some(rules),
+            query_slots,
         };
         Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify, history_engine })
     }

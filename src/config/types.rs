@@ -121,6 +121,11 @@ impl<'de> Deserialize<'de> for Duration {
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
+    /// `n` kibibytes.
+    pub(crate) const fn kib(n: u64) -> Self {
+        ByteSize(n * 1024)
+    }
+
     /// `n` mebibytes.
     pub(crate) const fn mib(n: u64) -> Self {
         ByteSize(n * 1024 * 1024)

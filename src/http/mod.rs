@@ -8,6 +8,7 @@ mod health;
 mod middleware;
 mod notify;
 mod query;
+mod query_body;
 mod rules;
 mod targets;
 
@@ -36,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) targets: Arc<Vec<Arc<TargetState>>>,
     /// The rule groups (None in tests that build no manager).
     pub(crate) rules: Option<crate::rules::manager::RuleManager>,
+    /// Slots for queries of the query API (`query.max_concurrency`); more wait.
+    pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The full router with its middleware.

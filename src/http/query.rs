@@ -6,7 +6,7 @@
 //! `{"status":"error","errorType":…,"error":…}` with its status codes.
 
 use super::{AppState, json_error};
-use crate::promql::{Engine, EngineOptions, ErrorKind, QueryError, QueryOutput, Value};
+use crate::promql::{Engine, EngineOptions, ErrorKind, QueryError, QueryOutput};
 use crate::store::{Labels, MatchOp, Matcher};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -96,65 +96,42 @@ fn now_ms() -> i64 {
 
 fn engine(state: &AppState, p: &Params) -> Result<Engine, QueryError> {
     let q = &state.config.config.query;
-    let mut opts = EngineOptions {
-        lookback_ms: q.lookback_delta.get().as_millis() as i64,
-        max_samples: q.max_samples,
-        timeout: q.timeout.get(),
-        ..EngineOptions::default()
-    };
+    let mut opts = q.engine_options(EngineOptions::default().default_subquery_step_ms);
     if let Some(ms) = duration_param(p, "timeout")? {
         opts.timeout = opts.timeout.min(std::time::Duration::from_millis(ms as u64));
     }
     Ok(Engine::new(state.store.clone(), opts))
 }
 
-fn ts(ms: i64) -> Json {
-    serde_json::Number::from_f64(ms as f64 / 1000.0).map_or(Json::Null, Json::Number)
-}
-
-fn point(t: i64, v: f64) -> Json {
-    json!([ts(t), crate::promql::format_value(v)])
-}
-
 fn metric(l: &Labels) -> Json {
     Json::Object(l.0.iter().map(|(k, v)| (k.to_string(), Json::String(v.to_string()))).collect::<Map<_, _>>())
 }
 
-fn success(out: QueryOutput, t: i64) -> Response {
-    let (kind, result) = match out.value {
-        Value::Scalar(v) => ("scalar", point(t, v)),
-        Value::String(s) => ("string", json!([ts(t), s])),
-        Value::Vector(v) => (
-            "vector",
-            Json::Array(v.iter().map(|s| json!({"metric": metric(&s.labels), "value": point(t, s.v)})).collect()),
-        ),
-        Value::Matrix(m) => (
-            "matrix",
-            Json::Array(
-                m.iter()
-                    .map(|s| {
-                        let values: Vec<Json> = s.points.iter().map(|&(t, v)| point(t, v)).collect();
-                        json!({"metric": metric(&s.labels), "values": values})
-                    })
-                    .collect(),
-            ),
-        ),
-    };
-    let mut body = json!({"status": "success", "data": {"resultType": kind, "result": result}});
-    let (warnings, infos): (Vec<String>, Vec<String>) =
-        out.annotations.into_iter().partition(|a| a.starts_with("PromQL warning"));
-    if !warnings.is_empty() {
-        body["warnings"] = json!(warnings);
-    }
-    if !infos.is_empty() {
-        body["infos"] = json!(infos);
-    }
-    axum::Json(body).into_response()
+fn success(state: &AppState, out: QueryOutput, t: i64) -> Result<Response, QueryError> {
+    let max = usize::try_from(state.config.config.query.max_response_bytes.bytes()).unwrap_or(usize::MAX);
+    let body = super::query_body::success(out, t, max)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// Runs a query off the async workers.
-async fn run(f: impl FnOnce() -> Result<QueryOutput, QueryError> + Send + 'static) -> Result<QueryOutput, QueryError> {
-    match tokio::task::spawn_blocking(f).await {
+/// Runs a query off the async workers, once one of `query.max_concurrency` slots is free;
+/// waiting for a slot counts against the query's timeout.
+async fn run(
+    state: &AppState,
+    timeout: std::time::Duration,
+    f: impl FnOnce() -> Result<QueryOutput, QueryError> + Send + 'static,
+) -> Result<QueryOutput, QueryError> {
+    let slot = match tokio::time::timeout(timeout, state.query_slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => slot,
+        _ => {
+            return Err(QueryError {
+                kind: ErrorKind::Timeout,
+                msg: "query timed out waiting for a free query slot (query.max_concurrency)".into(),
+            });
+        }
+    };
+    let result = tokio::task::spawn_blocking(f).await;
+    drop(slot);
+    match result {
         Ok(r) => r,
         Err(_) => Err(QueryError { kind: ErrorKind::Execution, msg: "query evaluation panicked".into() }),
     }
@@ -167,8 +144,9 @@ pub(crate) async fn query(State(state): State<AppState>, p: Params) -> Response 
             p.get("query").ok_or_else(|| bad("invalid parameter \"query\": query must not be empty"))?.to_string();
         let t = time_param(&p, "time", now_ms())?;
         let engine = engine(&state, &p)?;
-        let out = run(move || engine.instant(&expr, t)).await?;
-        Ok::<_, QueryError>(success(out, t))
+        let timeout = engine.timeout();
+        let out = run(&state, timeout, move || engine.instant(&expr, t)).await?;
+        success(&state, out, t)
     };
     handle().await.unwrap_or_else(query_error)
 }
@@ -201,8 +179,9 @@ pub(crate) async fn query_range(State(state): State<AppState>, p: Params) -> Res
             ));
         }
         let engine = engine(&state, &p)?;
-        let out = run(move || engine.range(&expr, start, end, step)).await?;
-        Ok::<_, QueryError>(success(out, end))
+        let timeout = engine.timeout();
+        let out = run(&state, timeout, move || engine.range(&expr, start, end, step)).await?;
+        success(&state, out, end)
     };
     handle().await.unwrap_or_else(query_error)
 }

@@ -54,13 +54,66 @@ pub(crate) trait Channel: Send + Sync {
     async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError>;
 }
 
-/// Replaces every secret in `text` by `***`.
+/// Receivers' response bodies are cut to this many bytes in error text.
+pub(crate) const ERROR_BODY_BYTES: usize = 512;
+
+/// The forms a secret can take in text a receiver echoes back: itself and URL-encoded; for a
+/// URL, its password (plain, URL-encoded, and in the `Basic` base64 of `user:password` that
+/// the HTTP client sends), its path and every query value (Slack's webhook path, `?token=`).
+/// Parts shorter than 4 bytes are left (they would erase ordinary words).
+pub(crate) fn secret_forms(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut forms = vec![secret.to_string(), enc(secret)];
+    if let Ok(u) = reqwest::Url::parse(secret)
+        && u.has_host()
+    {
+        if let Some(p) = u.password() {
+            let p = form_urlencoded::parse(format!("x={p}").as_bytes()).next().map_or(p.to_string(), |(_, v)| v.into());
+            forms.push(base64::engine::general_purpose::STANDARD.encode(format!("{}:{p}", u.username())));
+            forms.push(enc(&p));
+            forms.push(p);
+        }
+        if u.path().len() > 1 {
+            forms.push(u.path().to_string());
+            forms.push(u.path().trim_start_matches('/').to_string());
+        }
+        for (_, v) in u.query_pairs() {
+            forms.push(enc(&v));
+            forms.push(v.into_owned());
+        }
+    }
+    forms.retain(|f| f.len() >= 4);
+    // Longest first, so a whole URL is replaced before its parts.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
+/// Replaces every secret in `text`, in every form of [`secret_forms`], by `***`.
 pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut forms: Vec<String> = secrets.iter().flat_map(|s| secret_forms(s)).collect();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(*s, "***");
+    for f in &forms {
+        if out.contains(f.as_str()) {
+            out = out.replace(f.as_str(), "***");
+        }
     }
     out
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
+pub(crate) fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// An HTTP client with the channel's timeout.
@@ -99,12 +152,13 @@ pub(crate) async fn send_http(req: reqwest::RequestBuilder, secrets: &[&str]) ->
         return Ok(Delivered { status: Some(status.as_u16() as i64) });
     }
     let wait = retry_after(resp.headers());
-    let mut body = resp.text().await.unwrap_or_default();
-    body.truncate(body.char_indices().nth(300).map(|(i, _)| i).unwrap_or(body.len()));
+    let body = resp.text().await.unwrap_or_default();
     let code = status.as_u16();
+    // Redacted whole, then cut: a cut could split a secret and leave half of it.
+    let body = truncate(redact(body.trim(), secrets), ERROR_BODY_BYTES);
     Err(SendError {
         status: Some(code as i64),
-        message: redact(&format!("HTTP {status}: {}", body.trim()), secrets),
+        message: redact(&format!("HTTP {status}: {body}"), secrets),
         retry_after: wait,
         permanent: !(code == 408 || code == 429 || status.is_server_error()),
     })
@@ -126,5 +180,31 @@ pub(crate) fn render_within(
         let keep = (m.alerts.len() / 2).max(1);
         m.truncated_alerts += m.alerts.len() - keep;
         m.alerts.truncate(keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What receivers echo back in error bodies: the Slack webhook's path, a `?token=`, the
+    /// `Basic` header the client made from a URL's credentials. None of it survives.
+    #[test]
+    fn echoed_secrets_are_redacted_in_every_form() {
+        let slack = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXX";
+        let hook = "https://user:p%40ss-word@example.com/hook?token=abc123secret&x=1";
+        let echo = "400 bad request for POST /services/T000/B000/XXXXXXXXXXXX?token=abc123secret \
+                    Authorization: Basic dXNlcjpwQHNzLXdvcmQ= password=p@ss-word enc=p%40ss-word";
+        let out = redact(echo, &[slack, hook]);
+        for leaked in ["XXXXXXXXXXXX", "abc123secret", "dXNlcjpwQHNzLXdvcmQ=", "p@ss-word", "p%40ss-word"] {
+            assert!(!out.contains(leaked), "{leaked} leaked: {out}");
+        }
+        assert!(out.contains("400 bad request"), "{out}");
+    }
+
+    #[test]
+    fn truncation_keeps_character_boundaries() {
+        assert_eq!(truncate("héllo".into(), 2), "h…");
+        assert_eq!(truncate("short".into(), 512), "short");
     }
 }

@@ -169,11 +169,20 @@ impl<'a> Ctx<'a> {
     pub(crate) fn eval_range(&self, e: &Expr, start: i64, end: i64, step: i64) -> R<Value> {
         let mut acc = Accumulator::default();
         let mut t = start;
+        let mut points = 0usize;
         while t <= end {
             self.check_deadline()?;
             match self.eval(e, t)? {
                 Value::Scalar(v) => acc.push(&Labels::default(), t, v),
                 Value::Vector(v) => {
+                    points += v.len();
+                    if points > self.opts.max_points {
+                        return Err(QueryError::exec(format!(
+                            "query processing would load too many samples into memory in query execution: the \
+                             result would hold more than {} points (query.max_points)",
+                            self.opts.max_points
+                        )));
+                    }
                     for s in check_unique(v)? {
                         acc.push(&s.labels, t, s.v);
                     }

@@ -17,6 +17,7 @@ mod eval;
 mod functions;
 mod histogram;
 mod label_fns;
+pub(crate) mod limits;
 pub mod promqltest;
 mod range_fns;
 mod value;
@@ -157,6 +158,12 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Step of a subquery written without one (Prometheus: the global evaluation interval).
     pub default_subquery_step_ms: i64,
+    /// Most points a range query's result may hold (`query.max_points`).
+    pub max_points: usize,
+    /// Longest query text, in bytes (`query.max_length`).
+    pub max_length: usize,
+    /// Deepest query accepted (`query.max_depth`, see [`limits`]).
+    pub max_depth: usize,
 }
 
 impl Default for EngineOptions {
@@ -166,6 +173,9 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60_000,
+            max_points: 1_000_000,
+            max_length: limits::DEFAULT_MAX_LENGTH,
+            max_depth: limits::DEFAULT_MAX_DEPTH,
         }
     }
 }
@@ -194,6 +204,11 @@ impl Engine {
         Engine { store, opts }
     }
 
+    /// The longest one query may run.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.opts.timeout
+    }
+
     /// The store queried.
     pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
@@ -203,6 +218,17 @@ impl Engine {
     /// The parser crate panics on some numeric durations (`foo[1e400]`, `x offset 1e30`: its
     /// `Duration::from_secs_f64` overflows); that is caught and reported as bad input.
     pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
+        Self::parse_limited(query, limits::DEFAULT_MAX_LENGTH, limits::DEFAULT_MAX_DEPTH)
+    }
+
+    /// [`Engine::parse`] with the size and depth limits given (see [`limits`]): a query past
+    /// them is refused before the parser sees it.
+    pub(crate) fn parse_limited(
+        query: &str,
+        max_length: usize,
+        max_depth: usize,
+    ) -> Result<promql_parser::parser::Expr, QueryError> {
+        limits::check(query, max_length, max_depth)?;
         let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
             .map_err(|_| QueryError::bad("invalid parameter \"query\": a duration or number is out of range"))?;
         parsed.map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
@@ -210,7 +236,7 @@ impl Engine {
 
     /// Evaluates `query` at `t` (ms).
     pub fn instant(&self, query: &str, t: i64) -> Result<QueryOutput, QueryError> {
-        let expr = Self::parse(query)?;
+        let expr = Self::parse_limited(query, self.opts.max_length, self.opts.max_depth)?;
         self.instant_expr(&expr, t)
     }
 
@@ -239,7 +265,7 @@ impl Engine {
 
     /// Evaluates `query` at every step from `start` to `end` (ms) and joins the results.
     pub fn range(&self, query: &str, start: i64, end: i64, step: i64) -> Result<QueryOutput, QueryError> {
-        let expr = Self::parse(query)?;
+        let expr = Self::parse_limited(query, self.opts.max_length, self.opts.max_depth)?;
         self.range_expr(&expr, start, end, step)
     }
 

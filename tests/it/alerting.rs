@@ -143,7 +143,13 @@ async fn alert_state_survives_a_restart_and_changes_are_recorded() {
     let find = |list: &[Value], name: &str| list.iter().find(|a| a["labels"]["alertname"] == name).cloned().unwrap();
     assert_eq!(find(&before, "SlowBurn")["state"], "pending");
     assert_eq!(find(&before, "Now")["state"], "firing");
-    let history = app.storage.list_history(0, 100).await.unwrap();
+    // The alert-state writer appends history from the alert stream, a moment after the API
+    // shows the alerts.
+    let history = eventually(10, "history written", || async {
+        let h = app.storage.list_history(0, 100).await.unwrap();
+        (h.iter().any(|c| c.rule == "Now") && h.iter().any(|c| c.rule == "SlowBurn")).then_some(h)
+    })
+    .await;
     assert!(history.iter().any(|c| c.rule == "Now" && c.to == "firing"), "{history:?}");
     assert!(history.iter().any(|c| c.rule == "SlowBurn" && c.to == "pending"), "{history:?}");
 

@@ -289,6 +289,33 @@ async fn an_alert_joining_or_leaving_a_group_is_delivered() {
     assert_eq!(statuses, ["pending", "pending", "pending"], "first, join and leave are all delivered");
 }
 
+/// A receiver that answers 400 echoing its request (path, `?token=`, the `Basic` header made
+/// from the URL's credentials) leaves no secret in the stored error text.
+#[tokio::test]
+async fn secrets_echoed_by_a_receiver_never_reach_the_error_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let hook = Recorder::start().await;
+    hook.behaviour.status.store(400, Ordering::SeqCst);
+    hook.behaviour.echo.store(true, Ordering::SeqCst);
+    let url = hook.url("/hooks/T0PSECRETPATH?token=tok-secret-42").replace("http://", "http://alice:pw-secret-9@");
+    let p = plan(dir.path(), &format!("[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{url}\" }}]\n"));
+    let (n, stop) = start(p, &st);
+    n.update("g".into(), vec![alert("A", "1")]);
+    let row = eventually(10, "the row failed", || async {
+        rows(&st).await.into_iter().find(|r| r.status == "failed" && r.error_text.is_some())
+    })
+    .await;
+    let text = row.error_text.unwrap();
+    assert!(text.starts_with("HTTP 400"), "{text}");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("alice:pw-secret-9");
+    for leaked in ["T0PSECRETPATH", "tok-secret-42", "pw-secret-9", basic.as_str()] {
+        assert!(!text.contains(leaked), "{leaked} leaked into error_text: {text}");
+    }
+    let _ = stop.send(true);
+}
+
 #[tokio::test]
 async fn a_storm_over_the_rate_limit_is_summarised_not_dropped() {
     let dir = tempfile::tempdir().unwrap();

@@ -157,3 +157,42 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// Query bombs: a 3,000-term chain and 100,000 nested parentheses are refused as `bad_data`
+/// at once (they used to overflow a worker's stack and abort the process); a range query
+/// whose result or response would be too large fails with `execution`, and the process keeps
+/// answering.
+#[tokio::test]
+async fn query_bombs_get_an_error_not_a_crash() {
+    let app = spawn_app("[query]\nmax_points = 1500\nmax_response_bytes = \"8KiB\"\n").await;
+    load(&app);
+    let chain = format!("1{}", "+1".repeat(3000));
+    let t0 = std::time::Instant::now();
+    let (status, body) = post(&app, "/api/v1/query", &[("query", &chain)]).await;
+    assert_eq!((status, body["errorType"].as_str()), (400, Some("bad_data")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("query.max_depth"), "{body}");
+    let parens = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let (status, body) = post(&app, "/api/v1/query", &[("query", &parens)]).await;
+    assert_eq!((status, body["errorType"].as_str()), (400, Some("bad_data")), "{body}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5), "refused in {:?}", t0.elapsed());
+    // 2 series × 1,201 steps = 2,402 points > max_points.
+    let (status, body) = post(
+        &app,
+        "/api/v1/query_range",
+        &[("query", "http_requests_total"), ("start", "0"), ("end", "1200"), ("step", "1")],
+    )
+    .await;
+    assert_eq!((status, body["errorType"].as_str()), (422, Some("execution")), "{}", body["error"]);
+    assert!(body["error"].as_str().unwrap().contains("query.max_points"), "{body}");
+    // 2 series × 601 points is under max_points, but its body is over 8 KiB.
+    let (status, body) = post(
+        &app,
+        "/api/v1/query_range",
+        &[("query", "http_requests_total"), ("start", "0"), ("end", "1200"), ("step", "2")],
+    )
+    .await;
+    assert_eq!((status, body["errorType"].as_str()), (422, Some("execution")), "{}", body["error"]);
+    assert!(body["error"].as_str().unwrap().contains("query.max_response_bytes"), "{body}");
+    let (status, _) = get(&app, "/api/v1/query?query=up").await;
+    assert_eq!(status, 200, "still answering");
+}

@@ -62,6 +62,15 @@ impl ChannelConfig for WebhookConfig {
                 e.push(format!("headers: {k:?} is not a valid header name"));
             }
         }
+        let url_has_credentials = reqwest::Url::parse(self.url.expose())
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+        if url_has_credentials && self.headers.keys().any(|k| k.eq_ignore_ascii_case("authorization")) {
+            e.push(
+                "url: has user:password credentials and headers has an Authorization header; the credentials would \
+                 replace the header. Keep one of them"
+                    .into(),
+            );
+        }
         e
     }
 
@@ -144,11 +153,22 @@ impl Channel for Webhook {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn url_credentials_and_an_authorization_header_together_are_refused() {
+        let mut c = WebhookConfig { url: Secret::new("https://u:pw@example.com/h"), ..Default::default() };
+        assert!(c.check().is_empty(), "credentials alone are fine");
+        c.headers.insert("authorization".into(), Secret::new("Bearer t0ken"));
+        let e = c.check();
+        assert!(e.iter().any(|e| e.starts_with("url:") && e.contains("Authorization")), "{e:?}");
+    }
+
     #[test]
     fn signature_is_hmac_sha256_hex() {
         // RFC 4231 test case 2.
         assert_eq!(
-            super::signature(b"Jefe", b"what do ya want for nothing?"),
+            signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

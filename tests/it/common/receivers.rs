@@ -41,6 +41,9 @@ pub(crate) struct Behaviour {
     pub fail_first: AtomicUsize,
     /// Never answer.
     pub hang: AtomicBool,
+    /// When failing, echo the request (path, query and headers) in the body, as some
+    /// receivers do in their error pages.
+    pub echo: AtomicBool,
 }
 
 /// An HTTP recorder.
@@ -59,6 +62,7 @@ type Shared = (Arc<Mutex<Vec<Received>>>, Arc<AtomicUsize>, Arc<Behaviour>);
 
 async fn record(State((got, seen, b)): State<Shared>, req: Request) -> impl IntoResponse {
     let path = req.uri().path().to_string();
+    let echoed = format!("{} {:?}", req.uri(), req.headers());
     let headers = req.headers().clone();
     let body = axum::body::to_bytes(req.into_body(), 10 << 20).await.unwrap_or_default();
     let n = seen.fetch_add(1, Ordering::SeqCst);
@@ -68,7 +72,8 @@ async fn record(State((got, seen, b)): State<Shared>, req: Request) -> impl Into
     let status = b.status.load(Ordering::SeqCst);
     let limit = b.fail_first.load(Ordering::SeqCst);
     if status != 0 && (limit == 0 || n < limit) {
-        return (StatusCode::from_u16(status).unwrap(), "broken on purpose").into_response();
+        let text = if b.echo.load(Ordering::SeqCst) { echoed } else { "broken on purpose".to_string() };
+        return (StatusCode::from_u16(status).unwrap(), text).into_response();
     }
     got.lock().unwrap().push(Received { path, headers, body, at: std::time::Instant::now() });
     (StatusCode::OK, "ok").into_response()
