@@ -122,7 +122,8 @@ impl Application {
             None
         } else {
             let plan = crate::notify::Plan::build(&cfg.notify, &config.base_dir, &cfg.external_url())
-                .map_err(|e| anyhow::anyhow!("[notify]: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("[notify]: {e}"))?
+                .with_eval_interval(cfg.rules.evaluation_interval.get().as_millis() as i64);
             Some((plan, notify_metrics))
         };
         let observed = rules.clone();

@@ -50,6 +50,12 @@ pub(crate) trait Channel: Send + Sync {
     fn send_resolved(&self) -> bool;
     /// Limit of one attempt.
     fn timeout(&self) -> Duration;
+    /// For a channel that forwards alerts to something that groups and repeats by itself (an
+    /// Alertmanager): how often its alerts are sent again while they last. Such a channel gets
+    /// alerts from the forwarder, not from the dispatcher (no grouping, no cooldown).
+    fn forwards(&self) -> Option<Duration> {
+        None
+    }
     /// Sends `n`, rendered with `t`.
     async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError>;
 }

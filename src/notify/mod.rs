@@ -9,6 +9,7 @@ pub(crate) mod channel;
 pub(crate) mod config;
 pub mod deliver;
 pub mod dispatch;
+mod forward;
 pub(crate) mod matcher;
 pub mod metrics;
 pub mod model;
@@ -69,6 +70,9 @@ pub struct Plan {
     pub runbooks: Arc<Runbooks>,
     /// The configuration.
     pub(crate) cfg: NotifyConfig,
+    /// The rules' evaluation interval (ms): forwarded alerts expire 4 × max(resend delay,
+    /// this) ahead.
+    pub(crate) eval_interval_ms: i64,
 }
 
 /// Checks `[notify]` without touching files: routes, matchers, receiver references, channel
@@ -167,7 +171,14 @@ impl Plan {
             templates: Arc::new(templates),
             runbooks: Arc::new(Runbooks::load(&crate::config::resolve_path(base_dir, &cfg.runbooks_dir))),
             cfg: cfg.clone(),
+            eval_interval_ms: 60_000,
         })
+    }
+
+    /// The plan for rules evaluated every `ms`.
+    pub(crate) fn with_eval_interval(mut self, ms: i64) -> Plan {
+        self.eval_interval_ms = ms;
+        self
     }
 
     /// The targets of a receiver.
@@ -201,7 +212,8 @@ pub async fn enqueue(
     let mut rows = Vec::new();
     let mut woken = Vec::new();
     for o in out {
-        for t in plan.targets_of(&o.receiver) {
+        // Forwarding channels (an Alertmanager) get alerts from the forwarder instead.
+        for t in plan.targets_of(&o.receiver).filter(|t| t.channel.forwards().is_none()) {
             let mut n = o.notification.clone();
             if !t.channel.send_resolved() {
                 n.alerts.retain(|a| a.status == AlertStatus::Firing);
@@ -290,22 +302,29 @@ pub(crate) fn test_row(t: &Target, n: &model::Notification) -> NewOutboxRow {
     }
 }
 
-/// A running notifier's input: the alert sets of rule groups.
+/// A running notifier's input: the alert sets of rule groups, for the dispatcher and the
+/// forwarder.
 #[derive(Clone)]
 pub struct Notifier {
     tx: mpsc::UnboundedSender<Arc<GroupAlerts>>,
+    forward: mpsc::UnboundedSender<Arc<GroupAlerts>>,
 }
 
 impl Notifier {
     /// Reports the complete set of firing and resolved alerts of `source` (a rule group), as
     /// the alert stream does.
     pub fn update(&self, source: String, alerts: Vec<ActiveAlert>) {
-        let _ = self.tx.send(Arc::new(GroupAlerts { group: source, alerts }));
+        let m = Arc::new(GroupAlerts { group: source, alerts });
+        let _ = self.forward.send(m.clone());
+        let _ = self.tx.send(m);
     }
 
     /// Subscribes this notifier to `stream`'s alert sets.
     pub(crate) fn subscribe(&self, stream: &AlertStream) {
         stream.alerts.attach(self.tx.clone());
+        if !self.forward.is_closed() {
+            stream.alerts.attach(self.forward.clone());
+        }
     }
 
     /// Starts the dispatcher, the workers and the housekeeping loops; they end with `stop`.
@@ -328,8 +347,10 @@ impl Notifier {
         let mut tasks: Vec<_> =
             plan.targets.iter().map(|t| tokio::spawn(worker.clone().run(t.clone(), stop.clone()))).collect();
         tasks.push(tokio::spawn(run_dispatcher(plan.clone(), storage.clone(), metrics.clone(), rx, stop.clone())));
+        let (forward, forward_rx) = mpsc::unbounded_channel();
+        tasks.push(tokio::spawn(forward::run(plan.clone(), storage.clone(), forward_rx, stop.clone())));
         tasks.push(tokio::spawn(housekeeping(plan, storage, metrics, stop)));
-        (Notifier { tx }, tasks)
+        (Notifier { tx, forward }, tasks)
     }
 }
 

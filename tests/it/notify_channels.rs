@@ -83,6 +83,66 @@ async fn the_real_alertmanager_holds_our_alerts_and_resolves_them() {
     let _ = tx.send(true);
 }
 
+/// A real Alertmanager with a 2 s `resolve_timeout`: an alert that keeps firing here for 8 s
+/// stays active there, because it is forwarded with an `endsAt` ahead and sent again every
+/// resend delay (without them the Alertmanager resolved it after its timeout).
+#[tokio::test]
+async fn an_alert_firing_past_alertmanagers_resolve_timeout_stays_active_there() {
+    let Some(bin) = alertmanager_binary() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("prometheus-alertmanager is not installed, but CI must run this test (.ci/run installs it)");
+        }
+        eprintln!("SKIPPED an_alert_firing_past…: prometheus-alertmanager is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.path().join("am.yml"),
+        "global:\n  resolve_timeout: 2s\nroute:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let child = std::process::Command::new(bin)
+        .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
+        .arg(format!("--storage.path={}", dir.path().join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start alertmanager");
+    let _am = Kill(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    eventually(30, "alertmanager ready", || async {
+        http.get(format!("{base}/-/ready")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+    let st = sqlite(dir.path()).await;
+    let p = plan(
+        dir.path(),
+        &format!(
+            "[[notify.receivers]]\nname = \"r\"\nalertmanager = [{{ url = \"{base}\", resend_delay = \"1s\" }}]\n"
+        ),
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (n, _) = Notifier::start(p, st.clone(), NotifyMetrics::unregistered(), rx);
+    let active = || async {
+        let v: serde_json::Value = http.get(format!("{base}/api/v2/alerts")).send().await.ok()?.json().await.ok()?;
+        v.as_array()?.iter().find(|x| x["labels"]["alertname"] == "LongBurn").map(|x| x["status"]["state"].clone())
+    };
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(8) {
+        // The rules report the firing alert every evaluation.
+        n.update("g".into(), vec![alert("LongBurn", "db-1")]);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(active().await, Some(serde_json::json!("active")), "still active 8 s in, past resolve_timeout (2 s)");
+    let sent = st.list_outbox(&OutboxFilter::default()).await.unwrap();
+    assert!(sent.iter().filter(|r| r.kind == "forward").count() >= 4, "sent again every second: {}", sent.len());
+    let _ = tx.send(true);
+}
+
 fn cli(dir: &std::path::Path, args: &[&str]) -> String {
     let mut cmd = std::process::Command::new(BIN);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {

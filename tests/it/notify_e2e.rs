@@ -155,7 +155,10 @@ alertmanager = [{{ url = "{am}" }}]
     assert_eq!(a.path, "/api/v2/alerts");
     let a = a.json();
     assert_eq!(a[0]["labels"]["alertname"], "DemoQueueStuck");
-    assert!(a[0].get("endsAt").is_none());
+    // Forwarded like Prometheus does: a firing alert expires ahead (now + 4 × max(resend
+    // delay, evaluation interval)) and is sent again before then.
+    let ends = chrono::DateTime::parse_from_rfc3339(a[0]["endsAt"].as_str().unwrap()).unwrap();
+    assert!(ends.timestamp_millis() > chrono::Utc::now().timestamp_millis() + 60_000, "{a}");
 
     // Resolve: resolved messages carry the value at resolution.
     stuck.store(false, Ordering::SeqCst);

@@ -22,11 +22,20 @@ pub(crate) struct AlertmanagerConfig {
     pub(crate) send_resolved: bool,
     /// Limit of one attempt.
     pub(crate) timeout: Duration,
+    /// Alerts are sent again this often while they fire (and, resolved, while the rules hold
+    /// them), with `endsAt` = now + 4 × max(this, `rules.evaluation_interval`), as Prometheus'
+    /// `--rules.alert.resend-delay`.
+    pub(crate) resend_delay: Duration,
 }
 
 impl Default for AlertmanagerConfig {
     fn default() -> Self {
-        AlertmanagerConfig { url: SecretUrl::new(""), send_resolved: true, timeout: Duration::from_secs(10) }
+        AlertmanagerConfig {
+            url: SecretUrl::new(""),
+            send_resolved: true,
+            timeout: Duration::from_secs(10),
+            resend_delay: Duration::from_secs(60),
+        }
     }
 }
 
@@ -98,8 +107,11 @@ impl Channel for Alertmanager {
     fn timeout(&self) -> std::time::Duration {
         self.cfg.timeout.get()
     }
+    fn forwards(&self) -> Option<std::time::Duration> {
+        Some(self.cfg.resend_delay.get())
+    }
     async fn send(&self, n: &Notification, _: &Templates) -> Result<Delivered, SendError> {
         let url = format!("{}/api/v2/alerts", self.cfg.url.expose().trim_end_matches('/'));
-        send_http(self.client.post(url).json(&body(n)), &[]).await
+        send_http(self.client.post(url).json(&body(n)), &[self.cfg.url.expose()]).await
     }
 }
