@@ -223,6 +223,13 @@ impl BodySink for ScrapeSink<'_> {
 }
 
 impl ScrapeSink<'_> {
+    /// Gives up a scrape whose body failed: the series it created go again.
+    fn abort(self) {
+        if let Some(ingest) = self.ingest {
+            self.scraper.abort(self.store, ingest);
+        }
+    }
+
     /// Appends the scrape once its whole body was read (an empty one if no body came).
     fn finish(self) -> Result<IngestReport, ScrapeError> {
         let ScrapeSink { scraper, store, t_ms, ingest } = self;
@@ -239,7 +246,13 @@ impl Job for MetricsJob {
         self.last_t_ms = Some(t_ms);
         let mut sink = ScrapeSink { scraper: &mut self.scraper, store, t_ms, ingest: None };
         let get = Get { url: &self.url, accept: ACCEPT, timeout: self.timeout, limit: self.limit };
-        let result = fetch_to(client, get, |s| s == 200, &mut sink).await.and_then(|_| sink.finish());
+        let result = match fetch_to(client, get, |s| s == 200, &mut sink).await {
+            Ok(_) => sink.finish(),
+            Err(e) => {
+                sink.abort();
+                Err(e)
+            }
+        };
         let duration = started.elapsed().as_secs_f64();
         let name = self.state.name.as_str();
         m.scrapes.with_label_values(&[name]).inc();

@@ -135,7 +135,10 @@ impl MetricsScraper {
     /// timestamps. On error nothing of this scrape is appended.
     pub fn ingest(&mut self, store: &Store, body: &[u8], format: Format, t: i64) -> Result<IngestReport, ScrapeError> {
         let mut ingest = self.begin(store, format, t);
-        self.feed(store, &mut ingest, body)?;
+        if let Err(e) = self.feed(store, &mut ingest, body) {
+            self.abort(store, ingest);
+            return Err(e);
+        }
         self.finish(store, ingest)
     }
 
@@ -159,6 +162,7 @@ impl MetricsScraper {
                 lookup: Lookup::default(),
                 order: Vec::with_capacity(self.order.len() + self.order.len() / 64),
                 current,
+                created: Vec::new(),
             },
         }
     }
@@ -169,14 +173,25 @@ impl MetricsScraper {
         parser.feed(piece, &mut |e| self.sample(store, st, e))
     }
 
+    /// Gives up a scrape that failed: the series it created go again (they hold no sample:
+    /// nothing of a scrape is appended before it is complete and valid).
+    pub(crate) fn abort(&mut self, store: &Store, ingest: Ingest) {
+        store.remove_unused(&ingest.st.created);
+    }
+
     /// Parses the body's end, then appends the scrape and marks the series it lacks stale.
+    /// On error nothing is appended and the series the scrape created are removed.
     pub(crate) fn finish(&mut self, store: &Store, ingest: Ingest) -> Result<IngestReport, ScrapeError> {
         let Ingest { mut parser, mut st } = ingest;
-        parser.finish(&mut |e| self.sample(store, &mut st, e))?;
-        let IngestState { t, mut report, values, own_times, kept, order, mut current, .. } = st;
+        if let Err(e) = parser.finish(&mut |e| self.sample(store, &mut st, e)) {
+            store.remove_unused(&st.created);
+            return Err(e);
+        }
+        let IngestState { t, mut report, values, own_times, kept, order, mut current, created, .. } = st;
         report.post_relabel = kept;
         if self.sample_limit > 0 && kept > self.sample_limit {
             self.order = order;
+            store.remove_unused(&created);
             return Err(ScrapeError::SampleLimit { got: kept, limit: self.sample_limit });
         }
         self.order = Vec::new(); // the last scrape's, no longer needed: freed before the append
@@ -254,6 +269,9 @@ impl MetricsScraper {
         Ok(match self.resolve(store, s.name, s.labels())? {
             Some((id, created)) => {
                 st.report.added += usize::from(created);
+                if created {
+                    st.created.push(id);
+                }
                 id
             }
             None => DROPPED,
@@ -305,6 +323,9 @@ struct IngestState {
     order: Vec<(SeriesKey, u32)>,
     /// Ids written at the scrape's time, for staleness.
     current: Vec<u32>,
+    /// Series this scrape created: removed again if the scrape fails, so a failed scrape
+    /// leaves no series behind (and takes no room under `store.max_series`).
+    created: Vec<u32>,
 }
 
 /// The cached id of a series that relabeling dropped.
@@ -548,5 +569,28 @@ mod tests {
             MetricsScraper::new(vec![], false, 0, vec![]).ingest(&store, b"d{a=\"1\",a=\"2\"} 1\n", Format::Text, 1);
         assert_eq!(err.unwrap_err(), ScrapeError::DuplicateLabel("a".into()));
         assert!(matches!(s.ingest(&store, &[0xff, 0xfe], Format::Text, 2), Err(ScrapeError::Utf8(0))));
+    }
+
+    /// A failed scrape leaves no series behind: not when the series cap stops it, not when a
+    /// line fails to parse, not past `sample_limit`; another target then still has the room.
+    #[test]
+    fn a_failed_scrape_creates_no_series() {
+        let store = Store::new(1_000, 3_600_000);
+        let big: String = (0..2_000).map(|i| format!("big{{i=\"{i}\"}} 1\n")).collect();
+        let mut s = scraper();
+        let err = s.ingest(&store, big.as_bytes(), Format::Text, 1000).unwrap_err();
+        assert!(err.to_string().contains("series limit reached"), "{err}");
+        assert_eq!(store.stats().series, 0, "the 1,000 series it created before the cap are gone");
+        let mut other = MetricsScraper::new(vec![("job".into(), "other".into())], false, 0, vec![]);
+        let r = other.ingest(&store, b"up 1\nok 2\n", Format::Text, 1000).unwrap();
+        assert_eq!(r.added, 2, "another target is not starved");
+        let err = s.ingest(&store, b"new_a 1\nnew_b 2\nbroken{ 3\n", Format::Text, 2000).unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+        let mut limited = MetricsScraper::new(vec![], false, 1, vec![]);
+        assert!(limited.ingest(&store, b"l1 1\nl2 2\n", Format::Text, 2000).is_err());
+        assert_eq!(store.stats().series, 2, "only the other target's series");
+        // The failed scraper works again afterwards (its cache was reset).
+        let r = s.ingest(&store, b"a 1\n", Format::Text, 3000).unwrap();
+        assert_eq!(r.added, 1);
     }
 }

@@ -31,9 +31,14 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             _ = gc_tick.tick() => {
-                let (series, samples) = store.gc(chrono::Utc::now().timestamp_millis());
-                if series > 0 || samples > 0 {
-                    tracing::debug!(series, samples, "store: dropped data past retention");
+                let r = store.gc(chrono::Utc::now().timestamp_millis());
+                if r.series > 0 || r.samples > 0 {
+                    tracing::debug!(
+                        series = r.series,
+                        samples = r.samples,
+                        longest_lock_ms = r.longest_hold.as_secs_f64() * 1000.0,
+                        "store: dropped data past retention"
+                    );
                 }
             }
             _ = unmap_tick.tick() => {

@@ -12,6 +12,7 @@ pub(crate) mod checkpoint;
 pub(crate) mod chunk;
 pub(crate) mod chunkfile;
 pub(crate) mod config;
+mod gc;
 pub(crate) mod index;
 pub(crate) mod labels;
 pub(crate) mod maintenance;
@@ -393,37 +394,6 @@ impl Store {
         }
     }
 
-    /// Drops chunks older than each metric's retention at `now_ms`, and series with nothing
-    /// left in their window. Returns (series removed, samples removed).
-    pub(crate) fn gc(&self, now_ms: i64) -> (usize, usize) {
-        let mut inner = self.write();
-        let mut samples = 0;
-        let mut dead = Vec::new();
-        let Inner { series, retention, files, .. } = &mut *inner;
-        for (id, s) in series.iter_mut() {
-            let keep = retention.get(&s.name).copied().unwrap_or(self.default_retention_ms);
-            let cutoff = now_ms - keep;
-            samples += s.truncate_before(cutoff, files);
-            if s.last_t() < cutoff {
-                samples += s.sample_count(files);
-                dead.push(id);
-            }
-        }
-        for id in &dead {
-            inner.remove(*id);
-        }
-        // Label values of removed series (pods, alerts that came and went) would otherwise stay
-        // interned for ever; sweep when a quarter of the series (at least 1024) went since the
-        // last sweep, so the pass over every label set is rare.
-        if inner.removed_since_sweep >= 1024 && inner.removed_since_sweep * 4 >= inner.series.len() {
-            inner.sweep_symbols();
-        }
-        if !dead.is_empty() {
-            self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        (dead.len(), samples)
-    }
-
     /// Takes the pages of sealed chunks in chunk files out of the process' resident memory (see
     /// `ChunkFiles::unmap_pages`); the store's maintenance does this every few seconds, so only
     /// the pages that recent queries read are resident.
@@ -525,22 +495,6 @@ impl Inner {
         id
     }
 
-    fn remove(&mut self, id: u32) {
-        if let Some(mut s) = self.series.remove(id) {
-            let fp = series_fp(&self.label_sets, &self.interner, &s);
-            s.release(&mut self.files);
-            self.postings.remove(id, self.label_sets.get(s.labels));
-            self.label_sets.free(s.labels);
-            self.removed_since_sweep += 1;
-            if self.label_sets.needs_compaction() {
-                self.label_sets.compact(self.series.iter_mut().map(|(_, s)| &mut s.labels));
-            }
-            if let Ok(e) = self.by_fp.find_entry(fp_hash(fp), |&i| i == id) {
-                e.remove();
-            }
-        }
-    }
-
     /// Frees the interned strings no live series, retention entry or the metric-name label
     /// uses.
     fn sweep_symbols(&mut self) {
@@ -585,7 +539,11 @@ impl Inner {
 
     fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
         let candidates = match self.postings.candidates(&self.interner, matchers) {
-            Some(c) => c,
+            // A collection may not have taken removed series out of every list yet.
+            Some(mut c) => {
+                c.retain(|&id| self.series.get(id).is_some());
+                c
+            }
             None => self.series.ids().collect(),
         };
         let filters: Vec<&Matcher> = matchers.iter().filter(|m| m.matches("")).collect();

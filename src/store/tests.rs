@@ -110,7 +110,7 @@ fn retention_drops_old_chunks_and_dead_series_per_metric() {
     s.append(gone, 0, 1.0).unwrap();
     s.set_retentions(&HashMap::from([("agg".to_string(), 3 * 3_600_000)]));
     let now = 4 * 3_600_000;
-    let (series, _) = s.gc(now);
+    let series = s.gc(now).series;
     assert_eq!(series, 1, "the series with nothing in its window goes");
     assert!(s.labels(gone).is_none());
     let first = |id| s.query(&[Matcher::eq("__name__", s.labels(id).unwrap().metric_name())], 0, i64::MAX)[0].1[0].0;
@@ -467,4 +467,63 @@ fn interned_strings_of_removed_series_are_freed() {
     assert_eq!(s.labels(again).unwrap().to_string(), "churn{pod=\"pod-17\"}");
     assert_eq!(s.query(&[Matcher::eq("pod", "pod-17")], 0, i64::MAX).len(), 0, "new, no samples yet");
     assert_eq!(s.select(&[Matcher::eq("pod", "pod-17")]), vec![again]);
+}
+
+/// Collecting many dead series is linear and holds the write lock for one batch at a time:
+/// 200k series sharing their label values (lists of 200k ids that used to be rebuilt once per
+/// removal) go in one collection, postings and fingerprints cleaned. (The 1M-series figures
+/// are measured by `cargo bench --bench store_size`; see docs/RELIABILITY.md.)
+#[test]
+fn collecting_many_dead_series_is_batched() {
+    let s = Store::new(1_000_000, 3_600_000);
+    let n = 200_000u32;
+    for i in 0..n {
+        let id = s.get_or_create([("__name__", "m"), ("job", "api"), ("i", i.to_string().as_str())]).unwrap();
+        s.append(id, 0, 1.0).unwrap();
+    }
+    let keep = s.get_or_create([("__name__", "m"), ("job", "api"), ("i", "live")]).unwrap();
+    s.append(keep, 10 * 3_600_000, 1.0).unwrap();
+    let r = s.gc(10 * 3_600_000);
+    assert_eq!(r.series, n as usize);
+    assert_eq!(s.stats().series, 1);
+    assert_eq!(s.select(&[Matcher::eq("job", "api")]), vec![keep], "postings hold only the live series");
+    assert!(r.longest_hold < std::time::Duration::from_secs(5), "one batch held the lock {:?}", r.longest_hold);
+    let batches = (n as usize).div_ceil(super::gc::GC_BATCH);
+    assert!(batches > 10, "the lock was released {batches} times");
+}
+
+/// A failed scrape's series (no samples) are removed; a series with samples is kept.
+#[test]
+fn unused_series_are_removed_and_used_ones_kept() {
+    let s = Store::new(100, 3_600_000);
+    let used = s.get_or_create([("__name__", "u")]).unwrap();
+    s.append(used, 1, 1.0).unwrap();
+    let unused = s.get_or_create([("__name__", "x")]).unwrap();
+    let g = s.generation();
+    assert_eq!(s.remove_unused(&[used, unused]), 1);
+    assert!(s.labels(unused).is_none() && s.labels(used).is_some());
+    assert_ne!(s.generation(), g, "scrape caches are told");
+}
+
+/// The 1M-dead-series figures of docs/RELIABILITY.md: `cargo test --release --lib -- --ignored
+/// gc_of_a_million_dead_series --nocapture` (prints them).
+#[test]
+#[ignore = "measurement: a million series"]
+fn gc_of_a_million_dead_series() {
+    let s = Store::new(2_000_000, 3_600_000);
+    let t0 = std::time::Instant::now();
+    for i in 0..1_000_000u32 {
+        let id = s.get_or_create([("__name__", "m"), ("job", "api"), ("i", i.to_string().as_str())]).unwrap();
+        s.append(id, 0, 1.0).unwrap();
+    }
+    let built = t0.elapsed();
+    let t1 = std::time::Instant::now();
+    let r = s.gc(10 * 3_600_000);
+    println!(
+        "built 1M series in {built:?}; gc removed {} in {:?}, longest write-lock hold {:?}",
+        r.series,
+        t1.elapsed(),
+        r.longest_hold
+    );
+    assert_eq!(r.series, 1_000_000);
 }
