@@ -201,29 +201,24 @@ impl Application {
         }
         let runner = format!("{}-{}", instance, std::process::id());
         background.extend(crate::jobs::start(history_engine, &storage, &state.config, runner, stop_rx.clone()));
+        let server_cfg = &state.config.config.server;
+        let limits = crate::http::server::Limits {
+            header_read_timeout: server_cfg.header_read_timeout.get(),
+            max_connections: server_cfg.max_connections,
+            grace,
+        };
         let app = router(state);
-        let mut server_stop = stop_rx;
-        let mut server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let mut server = tokio::spawn(crate::http::server::serve(listener, app, limits, stop_rx));
         tokio::select! {
             res = &mut server => {
                 let _ = stop_tx.send(true);
-                res.context("server task panicked")?.context("server failed")?;
+                res.context("server task panicked")?;
             }
             () = shutdown => {
                 tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down: finishing in-flight requests");
                 let _ = stop_tx.send(true);
-                match tokio::time::timeout(grace, &mut server).await {
-                    Ok(res) => { res.context("server task panicked")?.context("server failed")?; }
-                    Err(_) => {
-                        tracing::warn!("in-flight requests still running after the shutdown timeout; stopping anyway");
-                        server.abort();
-                    }
+                if !server.await.context("server task panicked")? {
+                    tracing::warn!("in-flight requests still running after the shutdown timeout; stopping anyway");
                 }
             }
         }

@@ -22,6 +22,14 @@ pub(crate) struct ServerConfig {
     /// after start-up (configuration, migrations, TLS set-up) never runs again. The first time
     /// is a minute after start (or this, when shorter); "0s" turns it off.
     pub(crate) code_trim_interval: Duration,
+    /// One INFO log line per request (method, route, status, duration, request id); off:
+    /// DEBUG. Server errors (5xx) are logged at WARN either way.
+    pub(crate) access_log: bool,
+    /// A client must send a request's headers within this, else its connection is closed; also
+    /// the longest an idle keep-alive connection stays open.
+    pub(crate) header_read_timeout: Duration,
+    /// Most connections served at once; more wait to be accepted.
+    pub(crate) max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +40,9 @@ impl Default for ServerConfig {
             max_body_bytes: ByteSize::mib(1),
             shutdown_timeout: Duration::from_secs(10),
             code_trim_interval: Duration::from_secs(600),
+            access_log: true,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }
@@ -49,6 +60,12 @@ pub(crate) fn validate(config: &ServerConfig, invalid: Invalid<'_>) -> Vec<Strin
     let url_ok = |u: &str| u.is_empty() || u.starts_with("http://") || u.starts_with("https://");
     if !url_ok(&s.external_url) {
         errors.push(invalid(&["server", "external_url"], "expected an http:// or https:// URL"));
+    }
+    if s.max_connections == 0 {
+        errors.push(invalid(&["server", "max_connections"], "must be at least 1"));
+    }
+    if s.header_read_timeout.get().is_zero() {
+        errors.push(invalid(&["server", "header_read_timeout"], "must be longer than 0s"));
     }
     if s.max_body_bytes.bytes() == 0 {
         errors.push(invalid(&["server", "max_body_bytes"], "must be larger than 0"));

@@ -1,6 +1,8 @@
 //! *Request middleware*: the request id (kept from the caller's `X-Request-Id` when sane,
 //! else a new UUID) on the log span and the response; the per-route request counter and
-//! duration histogram; and the body-size guard that answers 413 with a JSON error.
+//! duration histogram; the access log (one INFO line per request: method, route, status,
+//! duration, request id; `server.access_log`); the body-size guard that answers 413; and a
+//! JSON body for every error status.
 
 use super::{AppState, json_error};
 use axum::extract::{MatchedPath, Request, State};
@@ -44,6 +46,9 @@ pub(super) async fn observe(State(state): State<AppState>, req: Request, next: N
     };
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&resp) {
         resp = too_large(limit);
+    } else if (resp.status().is_client_error() || resp.status().is_server_error()) && !is_json(&resp) {
+        // Every error answers JSON in Prometheus' shape (axum's own 405 has no body).
+        resp = plain_error(resp.status());
     }
     let route = resp.extensions().get::<RouteTag>().map_or("unmatched", |t| t.0.as_str()).to_string();
     let status = resp.status().as_u16();
@@ -51,12 +56,15 @@ pub(super) async fn observe(State(state): State<AppState>, req: Request, next: N
     let m = &state.metrics;
     m.http_requests.with_label_values(&[route.as_str(), method.as_str(), &status.to_string()]).inc();
     m.http_duration.with_label_values(&[route.as_str()]).observe(elapsed.as_secs_f64());
+    let access_log = state.config.config.server.access_log;
     span.in_scope(|| {
         let ms = elapsed.as_secs_f64() * 1000.0;
         if status >= 500 {
-            tracing::warn!(status, duration_ms = ms, "request failed");
+            tracing::warn!(route = %route, status, duration_ms = ms, "request failed");
+        } else if access_log {
+            tracing::info!(route = %route, status, duration_ms = ms, "request");
         } else {
-            tracing::debug!(status, duration_ms = ms, "request served");
+            tracing::debug!(route = %route, status, duration_ms = ms, "request");
         }
     });
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -72,10 +80,21 @@ fn is_json(resp: &Response) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
+/// A JSON error for a status a handler or axum answered without a JSON body.
+fn plain_error(status: StatusCode) -> Response {
+    let reason = status.canonical_reason().unwrap_or("error");
+    let kind = reason.to_ascii_lowercase().replace([' ', '-'], "_");
+    let mut resp = json_error(status, &kind, reason);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        resp = json_error(status, "method_not_allowed", "method not allowed for this path");
+    }
+    resp
+}
+
 fn too_large(limit: u64) -> Response {
     json_error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        "PAYLOAD_TOO_LARGE",
         format!("PAYLOAD_TOO_LARGE: request body exceeds the limit of {limit} bytes (server.max_body_bytes)"),
     )
 }

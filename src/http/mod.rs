@@ -10,6 +10,7 @@ mod notify;
 mod query;
 mod query_body;
 mod rules;
+pub(crate) mod server;
 mod targets;
 
 use crate::scrape::TargetState;

@@ -89,11 +89,13 @@ async fn oversized_bodies_get_413_json() {
     let r = c.post(app.url("/healthz")).body(big).send().await.unwrap();
     assert_eq!(r.status(), 413);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["errorType"], "payload_too_large");
+    assert_eq!(body["errorType"], "PAYLOAD_TOO_LARGE", "one shape for every 413, as the runbook names it");
     assert!(body["error"].as_str().unwrap().contains("1048576 bytes"), "{body}");
     // A body under the limit passes the guard (and meets the route's own answer).
     let r = c.post(app.url("/healthz")).body(vec![b'x'; 10]).send().await.unwrap();
     assert_eq!(r.status(), 405);
+    let body: serde_json::Value = r.json().await.expect("405 answers JSON too");
+    assert_eq!(body["errorType"], "method_not_allowed");
     app.stop().await;
 }
 
@@ -121,4 +123,39 @@ async fn startup_and_shutdown_are_audited() {
     let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, ["stop", "start"], "newest first");
     assert!(rows.iter().all(|r| r.actor == "system"));
+}
+
+/// Half-sent requests (headers never finished) are closed after `server.header_read_timeout`
+/// instead of holding their sockets, and the server keeps answering meanwhile.
+#[tokio::test]
+async fn half_sent_requests_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app("[server]\nheader_read_timeout = \"1s\"\n").await;
+    let mut socks = Vec::new();
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+        socks.push(s);
+    }
+    let r = client().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "answering while 200 half-sent requests wait");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let mut closed = 0;
+    for s in &mut socks {
+        let mut buf = [0u8; 512];
+        // Closed: EOF (perhaps after a 408), or a reset.
+        let done = tokio::time::timeout(std::time::Duration::from_millis(200), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        closed += usize::from(done);
+    }
+    assert_eq!(closed, socks.len(), "every half-sent request was closed");
+    app.stop().await;
 }

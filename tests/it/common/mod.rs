@@ -63,8 +63,14 @@ pub(crate) async fn spawn_app_with_storage(storage: &str, extra: &str) -> TestAp
 
 /// Starts the application in `dir` (so a test can restart it on the same files).
 pub(crate) async fn spawn_app_in(dir: TempDir, storage: &str, extra: &str) -> TestApp {
-    let text =
-        format!("[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"5s\"\n\n[storage]\n{storage}\n\n{extra}\n");
+    // Keys of an `extra` that opens with `[server]` join the server section (TOML allows one).
+    let (server_extra, extra) = match extra.strip_prefix("[server]\n") {
+        Some(rest) => rest.split_at(rest.find("\n[").map_or(rest.len(), |i| i + 1)),
+        None => ("", extra),
+    };
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"5s\"\n{server_extra}\n[storage]\n{storage}\n\n{extra}\n"
+    );
     let file = dir.path().join("sidewatch.toml");
     std::fs::write(&file, &text).expect("write config");
     let loaded = load_from_str(&text, Some(&file), &[]).expect("test config is valid");
