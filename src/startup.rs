@@ -117,6 +117,15 @@ impl Application {
             engine,
             rule_metrics,
         );
+        // As Prometheus: rule files that do not load stop the start (a hot reload keeps the
+        // last good rules instead).
+        let status = rules.status();
+        if !status.success {
+            anyhow::bail!(
+                "rule files do not load (rules.files); fix them or `sidewatch check rules` them:\n{}",
+                status.error.unwrap_or_default()
+            );
+        }
         let notify_metrics = crate::notify::metrics::NotifyMetrics::register(metrics.registry());
         let notify = if cfg.notify.receivers.is_empty() {
             None

@@ -175,11 +175,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check) => {
             let source = loaded.file.as_ref().map_or("built-in defaults".into(), |f| f.display().to_string());
             // Templates and webhook body files are files: compile and render them too.
+            // And the rule files it names: every problem is reported, not only the first.
             let cfg = &loaded.config;
+            let mut problems = Vec::new();
             if !cfg.notify.receivers.is_empty()
                 && let Err(e) = crate::notify::Plan::build(&cfg.notify, &loaded.base_dir, &cfg.external_url())
             {
-                eprintln!("error: invalid configuration:\n[notify]: {e}");
+                problems.push(format!("[notify]: {e}"));
+            }
+            let interval = cfg.rules.evaluation_interval.get().as_millis() as i64;
+            if let Err(errs) = crate::rules::load_globs(&loaded.base_dir, &cfg.rules.files, interval) {
+                problems.extend(errs.iter().map(|e| format!("rules.files: {e}")));
+            }
+            if !problems.is_empty() {
+                eprintln!("error: invalid configuration:\n{}", problems.join("\n"));
                 return Ok(ExitCode::from(1));
             }
             println!("{source}: configuration is valid");

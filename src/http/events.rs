@@ -20,6 +20,10 @@ crate::error::message_error! {
     pub(crate) EventError
 }
 
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// Equal in constant time for equal lengths.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -48,6 +52,12 @@ fn parse_event(v: &Value) -> Result<NewEvent, EventError> {
         }
     }
     let ts = parse_ts(o.get("ts").unwrap_or(&Value::Null))?;
+    // PostgreSQL refuses NUL in text (the batch would fail as "unavailable", retried for ever).
+    for (k, v) in o {
+        if v.to_string().contains("\\u0000") {
+            return Err(EventError::from(format!("{k} contains a NUL character")));
+        }
+    }
     let name = o.get("name").and_then(Value::as_str).ok_or("name is missing or not a string")?;
     if name.is_empty() || name.len() > 200 {
         return Err("name must be 1 to 200 characters".into());
@@ -103,8 +113,13 @@ pub(crate) async fn ingest(State(state): State<AppState>, headers: HeaderMap, bo
     }
     let mut events = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
+    let (earliest, latest) = (cfg.earliest_ms(), now_ms() + cfg.max_ahead.get().as_millis() as i64);
     for (i, v) in items.iter().enumerate() {
         match parse_event(v) {
+            Ok(e) if e.ts < earliest => errors.push(json!({"index": i,
+                "reason": format!("ts is before ingest.earliest ({})", cfg.earliest)})),
+            Ok(e) if e.ts > latest => errors.push(json!({"index": i,
+                "reason": format!("ts is more than ingest.max_ahead ({}) in the future", cfg.max_ahead)})),
             Ok(e) => events.push(e),
             Err(reason) => errors.push(json!({"index": i, "reason": reason.to_string()})),
         }

@@ -14,11 +14,28 @@ pub struct IngestConfig {
     pub(crate) max_batch_items: usize,
     /// Largest batch body (more: 413).
     pub(crate) max_body_bytes: ByteSize,
+    /// Events timed further ahead of the server's clock than this are refused (400).
+    pub(crate) max_ahead: Duration,
+    /// Events timed before this (RFC 3339) are refused (400).
+    pub(crate) earliest: String,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { token: Secret::new(""), max_batch_items: 1000, max_body_bytes: ByteSize::mib(1) }
+        IngestConfig {
+            token: Secret::new(""),
+            max_batch_items: 1000,
+            max_body_bytes: ByteSize::mib(1),
+            max_ahead: Duration::from_secs(86_400),
+            earliest: "2000-01-01T00:00:00Z".into(),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// `earliest` in ms (it is checked by [`validate`]).
+    pub(crate) fn earliest_ms(&self) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(&self.earliest).map_or(0, |t| t.timestamp_millis())
     }
 }
 
@@ -196,6 +213,8 @@ impl Default for EvidenceConfig {
 
 /// The report sections, borrowed together for [`validate`].
 pub struct Sections<'a> {
+    /// `[ingest]`.
+    pub(crate) ingest: &'a IngestConfig,
     /// `[events]`.
     pub(crate) events: &'a EventsConfig,
     /// `[history]`.
@@ -209,6 +228,9 @@ pub struct Sections<'a> {
 /// Checks the report sections.
 pub(crate) fn validate(c: Sections<'_>, invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
+    if chrono::DateTime::parse_from_rfc3339(&c.ingest.earliest).is_err() {
+        errors.push(invalid(&["ingest", "earliest"], "expected an RFC 3339 time such as \"2000-01-01T00:00:00Z\""));
+    }
     for (i, s) in c.events.sources.iter().enumerate() {
         let at = format!("sources[{i}]");
         if s.name.is_empty() {

@@ -101,8 +101,13 @@ impl Settings for Config {
         errors.extend(promql::validate(&self.query, invalid));
         errors.extend(rules::validate(&self.rules, invalid));
         errors.extend(jobs::validate(&self.jobs, invalid));
-        let sections =
-            reports::Sections { events: &self.events, history: &self.history, kpi: &self.kpi, digest: &self.digest };
+        let sections = reports::Sections {
+            ingest: &self.ingest,
+            events: &self.events,
+            history: &self.history,
+            kpi: &self.kpi,
+            digest: &self.digest,
+        };
         errors.extend(reports::validate(sections, invalid));
         for e in crate::notify::check(&self.notify) {
             let (path, msg) = e.split_once(": ").unwrap_or(("notify", &e));

@@ -211,3 +211,31 @@ fn config_check_names_notify_errors_and_broken_templates() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("slack.firing.hbs"), "{err}");
 }
+
+/// A rule file that does not parse: `config check` names it (with the notify problem in the
+/// same run), and `run` refuses to start with its file and line, as Prometheus does.
+#[test]
+fn a_broken_rule_file_is_reported_by_config_check_and_stops_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/bad.yml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: Broken\n        expr: sum(rate(x[5m])) >\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("tpl")).unwrap();
+    std::fs::write(dir.path().join("tpl/slack.firing.hbs"), "{{#each alerts}}{{lables.alertname}}{{/each}}").unwrap();
+    let config = "[storage]\nurl = \"sqlite://data/t.db\"\n[rules]\nfiles = [\"rules/*.yml\"]\n\
+                  [notify]\ntemplates_dir = \"tpl\"\n[[notify.receivers]]\nname = \"r\"\n\
+                  webhook = [{ url = \"http://127.0.0.1:9/x\" }]\n[notify.route]\nreceiver = \"r\"\n";
+    std::fs::write(dir.path().join("sidewatch.toml"), config).unwrap();
+    let out = sidewatch(dir.path(), &["config", "check"], &[]);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("rules/bad.yml:5"), "the rule file and line: {text}");
+    assert!(text.contains("[notify]"), "the notify problem in the same run: {text}");
+    let out = sidewatch(dir.path(), &["run"], &[]);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "run refuses to start: {text}");
+    assert!(text.contains("rules/bad.yml:5") && text.contains("rules.files"), "{text}");
+}

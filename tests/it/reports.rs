@@ -48,13 +48,29 @@ async fn events_need_the_token_fit_the_limits_and_are_accepted_whole_or_not_at_a
     assert!(r.text().await.unwrap().contains("ingest.max_batch_items (3)"));
     let big = json!([{"ts": 1, "name": "a", "user_id": "u", "props": {"x": "y".repeat(3000)}}]);
     assert_eq!(post(big, Some("ingest-secret")).await.unwrap().status(), 413);
-    let bad = json!([{"ts": 1, "name": "a", "user_id": "u"}, {"name": "b", "user_id": "u"}, {"ts": "soon", "name": "c", "user_id": "u"}]);
+    let bad = json!([{"ts": 1_795_000_000, "name": "a", "user_id": "u"}, {"name": "b", "user_id": "u"}, {"ts": "soon", "name": "c", "user_id": "u"}]);
     let r = post(bad, Some("ingest-secret")).await.unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     let idx: Vec<i64> = body["invalid"].as_array().unwrap().iter().map(|e| e["index"].as_i64().unwrap()).collect();
     assert_eq!(idx, [1, 2], "{body}");
     assert_eq!(app.storage.event_counts(0, i64::MAX).await.unwrap().len(), 0, "nothing stored from a rejected batch");
+    // NUL characters (PostgreSQL refuses them) and times outside [ingest.earliest, now +
+    // ingest.max_ahead] are refused item by item, on both backends alike.
+    let hostile = json!([{"ts": 1_795_000_000, "name": "a\u{0}b", "user_id": "u"},
+                         {"ts": 1e300, "name": "a", "user_id": "u"},
+                         {"ts": 1, "name": "a", "user_id": "u"}]);
+    let r = post(hostile, Some("ingest-secret")).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let reasons: Vec<String> =
+        body["invalid"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap().to_string()).collect();
+    assert_eq!(reasons.len(), 3, "{body}");
+    assert!(reasons[0].contains("NUL"), "{reasons:?}");
+    assert!(reasons[1].contains("ingest.max_ahead") && reasons[2].contains("ingest.earliest"), "{reasons:?}");
+    let nul_props = json!([{"ts": 1_795_000_000, "name": "a", "user_id": "u", "props": {"k": "v\u{0}"}}]);
+    let r = post(nul_props, Some("ingest-secret")).await.unwrap();
+    assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
     let r = post(ok, Some("ingest-secret")).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["data"]["accepted"], 2);
