@@ -27,6 +27,10 @@ pub struct NotifyConfig {
     pub(crate) max_alerts: usize,
     /// Notifications per minute per channel; during a storm the excess is sent as one summary.
     pub(crate) rate_limit_per_minute: u32,
+    /// A row a worker claimed but did not finish (the process died) is claimed again after
+    /// the channel's timeout plus this: the bound on how late, and how often twice, such a
+    /// notification is delivered.
+    pub(crate) claim_grace: Duration,
     /// How long delivery history is kept.
     pub(crate) history_retention: Duration,
     /// The root of the route tree.
@@ -49,6 +53,7 @@ impl Default for NotifyConfig {
             flap_threshold: 6,
             max_alerts: 50,
             rate_limit_per_minute: 30,
+            claim_grace: Duration::from_secs(60),
             history_retention: Duration::from_secs(30 * 86400),
             route: RouteConfig {
                 receiver: String::new(),

@@ -90,6 +90,9 @@ pub struct Worker {
     pub id: String,
     /// Notifications per minute per target (0: unlimited).
     pub rate_per_minute: u32,
+    /// A claimed row is claimed again when its worker has not finished it within the channel's
+    /// timeout plus this (ms): the bound on redelivery after a crash (`notify.claim_grace`).
+    pub claim_grace_ms: i64,
 }
 
 impl Worker {
@@ -98,7 +101,7 @@ impl Worker {
         let per_minute = if self.rate_per_minute == 0 { f64::INFINITY } else { self.rate_per_minute as f64 };
         let mut bucket =
             Bucket { tokens: per_minute.min(1e9), per_minute: per_minute.min(1e9), at: std::time::Instant::now() };
-        let lease = target.channel.timeout().as_millis() as i64 + 60_000;
+        let lease = target.channel.timeout().as_millis() as i64 + self.claim_grace_ms;
         loop {
             if *stop.borrow() {
                 return;
@@ -126,7 +129,7 @@ impl Worker {
     /// Delivers what is due for `target` now, once (for one-shot runs such as the CLI's).
     pub(crate) async fn drain(&self, target: &Target) -> usize {
         let now = now_ms();
-        let lease = target.channel.timeout().as_millis() as i64 + 60_000;
+        let lease = target.channel.timeout().as_millis() as i64 + self.claim_grace_ms;
         let rows = self.storage.claim(&target.id, &self.id, now, now - lease, 64).await.unwrap_or_default();
         let n = rows.len();
         if n > 0 {

@@ -275,6 +275,7 @@ pub(crate) async fn deliver_due(plan: &Plan, storage: &Storage) -> usize {
         metrics: NotifyMetrics::unregistered(),
         id: format!("cli-{}", std::process::id()),
         rate_per_minute: 0,
+        claim_grace_ms: plan.cfg.claim_grace.get().as_millis() as i64,
     };
     let mut n = 0;
     for t in &plan.targets {
@@ -343,6 +344,7 @@ impl Notifier {
             metrics: metrics.clone(),
             id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             rate_per_minute: plan.cfg.rate_limit_per_minute,
+            claim_grace_ms: plan.cfg.claim_grace.get().as_millis() as i64,
         });
         let mut tasks: Vec<_> =
             plan.targets.iter().map(|t| tokio::spawn(worker.clone().run(t.clone(), stop.clone()))).collect();

@@ -5,6 +5,7 @@
 mod alerting;
 mod cli;
 mod common;
+mod crash_storm;
 mod fuzz_inputs;
 mod health;
 mod notify_channels;

@@ -363,6 +363,7 @@ async fn two_workers_one_outbox(a: Storage, b: Storage) {
             metrics: NotifyMetrics::unregistered(),
             id: format!("worker-{i}"),
             rate_per_minute: 0,
+            claim_grace_ms: 60_000,
         });
         tokio::spawn(w.run(target.clone(), stop.clone()));
     }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-mod fake;
+pub(crate) mod fake;
 mod pg;
 mod proxy;
 pub(crate) mod receivers;
