@@ -76,18 +76,64 @@ pub(crate) fn load_from_str<T: Settings>(
     if !ctx.errors.is_empty() {
         return Err(ConfigError::Invalid(ctx.errors));
     }
-    let config: T = match serde_path_to_error::deserialize(Value::Table(table)) {
-        Ok(c) => c,
-        Err(e) => {
-            let path: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
-            return Err(ConfigError::Invalid(vec![ctx.describe_serde_error(&path, &e.inner().to_string())]));
+    // Every bad key is reported in one run: each one serde refuses (unknown, or of the wrong
+    // type) is recorded and taken out, and the rest is read again, up to 100 of them.
+    let mut errors = Vec::new();
+    let config: T = loop {
+        match serde_path_to_error::deserialize(Value::Table(table.clone())) {
+            Ok(c) => break c,
+            Err(e) => {
+                let path: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+                let msg = e.inner().to_string();
+                errors.push(ctx.describe_serde_error(&path, &msg));
+                if errors.len() >= 100 || !remove_key(&mut table, &path, &msg) {
+                    return Err(ConfigError::Invalid(errors));
+                }
+            }
         }
     };
-    let errors = config.validate(&|path, msg| ctx.invalid(path, msg));
+    errors.extend(config.validate(&|path, msg| ctx.invalid(path, msg)));
     if !errors.is_empty() {
         return Err(ConfigError::Invalid(errors));
     }
     Ok(Loaded { config, file: file.map(Path::to_path_buf), base_dir })
+}
+
+/// Takes the key serde refused out of `table`: the unknown key named in `msg`, or the key at
+/// `path`. Returns false when there is nothing to take out (the error is not about one key).
+fn remove_key(table: &mut Table, path: &[String], msg: &str) -> bool {
+    let unknown = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next());
+    let (parent, key) = match (unknown, path.split_last()) {
+        (Some(name), Some((last, parent))) if last == name => (parent, name.to_string()),
+        (Some(name), _) => (path, name.to_string()),
+        (None, Some((last, parent))) => (parent, last.clone()),
+        (None, None) => return false,
+    };
+    fn descend<'a>(v: &'a mut Value, seg: &str) -> Option<&'a mut Value> {
+        match v {
+            Value::Table(t) => t.get_mut(seg),
+            // `[[targets]]` entries: the segment is an index.
+            Value::Array(items) => {
+                seg.trim_matches(|c| c == '[' || c == ']').parse::<usize>().ok().and_then(|i| items.get_mut(i))
+            }
+            _ => None,
+        }
+    }
+    let mut root = Value::Table(std::mem::take(table));
+    let removed = {
+        let mut node = Some(&mut root);
+        for seg in parent {
+            node = node.and_then(|n| descend(n, seg));
+        }
+        match node {
+            Some(Value::Table(t)) => t.remove(&key).is_some(),
+            _ => false,
+        }
+    };
+    if let Value::Table(t) = root {
+        *table = t;
+    }
+    removed
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

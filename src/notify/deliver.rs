@@ -93,6 +93,8 @@ pub struct Worker {
     /// A claimed row is claimed again when its worker has not finished it within the channel's
     /// timeout plus this (ms): the bound on redelivery after a crash (`notify.claim_grace`).
     pub claim_grace_ms: i64,
+    /// Largest alerts in one notification, also in a storm summary (`notify.max_alerts`).
+    pub max_alerts: usize,
 }
 
 impl Worker {
@@ -176,7 +178,7 @@ impl Worker {
     async fn deliver_one(&self, target: &Target, row: &OutboxRow, merged: Option<&[OutboxRow]>) {
         let now = now_ms();
         let n = match merged {
-            Some(rows) => summary(rows),
+            Some(rows) => summary(rows, self.max_alerts),
             None => {
                 serde_json::from_str::<Notification>(&row.payload).map_err(|e| PlanError(format!("bad payload: {e}")))
             }
@@ -232,7 +234,7 @@ impl Worker {
 }
 
 /// One notification carrying the alerts of several queued ones (newest status per alert).
-pub(crate) fn summary(rows: &[OutboxRow]) -> Result<Notification, PlanError> {
+pub(crate) fn summary(rows: &[OutboxRow], max_alerts: usize) -> Result<Notification, PlanError> {
     let mut ns = Vec::new();
     for r in rows {
         ns.push(serde_json::from_str::<Notification>(&r.payload).map_err(|e| format!("bad payload: {e}"))?);
@@ -251,9 +253,9 @@ pub(crate) fn summary(rows: &[OutboxRow]) -> Result<Notification, PlanError> {
         &Default::default(),
         &first.external_url,
         by_fp.into_values().collect(),
-        0,
+        max_alerts,
     );
-    n.truncated_alerts = truncated;
+    n.truncated_alerts += truncated;
     n.group_labels.insert("alertname".into(), format!("{} notifications", ns.len()));
     n.sidewatch_kind = Some("summary".into());
     Ok(n)
@@ -270,5 +272,38 @@ mod tests {
             assert!(d >= base * 0.8 && d <= base * 1.2, "{attempts}: {d}");
         }
         assert!(backoff(1, Some(Duration::from_secs(30))) >= Duration::from_secs(30));
+    }
+
+    /// A storm summary keeps `notify.max_alerts` like any notification and counts the rest.
+    #[test]
+    fn storm_summaries_keep_max_alerts() {
+        let rows: Vec<OutboxRow> = (0..10)
+            .map(|i| {
+                let mut n = crate::notify::template::sample("firing");
+                n.alerts[0].fingerprint = format!("{i:016x}");
+                OutboxRow {
+                    id: i,
+                    receiver: "r".into(),
+                    channel: "webhook".into(),
+                    target: "r/webhook/0".into(),
+                    group_key: format!("g{i}"),
+                    alert_names: "A".into(),
+                    kind: "firing".into(),
+                    payload: serde_json::to_string(&n).unwrap(),
+                    payload_hash: String::new(),
+                    status: crate::storage::OutboxStatus::Sending,
+                    attempts: 1,
+                    next_attempt_at: 0,
+                    expires_at: i64::MAX,
+                    last_http_status: None,
+                    error_text: None,
+                    created_at: 0,
+                    sent_at: None,
+                }
+            })
+            .collect();
+        let n = summary(&rows, 3).unwrap();
+        assert_eq!((n.alerts.len(), n.truncated_alerts), (3, 7));
+        assert_eq!(summary(&rows, 0).unwrap().alerts.len(), 10, "0: no limit");
     }
 }

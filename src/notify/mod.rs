@@ -276,6 +276,7 @@ pub(crate) async fn deliver_due(plan: &Plan, storage: &Storage) -> usize {
         id: format!("cli-{}", std::process::id()),
         rate_per_minute: 0,
         claim_grace_ms: plan.cfg.claim_grace.get().as_millis() as i64,
+        max_alerts: plan.cfg.max_alerts,
     };
     let mut n = 0;
     for t in &plan.targets {
@@ -345,6 +346,7 @@ impl Notifier {
             id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             rate_per_minute: plan.cfg.rate_limit_per_minute,
             claim_grace_ms: plan.cfg.claim_grace.get().as_millis() as i64,
+            max_alerts: plan.cfg.max_alerts,
         });
         let mut tasks: Vec<_> =
             plan.targets.iter().map(|t| tokio::spawn(worker.clone().run(t.clone(), stop.clone()))).collect();

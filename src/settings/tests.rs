@@ -138,6 +138,21 @@ mod load_tests {
         assert!(err.contains("line 2"), "{err}");
     }
 
+    /// Every problem in one run: two unknown keys (one inside a `[[targets]]` entry), a bad
+    /// type and a failed validation, each with its key and line.
+    #[test]
+    fn every_problem_is_reported_in_one_run() {
+        let text = "[server]\nlistn = \"x\"\nmax_body_bytes = \"lots\"\n[query]\ntimeout = \"0s\"\n\
+                    [[targets]]\nname = \"api\"\nmetrics_url = \"http://127.0.0.1:1/metrics\"\nintervall = \"5s\"\n";
+        let Err(ConfigError::Invalid(problems)) = load(text, &[]) else { panic!("invalid") };
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        let err = problems.join("\n");
+        assert!(err.contains("unknown key \"listn\"") && err.contains("line 2"), "{err}");
+        assert!(err.contains("\"max_body_bytes\" in [server]") && err.contains("line 3"), "{err}");
+        assert!(err.contains("unknown key \"intervall\""), "{err}");
+        assert!(err.contains("\"timeout\" in [query]"), "{err}");
+    }
+
     #[test]
     fn unknown_section_is_named() {
         let err = load("[servre]\nlisten = \"x\"\n", &[]).unwrap_err().to_string();

@@ -295,7 +295,7 @@ impl OutboxRepo for Storage {
         };
         let fut = async {
             on_pool!(self.db(), p => sqlx::query(
-                "UPDATE outbox SET status = $1, last_http_status = $2, error_text = COALESCE($3, error_text), \
+                "UPDATE outbox SET status = $1, last_http_status = $2, error_text = CASE WHEN $1 = 'sent' THEN NULL ELSE COALESCE($3, error_text) END, \
                  next_attempt_at = COALESCE($4, next_attempt_at), sent_at = $5, claimed_by = NULL, \
                  claimed_at = NULL WHERE id = $6",
             )

@@ -84,6 +84,7 @@ async fn a_500_then_recovery_is_retried_and_telegram_retry_after_is_honoured() {
     let by: HashMap<&str, &OutboxRow> = rows.iter().map(|r| (r.channel.as_str(), r)).collect();
     assert_eq!(by["webhook"].attempts, 3, "two 500s, then delivered");
     assert_eq!(by["webhook"].last_http_status, Some(200));
+    assert_eq!(by["webhook"].error_text, None, "a row that ended sent keeps no stale error");
     assert_eq!(by["telegram"].attempts, 2, "retry_after honoured, then delivered");
     assert_eq!(hook.received().len(), 1);
     assert_eq!(tg.calls.lock().unwrap().len(), 1);
@@ -364,6 +365,7 @@ async fn two_workers_one_outbox(a: Storage, b: Storage) {
             id: format!("worker-{i}"),
             rate_per_minute: 0,
             claim_grace_ms: 60_000,
+            max_alerts: 0,
         });
         tokio::spawn(w.run(target.clone(), stop.clone()));
     }
