@@ -25,6 +25,30 @@ impl Drop for Kill {
     }
 }
 
+/// Starts a real Alertmanager in `dir` (with `global` prepended to its routing to a black
+/// hole) on a free port; ready when this returns.
+async fn start_alertmanager(bin: &str, dir: &std::path::Path, global: &str) -> (Kill, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let yml = format!("{global}route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n");
+    std::fs::write(dir.join("am.yml"), yml).unwrap();
+    let child = std::process::Command::new(bin)
+        .arg(format!("--config.file={}", dir.join("am.yml").display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start alertmanager");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    eventually(30, "alertmanager ready", || async {
+        http.get(format!("{base}/-/ready")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+    (Kill(child), base)
+}
+
 #[tokio::test]
 async fn the_real_alertmanager_holds_our_alerts_and_resolves_them() {
     let Some(bin) = alertmanager_binary() else {
@@ -37,25 +61,8 @@ async fn the_real_alertmanager_holds_our_alerts_and_resolves_them() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
-        .unwrap();
-    let child = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
-        .arg(format!("--storage.path={}", dir.path().join("am-data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start alertmanager");
-    let _am = Kill(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let (_am, base) = start_alertmanager(bin, dir.path(), "").await;
     let http = reqwest::Client::new();
-    eventually(30, "alertmanager ready", || async {
-        http.get(format!("{base}/-/ready")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
-    })
-    .await;
 
     let st = sqlite(dir.path()).await;
     let p = plan(dir.path(), &format!("[[notify.receivers]]\nname = \"r\"\nalertmanager = [{{ url = \"{base}\" }}]\n"));
@@ -96,28 +103,8 @@ async fn an_alert_firing_past_alertmanagers_resolve_timeout_stays_active_there()
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(
-        dir.path().join("am.yml"),
-        "global:\n  resolve_timeout: 2s\nroute:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-    )
-    .unwrap();
-    let child = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
-        .arg(format!("--storage.path={}", dir.path().join("am-data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start alertmanager");
-    let _am = Kill(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let (_am, base) = start_alertmanager(bin, dir.path(), "global:\n  resolve_timeout: 2s\n").await;
     let http = reqwest::Client::new();
-    eventually(30, "alertmanager ready", || async {
-        http.get(format!("{base}/-/ready")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
-    })
-    .await;
     let st = sqlite(dir.path()).await;
     let p = plan(
         dir.path(),
