@@ -3,7 +3,8 @@
 //! gave a sample. Removal is linear and never holds the write lock long: series leave the
 //! table in batches of [`GC_BATCH`], the lock released between batches; then each postings
 //! list loses all its removed ids in one rebuild (removing them one by one rebuilt a list of a
-//! million ids a million times), a bounded number of ids per hold. Until then a list may name
+//! million ids a million times), a bounded number of ids per hold; the label strings no
+//! series uses any more are freed in steps too. Until then a list may name
 //! removed series; [`Inner::select`](super::Inner) skips ids the table no longer has (ids are
 //! never reused).
 
@@ -13,7 +14,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Series visited (and removed) under one hold of the write lock.
-pub(crate) const GC_BATCH: usize = 16_384;
+pub(crate) const GC_BATCH: usize = 4_096;
+/// Label strings looked at per hold of the write lock while unused ones are freed.
+const SWEEP_STEP: usize = 65_536;
 /// Postings work (ids rewritten, plus 64 a list) under one hold of the write lock.
 const POSTINGS_PER_HOLD: usize = 1 << 18;
 
@@ -24,8 +27,11 @@ pub(crate) struct GcReport {
     pub(crate) series: usize,
     /// Samples removed.
     pub(crate) samples: usize,
-    /// The longest the write lock was held at once.
+    /// The longest the write lock was held at once, but for the sweep.
     pub(crate) longest_hold: Duration,
+    /// The longest hold of the sweep of unused label strings (in steps of [`SWEEP_STEP`];
+    /// zero when there was no sweep).
+    pub(crate) sweep_hold: Duration,
 }
 
 impl Inner {
@@ -88,7 +94,7 @@ impl Store {
         }
         let hold = self.remove_postings(by_label);
         report.longest_hold = report.longest_hold.max(hold);
-        self.after_removal(report.series);
+        report.sweep_hold = self.after_removal(report.series);
         report
     }
 
@@ -143,14 +149,26 @@ impl Store {
     /// After `removed` series went: sweeps the interner when a quarter of the series (at
     /// least 1024) went since the last sweep (label values of pods and alerts that came and
     /// went would otherwise stay interned for ever), and tells scrape caches ids may be gone.
-    fn after_removal(&self, removed: usize) {
+    fn after_removal(&self, removed: usize) -> Duration {
         if removed == 0 {
-            return;
+            return Duration::ZERO;
         }
+        let started = Instant::now();
         let mut inner = self.write();
-        if inner.removed_since_sweep >= 1024 && inner.removed_since_sweep * 4 >= inner.series.len() {
-            inner.sweep_symbols();
-        }
         self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !(inner.removed_since_sweep >= 1024 && inner.removed_since_sweep * 4 >= inner.series.len()) {
+            return Duration::ZERO;
+        }
+        inner.begin_sweep();
+        let symbols = inner.interner.len();
+        drop(inner);
+        let mut longest = started.elapsed();
+        for start in (0..symbols).step_by(SWEEP_STEP) {
+            let started = Instant::now();
+            self.write().interner.sweep_step(start..start + SWEEP_STEP);
+            longest = longest.max(started.elapsed());
+        }
+        self.write().interner.end_sweep();
+        longest
     }
 }

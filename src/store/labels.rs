@@ -18,12 +18,18 @@ pub(crate) const NAME: &str = "__name__";
 pub(crate) struct Interner {
     ids: HashMap<Arc<str>, Sym, super::FastHash>,
     strs: Vec<Arc<str>>,
+    /// While a sweep runs in steps: which symbols are in use. A string interned again in
+    /// the meantime is marked here, so a later step does not free it.
+    sweeping: Option<Vec<bool>>,
 }
 
 impl Interner {
     /// The symbol for `s`, creating it if new.
     pub(crate) fn intern(&mut self, s: &str) -> Sym {
         if let Some(&id) = self.ids.get(s) {
+            if let Some(used) = self.sweeping.as_mut().and_then(|u| u.get_mut(id as usize)) {
+                *used = true;
+            }
             return id;
         }
         let id = self.strs.len() as Sym;
@@ -46,14 +52,29 @@ impl Interner {
     /// Frees the strings of the symbols `used` does not mark (by symbol). A freed symbol is
     /// retired, never handed out again (the same string interned later gets a new one), so a
     /// stale symbol can only ever read as "".
-    pub(crate) fn sweep(&mut self, used: &[bool]) {
+    /// Starts a sweep in steps: `used` marks the symbols in use now (by symbol); those
+    /// interned again before a step frees them are kept.
+    pub(crate) fn begin_sweep(&mut self, used: Vec<bool>) {
+        self.sweeping = Some(used);
+    }
+
+    /// Frees the unused strings among the symbols `range` (see [`Interner::begin_sweep`]).
+    pub(crate) fn sweep_step(&mut self, range: std::ops::Range<usize>) {
+        let Some(used) = &self.sweeping else { return };
         let empty: Arc<str> = Arc::from("");
-        for (i, s) in self.strs.iter_mut().enumerate() {
-            if !used.get(i).copied().unwrap_or(false) && !s.is_empty() {
+        let end = range.end.min(self.strs.len()).min(used.len());
+        let start = range.start.min(end);
+        for (s, &u) in self.strs[start..end].iter_mut().zip(&used[start..end]) {
+            if !u && !s.is_empty() {
                 self.ids.remove(&**s);
                 *s = empty.clone();
             }
         }
+    }
+
+    /// Ends a sweep.
+    pub(crate) fn end_sweep(&mut self) {
+        self.sweeping = None;
     }
 
     /// Symbols handed out (live or retired).

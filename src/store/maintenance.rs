@@ -37,6 +37,7 @@ pub(crate) async fn run(
                         series = r.series,
                         samples = r.samples,
                         longest_lock_ms = r.longest_hold.as_secs_f64() * 1000.0,
+                        sweep_ms = r.sweep_hold.as_secs_f64() * 1000.0,
                         "store: dropped data past retention"
                     );
                 }

@@ -497,7 +497,8 @@ impl Inner {
 
     /// Frees the interned strings no live series, retention entry or the metric-name label
     /// uses.
-    fn sweep_symbols(&mut self) {
+    /// Marks the symbols in use and starts a sweep of the others (run in steps by the GC).
+    fn begin_sweep(&mut self) {
         let mut used = vec![false; self.interner.len()];
         let mut mark = |sym: Sym| {
             if let Some(u) = used.get_mut(sym as usize) {
@@ -515,7 +516,7 @@ impl Inner {
             mark(n);
         }
         self.removed_since_sweep = 0;
-        self.interner.sweep(&used);
+        self.interner.begin_sweep(used);
     }
 
     fn labels_of(&self, s: &MemSeries) -> Labels {

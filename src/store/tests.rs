@@ -520,10 +520,26 @@ fn gc_of_a_million_dead_series() {
     let t1 = std::time::Instant::now();
     let r = s.gc(10 * 3_600_000);
     println!(
-        "built 1M series in {built:?}; gc removed {} in {:?}, longest write-lock hold {:?}",
+        "built 1M series in {built:?}; gc removed {} in {:?}, longest write-lock hold {:?}, label-string sweep {:?}",
         r.series,
         t1.elapsed(),
-        r.longest_hold
+        r.longest_hold,
+        r.sweep_hold
     );
     assert_eq!(r.series, 1_000_000);
+}
+
+/// A label string interned again while a sweep runs in steps is kept; the others go.
+#[test]
+fn a_string_interned_again_during_a_stepped_sweep_is_kept() {
+    let mut i = super::labels::Interner::default();
+    let (x, y) = (i.intern("x"), i.intern("y"));
+    i.begin_sweep(vec![false, false]);
+    assert_eq!(i.intern("x"), x, "found again mid-sweep");
+    i.sweep_step(0..1);
+    i.sweep_step(1..2);
+    i.end_sweep();
+    assert_eq!(i.lookup("x"), Some(x));
+    assert_eq!(i.lookup("y"), None);
+    assert_eq!(&**i.get(y), "", "a retired symbol reads as empty");
 }
