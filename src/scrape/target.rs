@@ -593,4 +593,26 @@ mod tests {
         let r = s.ingest(&store, b"a 1\n", Format::Text, 3000).unwrap();
         assert_eq!(r.added, 1);
     }
+
+    /// The 2M-series figures of docs/RELIABILITY.md: `cargo test --release --lib -- --ignored
+    /// a_two_million_series_scrape --nocapture` (prints them).
+    #[test]
+    #[ignore = "measurement: two million series"]
+    fn a_two_million_series_scrape_past_the_cap_leaves_nothing() {
+        let store = Store::new(1_000_000, 3_600_000);
+        let body: String = (0..2_000_000).map(|i| format!("big{{route=\"/r{}\",i=\"{i}\"}} 1\n", i % 100)).collect();
+        let mut s = scraper();
+        let t0 = std::time::Instant::now();
+        let err = s.ingest(&store, body.as_bytes(), Format::Text, 1000).unwrap_err();
+        let failed = t0.elapsed();
+        assert!(err.to_string().contains("series limit reached"), "{err}");
+        assert_eq!(store.stats().series, 0);
+        let mut other = MetricsScraper::new(vec![("job".into(), "other".into())], false, 0, vec![]);
+        assert_eq!(other.ingest(&store, b"up 1\n", Format::Text, 1000).unwrap().added, 1);
+        println!(
+            "2M-series body ({} MB) past a 1M cap: failed and rolled back in {failed:?}; store holds {} series",
+            body.len() / 1_000_000,
+            store.stats().series
+        );
+    }
 }
