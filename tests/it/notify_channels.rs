@@ -130,6 +130,15 @@ async fn an_alert_firing_past_alertmanagers_resolve_timeout_stays_active_there()
     let _ = tx.send(true);
 }
 
+/// The oldest `suppressed` outbox row, once there is one.
+async fn last_suppressed(st: &sidewatch::storage::Storage, what: &str) -> sidewatch::storage::OutboxRow {
+    eventually(10, what, || async {
+        let filter = OutboxFilter { status: Some(sidewatch::storage::OutboxStatus::Suppressed), ..Default::default() };
+        st.list_outbox(&filter).await.unwrap().pop()
+    })
+    .await
+}
+
 fn cli(dir: &std::path::Path, args: &[&str]) -> String {
     let mut cmd = std::process::Command::new(BIN);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
@@ -172,16 +181,7 @@ async fn a_silence_from_the_cli_mutes_then_releases_an_alert() {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let (n, _) = Notifier::start(p, st.clone(), NotifyMetrics::unregistered(), rx);
     n.update("g".into(), vec![alert("DiskFull", "db-1")]);
-    let row = eventually(10, "suppressed row recorded", || async {
-        st.list_outbox(&OutboxFilter {
-            status: Some(sidewatch::storage::OutboxStatus::Suppressed),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .pop()
-    })
-    .await;
+    let row = last_suppressed(&st, "suppressed row recorded").await;
     assert!(row.error_text.unwrap().starts_with(&format!("silenced by {id} (ann: disk swap)")));
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert!(hook.received().is_empty(), "silenced alert not sent");
@@ -265,16 +265,7 @@ async fn a_firing_critical_inhibits_the_warning_on_the_same_instance() {
     let mut warn_other = alert("DiskFilling", "db-2");
     warn_other.labels.insert("severity".into(), "warning".into());
     n.update("g".into(), vec![crit, warn_same, warn_other]);
-    let row = eventually(10, "inhibited row recorded", || async {
-        st.list_outbox(&OutboxFilter {
-            status: Some(sidewatch::storage::OutboxStatus::Suppressed),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .pop()
-    })
-    .await;
+    let row = last_suppressed(&st, "inhibited row recorded").await;
     assert!(row.error_text.unwrap().starts_with("inhibited by DiskFull"));
     eventually(10, "two notifications delivered", || async { (hook.received().len() == 2).then_some(()) }).await;
     let sent: Vec<String> = hook

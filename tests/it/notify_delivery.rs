@@ -203,26 +203,42 @@ async fn kinds(st: &Storage) -> Vec<(String, String)> {
     r.into_iter().map(|r| (r.kind, r.status.to_string())).collect()
 }
 
+/// A dispatcher over `plan_repeating(repeat)` and a fresh SQLite outbox.
+async fn sequence(repeat: &str) -> (tempfile::TempDir, Storage, Plan, sidewatch::notify::dispatch::Dispatcher) {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(dir.path()).await;
+    let p = plan_repeating(dir.path(), repeat);
+    let d = sidewatch::notify::dispatch::Dispatcher::new(p.rules.clone(), p.runbooks.clone());
+    (dir, st, p, d)
+}
+
+/// The rules report `alerts` at `t`: the dispatcher flushes and what it decided is queued.
+async fn report(
+    d: &mut sidewatch::notify::dispatch::Dispatcher,
+    p: &Plan,
+    st: &Storage,
+    alerts: Vec<ActiveAlert>,
+    t: i64,
+) {
+    d.update("g", alerts, t);
+    let out = d.flush(t);
+    sidewatch::notify::enqueue(p, st, out, t).await.unwrap();
+}
+
 fn row_of(kind: &str, status: &str) -> (String, String) {
     (kind.to_string(), status.to_string())
 }
 
 #[tokio::test]
 async fn a_re_fire_after_resolve_is_delivered_within_the_cooldown() {
-    let dir = tempfile::tempdir().unwrap();
-    let st = sqlite(dir.path()).await;
-    let p = plan_repeating(dir.path(), "1h");
-    let mut d = sidewatch::notify::dispatch::Dispatcher::new(p.rules.clone(), p.runbooks.clone());
+    let (_dir, st, p, mut d) = sequence("1h").await;
     let t0 = now_ms();
     let firing = alert("A", "1");
     let mut resolved = firing.clone();
     resolved.ends_at = Some(t0 + 500);
     // Fire, resolve, fire again, resolve again: four changes of state within the cooldown.
     for (i, a) in [&firing, &resolved, &firing, &resolved].into_iter().enumerate() {
-        let t = t0 + i as i64 * 1000;
-        d.update("g", vec![a.clone()], t);
-        let out = d.flush(t);
-        sidewatch::notify::enqueue(&p, &st, out, t).await.unwrap();
+        report(&mut d, &p, &st, vec![a.clone()], t0 + i as i64 * 1000).await;
     }
     assert_eq!(
         kinds(&st).await,
@@ -238,10 +254,7 @@ async fn a_re_fire_after_resolve_is_delivered_within_the_cooldown() {
 
 #[tokio::test]
 async fn repeat_interval_reminders_pass_the_cooldown_and_duplicates_do_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let st = sqlite(dir.path()).await;
-    let p = plan_repeating(dir.path(), "5s");
-    let mut d = sidewatch::notify::dispatch::Dispatcher::new(p.rules.clone(), p.runbooks.clone());
+    let (_dir, st, p, mut d) = sequence("5s").await;
     let t0 = now_ms();
     d.update("g", vec![alert("A", "1")], t0);
     let first = d.flush(t0);
@@ -252,9 +265,7 @@ async fn repeat_interval_reminders_pass_the_cooldown_and_duplicates_do_not() {
     let mut t = t0;
     for _ in 0..12 {
         t += 1000;
-        d.update("g", vec![alert("A", "1")], t);
-        let out = d.flush(t);
-        sidewatch::notify::enqueue(&p, &st, out, t).await.unwrap();
+        report(&mut d, &p, &st, vec![alert("A", "1")], t).await;
     }
     assert_eq!(
         kinds(&st).await,
@@ -270,20 +281,14 @@ async fn repeat_interval_reminders_pass_the_cooldown_and_duplicates_do_not() {
 
 #[tokio::test]
 async fn an_alert_joining_or_leaving_a_group_is_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let st = sqlite(dir.path()).await;
-    let p = plan_repeating(dir.path(), "1h");
-    let mut d = sidewatch::notify::dispatch::Dispatcher::new(p.rules.clone(), p.runbooks.clone());
+    let (_dir, st, p, mut d) = sequence("1h").await;
     let t0 = now_ms();
     let (a, b) = (alert("A", "1"), alert("A", "2"));
     let mut b_resolved = b.clone();
     b_resolved.ends_at = Some(t0 + 1500);
     // A fires; B joins; B leaves; A alone again is what was told first, but it is a change.
     for (i, set) in [vec![a.clone()], vec![a.clone(), b.clone()], vec![a.clone(), b_resolved]].into_iter().enumerate() {
-        let t = t0 + i as i64 * 1000;
-        d.update("g", set, t);
-        let out = d.flush(t);
-        sidewatch::notify::enqueue(&p, &st, out, t).await.unwrap();
+        report(&mut d, &p, &st, set, t0 + i as i64 * 1000).await;
     }
     let r = rows(&st).await;
     let statuses: Vec<String> = r.iter().rev().map(|r| r.status.to_string()).collect();
