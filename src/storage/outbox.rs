@@ -147,7 +147,8 @@ pub struct StoredSilence {
 /// Reads and writes the outbox and the silences.
 #[async_trait]
 pub trait OutboxRepo: Send + Sync {
-    /// Writes rows; returns their ids.
+    /// Writes rows; returns the ids of those written (a row already queued, same channel, group,
+    /// payload and queue time, is not written again).
     async fn enqueue(&self, rows: &[NewOutboxRow]) -> Result<Vec<i64>, StorageError>;
     /// Claims up to `limit` rows of `target` that are due at `now` (or left `sending` by a
     /// worker whose lease ended before `stale_before`), marking them `sending`.
@@ -186,6 +187,12 @@ pub trait OutboxRepo: Send + Sync {
 
 const COLUMNS: &str = "id, receiver, channel, target, group_key, alert_names, kind, payload, payload_hash, status, \
                        attempts, next_attempt_at, expires_at, last_http_status, error_text, created_at, sent_at";
+
+/// What makes a queued row the same row: its channel, group, payload and queue time. An
+/// enqueue retried after an error whose first attempt did commit writes nothing again.
+fn dedupe_key(r: &NewOutboxRow) -> String {
+    format!("{}|{}|{}|{}", r.target, r.group_key, r.payload_hash, r.created_at)
+}
 
 /// Decodes an outbox row; a macro so it compiles once per backend's row type.
 macro_rules! row {
@@ -238,15 +245,18 @@ impl OutboxRepo for Storage {
                 let mut tx = p.begin().await?;
                 let mut ids = Vec::with_capacity(rows.len());
                 for r in rows {
-                    let id: i64 = sqlx::query_scalar(
+                    let id: Option<i64> = sqlx::query_scalar(
                         "INSERT INTO outbox (receiver, channel, target, group_key, alert_names, kind, payload, \
-                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11) RETURNING id",
+                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at, dedupe_key) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13) \
+                         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
                     )
                     .bind(&r.receiver).bind(&r.channel).bind(&r.target).bind(&r.group_key)
                     .bind(&r.alert_names).bind(&r.kind).bind(&r.payload).bind(&r.payload_hash)
                     .bind(r.status.as_str()).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
-                    .fetch_one(&mut *tx).await?;
+                    .bind(dedupe_key(r))
+                    .fetch_optional(&mut *tx).await?;
+                    let Some(id) = id else { continue }; // already queued by an earlier attempt
                     ids.push(id);
                 }
                 tx.commit().await?;

@@ -322,6 +322,20 @@ async fn secrets_echoed_by_a_receiver_never_reach_the_error_text() {
     let _ = stop.send(true);
 }
 
+/// The dispatcher retries `enqueue` after a storage error; when the first attempt had in fact
+/// committed (a timeout on our side), the retry writes nothing again — not the notifications,
+/// not the suppressed rows a silence made.
+#[tokio::test]
+async fn a_retried_enqueue_writes_each_row_once() {
+    let (_dir, st, p, mut d) = sequence("1h").await;
+    let t0 = now_ms();
+    d.update("g", vec![alert("A", "1"), alert("A", "2")], t0);
+    let out = d.flush(t0);
+    let first = sidewatch::notify::enqueue(&p, &st, out.clone(), t0).await.unwrap();
+    let again = sidewatch::notify::enqueue(&p, &st, out, t0).await.unwrap();
+    assert_eq!(rows(&st).await.len(), first, "the retry added nothing ({again} rows offered)");
+}
+
 #[tokio::test]
 async fn a_storm_over_the_rate_limit_is_summarised_not_dropped() {
     let dir = tempfile::tempdir().unwrap();
