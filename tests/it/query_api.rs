@@ -196,3 +196,24 @@ async fn query_bombs_get_an_error_not_a_crash() {
     let (status, _) = get(&app, "/api/v1/query?query=up").await;
     assert_eq!(status, 200, "still answering");
 }
+
+/// With `query.max_concurrency = 1`, a query that arrives while another runs waits for the
+/// slot, up to its own timeout, then gets 503 naming the key; afterwards the slot is free.
+#[tokio::test]
+async fn queries_past_max_concurrency_wait_then_time_out() {
+    let app = spawn_app("[query]\nmax_concurrency = 1\ntimeout = \"3s\"\n").await;
+    let slow = {
+        let url = app.url("/api/v1/query");
+        tokio::spawn(async move {
+            // Millions of subquery steps: holds the only slot for a while (or until its timeout).
+            client().post(url).form(&[("query", "sum_over_time(vector(1)[2h:1ms])")]).send().await.map(|r| r.status())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, body) = post(&app, "/api/v1/query", &[("query", "1"), ("timeout", "0.3")]).await;
+    assert_eq!((status, body["errorType"].as_str()), (503, Some("timeout")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("query.max_concurrency"), "{body}");
+    let _ = slow.await;
+    let (status, _) = post(&app, "/api/v1/query", &[("query", "1")]).await;
+    assert_eq!(status, 200, "the slot is free again");
+}
