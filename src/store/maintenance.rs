@@ -31,7 +31,13 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             _ = gc_tick.tick() => {
-                let r = store.gc(chrono::Utc::now().timestamp_millis());
+                // On a blocking thread: a collection of many series takes seconds (in lock
+                // holds of milliseconds), which must not occupy one of the runtime's workers.
+                let s = store.clone();
+                let Ok(r) = tokio::task::spawn_blocking(move || s.gc(chrono::Utc::now().timestamp_millis())).await
+                else {
+                    continue;
+                };
                 if r.series > 0 || r.samples > 0 {
                     tracing::debug!(
                         series = r.series,

@@ -543,3 +543,18 @@ fn a_string_interned_again_during_a_stepped_sweep_is_kept() {
     assert_eq!(i.lookup("y"), None);
     assert_eq!(&**i.get(y), "", "a retired symbol reads as empty");
 }
+
+/// Writes a checkpoint of 1M series whose only sample is from 1970 (all dead at any
+/// retention) to `$SW_DEAD_CHECKPOINT`, for measuring a restart from it (docs/RELIABILITY.md).
+#[test]
+#[ignore = "measurement: writes a 1M-series checkpoint"]
+fn write_a_checkpoint_of_a_million_dead_series() {
+    let Ok(path) = std::env::var("SW_DEAD_CHECKPOINT") else { return };
+    let s = Store::new(2_000_000, 3_600_000);
+    for i in 0..1_000_000u32 {
+        let id = s.get_or_create([("__name__", "m"), ("job", "api"), ("i", i.to_string().as_str())]).unwrap();
+        s.append(id, 1_000, 1.0).unwrap();
+    }
+    let st = s.checkpoint_to(std::path::Path::new(&path)).unwrap();
+    println!("checkpoint of {} series written to {path}", st.series);
+}
