@@ -4,7 +4,7 @@
 
 use crate::config::Duration as CfgDuration;
 use crate::notify::model::{AlertData, AlertExtra, AlertStatus, Map, Notification, ZERO_TIME, fingerprint, rfc3339};
-use crate::notify::{Plan, channel::redact, template};
+use crate::notify::{Plan, channel::Redactor, template};
 use crate::settings::LoadedConfig;
 use crate::storage::{AlertRepo, OutboxFilter, OutboxRepo, OutboxStatus, Storage, StoredSilence};
 use clap::{Subcommand, ValueEnum};
@@ -245,7 +245,7 @@ pub(super) fn silence(l: &LoadedConfig, cmd: &SilenceCommand) -> anyhow::Result<
 /// `sidewatch alerts …`
 pub(super) fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<ExitCode> {
     let secrets = secrets(l);
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let redactor = Redactor::new(&secrets.iter().map(String::as_str).collect::<Vec<_>>());
     runtime()?.block_on(async {
         let st = storage(l).await?;
         match cmd {
@@ -265,7 +265,7 @@ pub(super) fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<Ex
                     );
                 }
                 for r in rows {
-                    let err = redact(r.error_text.as_deref().unwrap_or(""), &secrets);
+                    let err = redactor.apply(r.error_text.as_deref().unwrap_or(""));
                     let time = rfc3339(r.sent_at.unwrap_or(r.created_at));
                     match format {
                         Format::Text => println!(

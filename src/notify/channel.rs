@@ -90,23 +90,39 @@ pub(crate) fn secret_forms(secret: &str) -> Vec<String> {
         }
     }
     forms.retain(|f| f.len() >= 4);
-    // Longest first, so a whole URL is replaced before its parts.
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    forms.dedup();
     forms
 }
 
 /// Replaces every secret in `text`, in every form of [`secret_forms`], by `***`.
 pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut forms: Vec<String> = secrets.iter().flat_map(|s| secret_forms(s)).collect();
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    let mut out = text.to_string();
-    for f in &forms {
-        if out.contains(f.as_str()) {
-            out = out.replace(f.as_str(), "***");
-        }
+    Redactor::new(secrets).apply(text)
+}
+
+/// The forms of a set of secrets, worked out once, for redacting many texts.
+pub(crate) struct Redactor {
+    /// Longest first, so a whole URL is replaced before its parts.
+    forms: Vec<String>,
+}
+
+impl Redactor {
+    /// The redactor of `secrets`.
+    pub(crate) fn new(secrets: &[&str]) -> Redactor {
+        let mut forms: Vec<String> = secrets.iter().flat_map(|s| secret_forms(s)).collect();
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        Redactor { forms }
     }
-    out
+
+    /// `text` with every form of every secret replaced by `***`.
+    pub(crate) fn apply(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for f in &self.forms {
+            if out.contains(f.as_str()) {
+                out = out.replace(f.as_str(), "***");
+            }
+        }
+        out
+    }
 }
 
 /// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.

@@ -11,7 +11,7 @@ use super::deliver::Target;
 use super::model::{AlertData, AlertStatus, Map, Notification, fingerprint, rfc3339};
 use super::{Plan, payload_hash};
 use crate::alerts::stream::{ActiveAlert, GroupAlerts};
-use crate::storage::{NewOutboxRow, OutboxRepo, OutboxStatus, Storage};
+use crate::storage::{OutboxRepo, OutboxStatus, Storage};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -30,8 +30,9 @@ fn data(a: &ActiveAlert, firing_ends_at: i64) -> AlertData {
     }
 }
 
-/// What is due to a forwarding target at `now`: the alerts routed to its receiver, when they
-/// changed since `last` (their hash) or `resend_ms` passed since `last` (its time).
+/// What is due to a forwarding target at `now`, with its hash: the alerts routed to its
+/// receiver, when they changed since `last` (their hash) or `resend_ms` passed since `last`
+/// (its time).
 pub(crate) fn due(
     plan: &Plan,
     target: &Target,
@@ -39,7 +40,7 @@ pub(crate) fn due(
     last: Option<(i64, &str)>,
     resend_ms: i64,
     now: i64,
-) -> Option<Notification> {
+) -> Option<(Notification, String)> {
     let ends = now + 4 * resend_ms.max(plan.eval_interval_ms);
     let mut alerts: Vec<AlertData> = groups
         .values()
@@ -57,7 +58,7 @@ pub(crate) fn due(
     let hash = payload_hash(&target.id, &n);
     match last {
         Some((at, h)) if h == hash && now - at < resend_ms => None,
-        _ => Some(n),
+        _ => Some((n, hash)),
     }
 }
 
@@ -78,12 +79,15 @@ pub(crate) async fn run(
     }
     let mut groups: HashMap<String, Vec<ActiveAlert>> = HashMap::new();
     let mut last: HashMap<String, (i64, String)> = HashMap::new();
+    // Routing every alert is only worth doing when the alerts changed or a resend is due.
+    let mut changed = false;
     loop {
         tokio::select! {
             msg = rx.recv() => {
                 let Some(msg) = msg else { return };
                 for m in std::iter::once(msg).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
                     let GroupAlerts { group, alerts } = Arc::unwrap_or_clone(m);
+                    changed |= groups.get(&group) != Some(&alerts);
                     if alerts.is_empty() {
                         groups.remove(&group);
                     } else {
@@ -95,33 +99,27 @@ pub(crate) async fn run(
             _ = stop.changed() => if *stop.borrow() { return },
         }
         let now = chrono::Utc::now().timestamp_millis();
+        let mut failed = false;
         for (t, resend_ms) in &targets {
             let prev = last.get(&t.id).map(|(at, h)| (*at, h.as_str()));
-            let Some(n) = due(&plan, t, &groups, prev, *resend_ms, now) else { continue };
-            let hash = payload_hash(&t.id, &n);
-            let row = NewOutboxRow {
-                receiver: t.receiver.clone(),
-                channel: t.channel.kind().into(),
-                target: t.id.clone(),
-                group_key: n.group_key.clone(),
-                alert_names: n.alert_names(),
-                kind: "forward".into(),
-                payload: serde_json::to_string(&n).unwrap_or_default(),
-                payload_hash: hash.clone(),
-                status: OutboxStatus::Pending,
-                error_text: None,
-                // A forward is stale once the next one is due.
-                expires_at: now + resend_ms,
-                created_at: now,
-            };
+            if !changed && prev.is_some_and(|(at, _)| now - at < *resend_ms) {
+                continue;
+            }
+            let Some((n, hash)) = due(&plan, t, &groups, prev, *resend_ms, now) else { continue };
+            // A forward is stale once the next one is due.
+            let row = super::outbox_row(t, &n, "forward", OutboxStatus::Pending, hash.clone(), now, now + resend_ms);
             match storage.enqueue(&[row]).await {
                 Ok(_) => {
                     last.insert(t.id.clone(), (now, hash));
                     t.wake.notify_one();
                 }
-                Err(e) => tracing::warn!(error = %e, target = %t.id, "outbox: cannot queue a forward; retrying"),
+                Err(e) => {
+                    failed = true;
+                    tracing::warn!(error = %e, target = %t.id, "outbox: cannot queue a forward; retrying");
+                }
             }
         }
+        changed = failed; // a forward that could not be queued is tried again next round
     }
 }
 
@@ -152,13 +150,12 @@ mod tests {
         let mut groups = HashMap::new();
         groups.insert("g".to_string(), vec![alert("A", None)]);
         let now = 10_000_000;
-        let n = due(&plan, &t, &groups, None, 60_000, now).expect("a new alert is sent at once");
+        let (n, h) = due(&plan, &t, &groups, None, 60_000, now).expect("a new alert is sent at once");
         assert_eq!(n.alerts[0].ends_at, rfc3339(now + 240_000), "endsAt = now + 4 × max(1m, 15s)");
-        let h = payload_hash(&t.id, &n);
         assert!(due(&plan, &t, &groups, Some((now, &h)), 60_000, now + 59_000).is_none(), "not before the delay");
         assert!(due(&plan, &t, &groups, Some((now, &h)), 60_000, now + 60_000).is_some(), "resent after it");
         groups.insert("g".to_string(), vec![alert("A", Some(now + 5_000))]);
-        let r = due(&plan, &t, &groups, Some((now, &h)), 60_000, now + 6_000).expect("resolution sent at once");
+        let (r, _) = due(&plan, &t, &groups, Some((now, &h)), 60_000, now + 6_000).expect("resolution sent at once");
         assert_eq!(r.alerts[0].status, AlertStatus::Resolved);
         assert_eq!(r.alerts[0].ends_at, rfc3339(now + 5_000));
         assert_ne!(r.alerts[0].ends_at, ZERO_TIME);

@@ -240,20 +240,10 @@ pub async fn enqueue(
             if suppressed.is_none() {
                 woken.push(t.clone());
             }
-            rows.push(NewOutboxRow {
-                receiver: o.receiver.clone(),
-                channel: t.channel.kind().into(),
-                target: t.id.clone(),
-                group_key: n.group_key.clone(),
-                alert_names: n.alert_names(),
-                kind: o.kind.clone(),
-                payload: serde_json::to_string(&n).unwrap_or_default(),
-                payload_hash: hash,
-                status: if suppressed.is_some() { OutboxStatus::Suppressed } else { OutboxStatus::Pending },
-                error_text: suppressed,
-                expires_at: expires,
-                created_at: now,
-            });
+            let status = if suppressed.is_some() { OutboxStatus::Suppressed } else { OutboxStatus::Pending };
+            let mut row = outbox_row(t, &n, &o.kind, status, hash, now, expires);
+            row.error_text = suppressed;
+            rows.push(row);
         }
     }
     let n = rows.len();
@@ -266,18 +256,23 @@ pub async fn enqueue(
     Ok(n)
 }
 
+/// A delivery worker for `plan`'s targets, tagging its claims with `id`.
+fn worker(plan: &Plan, storage: &Storage, metrics: NotifyMetrics, id: String, rate_per_minute: u32) -> Worker {
+    Worker {
+        storage: storage.clone(),
+        templates: plan.templates.clone(),
+        metrics,
+        id,
+        rate_per_minute,
+        claim_grace_ms: plan.cfg.claim_grace.get().as_millis() as i64,
+        max_alerts: plan.cfg.max_alerts,
+    }
+}
+
 /// Sends what is due in the outbox for every target of `plan` once, from this process (for
 /// one-shot runs: `sidewatch report kpi` delivering its KPI alert without a running sidecar).
 pub(crate) async fn deliver_due(plan: &Plan, storage: &Storage) -> usize {
-    let w = Worker {
-        storage: storage.clone(),
-        templates: plan.templates.clone(),
-        metrics: NotifyMetrics::unregistered(),
-        id: format!("cli-{}", std::process::id()),
-        rate_per_minute: 0,
-        claim_grace_ms: plan.cfg.claim_grace.get().as_millis() as i64,
-        max_alerts: plan.cfg.max_alerts,
-    };
+    let w = worker(plan, storage, NotifyMetrics::unregistered(), format!("cli-{}", std::process::id()), 0);
     let mut n = 0;
     for t in &plan.targets {
         n += w.drain(t).await;
@@ -288,18 +283,34 @@ pub(crate) async fn deliver_due(plan: &Plan, storage: &Storage) -> usize {
 /// An outbox row recording a test notification to `t` (status `sending`: the caller sends it).
 pub(crate) fn test_row(t: &Target, n: &model::Notification) -> NewOutboxRow {
     let now = chrono::Utc::now().timestamp_millis();
+    let mut row = outbox_row(t, n, "test", OutboxStatus::Sending, payload_hash(&t.id, n), now, now);
+    row.target = format!("{}/test", t.id);
+    row
+}
+
+/// The outbox row of notification `n` (its cooldown hash `hash`) to target `t`, queued at
+/// `now`, given up at `expires`.
+pub(crate) fn outbox_row(
+    t: &Target,
+    n: &model::Notification,
+    kind: &str,
+    status: OutboxStatus,
+    hash: String,
+    now: i64,
+    expires: i64,
+) -> NewOutboxRow {
     NewOutboxRow {
         receiver: t.receiver.clone(),
         channel: t.channel.kind().into(),
-        target: format!("{}/test", t.id),
+        target: t.id.clone(),
         group_key: n.group_key.clone(),
         alert_names: n.alert_names(),
-        kind: "test".into(),
+        kind: kind.into(),
         payload: serde_json::to_string(n).unwrap_or_default(),
-        payload_hash: payload_hash(&t.id, n),
-        status: OutboxStatus::Sending,
+        payload_hash: hash,
+        status,
         error_text: None,
-        expires_at: now,
+        expires_at: expires,
         created_at: now,
     }
 }
@@ -339,15 +350,8 @@ impl Notifier {
         tracing::info!(receivers = plan.cfg.receivers.len(), targets = plan.targets.len(), "notifier started");
         let plan = Arc::new(plan);
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = Arc::new(Worker {
-            storage: storage.clone(),
-            templates: plan.templates.clone(),
-            metrics: metrics.clone(),
-            id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
-            rate_per_minute: plan.cfg.rate_limit_per_minute,
-            claim_grace_ms: plan.cfg.claim_grace.get().as_millis() as i64,
-            max_alerts: plan.cfg.max_alerts,
-        });
+        let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let worker = Arc::new(worker(&plan, &storage, metrics.clone(), id, plan.cfg.rate_limit_per_minute));
         let mut tasks: Vec<_> =
             plan.targets.iter().map(|t| tokio::spawn(worker.clone().run(t.clone(), stop.clone()))).collect();
         tasks.push(tokio::spawn(run_dispatcher(plan.clone(), storage.clone(), metrics.clone(), rx, stop.clone())));

@@ -5,8 +5,8 @@
 //! list loses all its removed ids in one rebuild (removing them one by one rebuilt a list of a
 //! million ids a million times), a bounded number of ids per hold; the label strings no
 //! series uses any more are freed in steps too. Until then a list may name
-//! removed series; [`Inner::select`](super::Inner) skips ids the table no longer has (ids are
-//! never reused).
+//! removed series; while one does, [`Inner::select`](super::Inner) skips ids the table no
+//! longer has (ids are never reused).
 
 use super::{Inner, Store};
 use crate::store::labels::Sym;
@@ -87,6 +87,7 @@ impl Store {
                     dead.push(id);
                 }
             }
+            inner.stale_postings |= !dead.is_empty();
             inner.remove_batch(&dead, &mut by_label);
             report.series += dead.len();
             drop(inner);
@@ -103,7 +104,13 @@ impl Store {
     fn remove_postings(&self, by_label: HashMap<(Sym, Sym), Vec<u32>>) -> Duration {
         let mut longest = Duration::ZERO;
         let mut pending: Vec<((Sym, Sym), Vec<u32>)> = by_label.into_iter().collect();
-        while !pending.is_empty() {
+        if pending.is_empty() {
+            if self.read().stale_postings {
+                self.write().stale_postings = false; // removed series had no labels
+            }
+            return longest;
+        }
+        loop {
             let started = Instant::now();
             let mut inner = self.write();
             let mut work = 0;
@@ -116,10 +123,13 @@ impl Store {
                 }
             }
             inner.postings.remove_many(chunk);
+            inner.stale_postings = !pending.is_empty();
             drop(inner);
             longest = longest.max(started.elapsed());
+            if pending.is_empty() {
+                return longest;
+            }
         }
-        longest
     }
 
     /// Removes those of `ids` that hold no sample (series a failed scrape created); returns

@@ -117,6 +117,8 @@ struct Inner {
     retention: HashMap<Sym, i64>,
     /// Series removed since the interner was last swept of unused strings.
     removed_since_sweep: usize,
+    /// A collection removed series whose ids postings lists still hold (see `gc`).
+    stale_postings: bool,
     /// Where sealed chunks go: segment files, or memory when there is no chunk directory.
     files: chunkfile::ChunkFiles,
 }
@@ -541,10 +543,11 @@ impl Inner {
     fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
         let candidates = match self.postings.candidates(&self.interner, matchers) {
             // A collection may not have taken removed series out of every list yet.
-            Some(mut c) => {
+            Some(mut c) if self.stale_postings => {
                 c.retain(|&id| self.series.get(id).is_some());
                 c
             }
+            Some(c) => c,
             None => self.series.ids().collect(),
         };
         let filters: Vec<&Matcher> = matchers.iter().filter(|m| m.matches("")).collect();
