@@ -138,6 +138,10 @@ impl Application {
         let observed = rules.clone();
         metrics.on_render(move || observed.observe());
         let query_slots = Arc::new(tokio::sync::Semaphore::new(cfg.query.max_concurrency));
+        let admin = crate::http::admin::guard::Guard::build(&cfg.admin, &config.base_dir)?;
+        if !admin.enabled() {
+            tracing::info!("no [[admin.tokens]] configured: the admin API answers 403");
+        }
         let state = AppState {
             storage,
             metrics,
@@ -146,6 +150,7 @@ impl Application {
             targets: scrape.targets.clone(),
             rules: Some(rules),
             query_slots,
+            admin: Arc::new(admin),
         };
         Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify, history_engine })
     }
@@ -243,7 +248,8 @@ impl Application {
 }
 
 async fn audit(storage: &Storage, action: &str, target: &str) {
-    let entry = NewAuditEntry { actor: "system", action, target, detail: env!("CARGO_PKG_VERSION"), request_id: None };
+    let entry =
+        NewAuditEntry { actor: "system", action, target, detail: env!("CARGO_PKG_VERSION"), ..Default::default() };
     if let Err(e) = storage.append_audit(entry).await {
         tracing::warn!(error = %e, action, "cannot write the audit log");
     }

@@ -70,6 +70,8 @@ pub(super) async fn run() -> anyhow::Result<()> {
         }),
     ))
     .await;
+    // A token for this run only: the admin API is off without one.
+    let token = uuid::Uuid::new_v4().simple().to_string();
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("rules"))?;
     std::fs::write(dir.path().join("rules/demo.yml"), RULES)?;
@@ -98,6 +100,13 @@ group_interval = "2s"
 [[notify.receivers]]
 name = "demo"
 webhook = [{{ url = "http://{hook}/hook" }}]
+[admin]
+environment = "DEMO"
+write_enabled = true
+[[admin.tokens]]
+name = "demo"
+token = "{token}"
+role = "write"
 "#
     );
     let file = dir.path().join("sidewatch.toml");
@@ -113,6 +122,12 @@ webhook = [{{ url = "http://{hook}/hook" }}]
     say(start, &format!("sidewatch is up on http://{addr} (try /api/v1/alerts, /api/v1/targets, /metrics)"));
     say(start, &format!("it scrapes a demo service at http://{metrics}/metrics every second"));
     say(start, "rule DemoHighErrorRate: 5xx ratio over 10s > 10 % for 4s → webhook receiver 'demo'");
+    say(
+        start,
+        &format!(
+            "admin API (token made for this run): curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/admin/ops"
+        ),
+    );
     let client = reqwest::Client::new();
     let mut last_state = String::new();
     let mut broke_at = None;
@@ -176,6 +191,15 @@ webhook = [{{ url = "http://{hook}/hook" }}]
             r.id, r.alert_names, r.kind, r.receiver, r.channel, r.status, r.attempts
         );
     }
+    let ops: serde_json::Value = client
+        .get(format!("http://{addr}/api/v1/admin/alerts?pageSize=5"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await
+        .unwrap_or_default();
+    println!("The admin API's Alert History (GET /api/v1/admin/alerts) holds {} notification(s).", ops["total"]);
     let _ = stop_tx.send(());
     let _ = task.await;
     println!("\nDone. Next: write a sidewatch.toml (README) and run `sidewatch run` next to your service.");

@@ -4,6 +4,7 @@
 
 use crate::settings::{self as config, LoadedConfig};
 
+mod audit_cmd;
 mod demo;
 mod notify_cmd;
 mod report_cmd;
@@ -52,6 +53,18 @@ pub(crate) enum Command {
     /// Alert delivery history, retries and exports.
     #[command(subcommand)]
     Alerts(notify_cmd::AlertsCommand),
+    /// The audit log: start and stop, and every admin write and refused admin request.
+    Audit {
+        /// How far back (e.g. 1h, 7d).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// At most this many rows, newest first.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send a test notification, or preview the messages for an alert.
     #[command(subcommand)]
     Notify(notify_cmd::NotifyCommand),
@@ -206,6 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Silence(c) => notify_cmd::silence(&loaded, &c),
         Command::Alerts(c) => notify_cmd::alerts(&loaded, &c),
         Command::Notify(c) => notify_cmd::notify(&loaded, &c),
+        Command::Audit { since, limit, json } => audit_cmd::audit(&loaded, &since, limit, json),
         Command::Promqltest { .. } | Command::Check(_) | Command::Test(_) | Command::Demo => {
             unreachable!("handled before loading the configuration")
         }

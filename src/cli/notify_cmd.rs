@@ -137,16 +137,16 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn since_ms(text: &str) -> anyhow::Result<i64> {
+pub(super) fn since_ms(text: &str) -> anyhow::Result<i64> {
     let d = CfgDuration::parse(text).map_err(|e| anyhow::anyhow!("--since {text:?}: {e}"))?;
     Ok(now_ms() - d.get().as_millis() as i64)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
-async fn storage(l: &LoadedConfig) -> anyhow::Result<Storage> {
+pub(super) async fn storage(l: &LoadedConfig) -> anyhow::Result<Storage> {
     let c = &l.config.storage;
     Storage::connect(c, &l.base_dir).await.map_err(|e| anyhow::anyhow!("cannot open storage {}: {e}", c.url))
 }
@@ -256,6 +256,7 @@ pub(super) fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<Ex
                     channel: channel.clone(),
                     receiver: receiver.clone(),
                     limit: *limit,
+                    alertname: None,
                 };
                 let rows = st.list_outbox(&f).await?;
                 if *format == Format::Text {
@@ -298,6 +299,7 @@ pub(super) fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<Ex
                     channel: channel.clone(),
                     receiver: receiver.clone(),
                     limit: 0,
+                    alertname: None,
                 };
                 let now = now_ms();
                 let n = st.requeue(&f, now, now + l.config.notify.max_delivery_age.get().as_millis() as i64).await?;

@@ -30,10 +30,14 @@ fn sane_request_id(v: &HeaderValue) -> Option<String> {
 }
 
 /// Outer layer (every request): request id, log line, metrics, body limit.
-pub(super) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(super) async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id =
         req.headers().get("x-request-id").and_then(sane_request_id).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // Handlers (the audit log) read the id the response will carry.
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        req.headers_mut().insert("x-request-id", v);
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
@@ -41,7 +45,14 @@ pub(super) async fn observe(State(state): State<AppState>, req: Request, next: N
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let mut resp = match declared {
-        Some(n) if n > limit => too_large(limit),
+        Some(n) if n > limit => {
+            let row = super::admin::audit::early(&state, &req);
+            drop(req);
+            if let Some(row) = row {
+                row.refused(&state.storage, "PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE.as_u16()).await;
+            }
+            too_large(limit)
+        }
         _ => next.run(req).instrument(span.clone()).await,
     };
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&resp) {

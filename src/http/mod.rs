@@ -2,6 +2,7 @@
 //! stages land — the query, rules, alerts and admin APIs. Every request gets an `X-Request-Id`,
 //! is logged and counted, and bodies over `server.max_body_bytes` get 413 with a JSON error.
 
+pub(crate) mod admin;
 pub(crate) mod config;
 mod events;
 mod health;
@@ -40,15 +41,15 @@ pub(crate) struct AppState {
     pub(crate) rules: Option<crate::rules::manager::RuleManager>,
     /// Slots for queries of the query API (`query.max_concurrency`); more wait.
     pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
+    /// The admin guard (`[admin]`).
+    pub(crate) admin: Arc<admin::guard::Guard>,
 }
 
 /// The full router with its middleware.
 pub(crate) fn router(state: AppState) -> Router {
     let limit = usize::try_from(state.config.config.server.max_body_bytes.bytes()).unwrap_or(usize::MAX);
-    Router::new()
-        .route("/", get(health::index))
-        .route("/healthz", get(health::healthz).head(health::healthz))
-        .route("/readyz", get(health::readyz).head(health::readyz))
+    // Reads that `admin.read_requires_token` puts behind a token.
+    let reads = Router::new()
         .route("/metrics", get(health::metrics))
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/health", get(targets::health))
@@ -60,9 +61,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/status/buildinfo", get(query::buildinfo))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
-        .route("/api/v1/notifications", get(notify::notifications))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::guard::reader));
+    Router::new()
+        .route("/", get(health::index))
+        .route("/healthz", get(health::healthz).head(health::healthz))
+        .route("/readyz", get(health::readyz).head(health::readyz))
+        .route("/api/v1/openapi.json", get(admin::openapi_document))
         .route("/api/v1/events", axum::routing::post(events::ingest))
-        .route("/-/reload", axum::routing::post(rules::reload))
+        .merge(reads)
+        .merge(admin::routes(state.clone()))
         .route_layer(axum::middleware::from_fn(middleware::tag_route))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limit))
@@ -78,5 +85,11 @@ pub(crate) fn json_error(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let body = serde_json::json!({ "status": "error", "errorType": error_type, "error": message.into() });
-    (status, axum::Json(body)).into_response()
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.extensions_mut().insert(ErrorKind(error_type.to_string()));
+    resp
 }
+
+/// The `errorType` of an error response (read by the admin audit).
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorKind(pub(crate) String);

@@ -30,8 +30,14 @@ pub(crate) async fn notifications(State(state): State<AppState>, Query(q): Query
         Some(Ok(s)) => Some(s),
         Some(Err(e)) => return json_error(StatusCode::BAD_REQUEST, "bad_data", format!("status: {e}")),
     };
-    let f =
-        OutboxFilter { status, since, channel: q.get("channel").cloned(), receiver: q.get("receiver").cloned(), limit };
+    let f = OutboxFilter {
+        status,
+        since,
+        channel: q.get("channel").cloned(),
+        receiver: q.get("receiver").cloned(),
+        limit,
+        alertname: None,
+    };
     match state.storage.list_outbox(&f).await {
         Ok(rows) => {
             let items: Vec<_> = rows

@@ -126,8 +126,13 @@ pub(crate) async fn reload(AxState(state): AxState<AppState>) -> Response {
     let Some(m) = state.rules.clone() else {
         return (StatusCode::OK, "no rule manager\n").into_response();
     };
+    let audited = super::admin::Audited::new("rules.reload", "rules.files");
     match tokio::task::spawn_blocking(move || m.reload()).await {
-        Ok(Ok(n)) => (StatusCode::OK, format!("rules reloaded: {n} rules\n")).into_response(),
+        Ok(Ok(n)) => {
+            audited
+                .detail(json!({"rules": n}).to_string())
+                .on((StatusCode::OK, format!("rules reloaded: {n} rules\n")).into_response())
+        }
         Ok(Err(e)) => {
             json_error(StatusCode::INTERNAL_SERVER_ERROR, "reload_failed", format!("failed to reload rules: {e}"))
         }

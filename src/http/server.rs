@@ -38,7 +38,7 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, limits: Limits, mu
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = stopped(&mut stop) => break,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -51,7 +51,12 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, limits: Limits, mu
             () = stopped(&mut stop) => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        // Each request carries its connection's peer address (the admin guard's source).
+        let svc = tower::ServiceExt::map_request(app.clone(), move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            req
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await; // a client that hangs up or times out is no error of ours

@@ -7,6 +7,7 @@
 use crate::config::{ConfigError, Invalid, Loaded, Settings};
 // Only the stages' `config` modules: the settings tree sits above them, and the stages
 // that read the whole tree (jobs, reports, http, startup) above it.
+use crate::http::admin::config as admin;
 use crate::http::config as http;
 use crate::jobs::config as jobs;
 use crate::notify::config as notify;
@@ -76,6 +77,8 @@ pub struct Config {
     pub(crate) recovery: reports::RecoveryConfig,
     /// Services to scrape and probe. None: sidewatch scrapes and probes itself.
     pub(crate) targets: Vec<scrape::TargetConfig>,
+    /// The guarded admin API: tokens, allowed addresses, the read-only switch.
+    pub(crate) admin: admin::AdminConfig,
 }
 
 impl Config {
@@ -101,6 +104,7 @@ impl Settings for Config {
         errors.extend(promql::validate(&self.query, invalid));
         errors.extend(rules::validate(&self.rules, invalid));
         errors.extend(jobs::validate(&self.jobs, invalid));
+        errors.extend(admin::validate(&self.admin, invalid));
         let sections = reports::Sections {
             ingest: &self.ingest,
             events: &self.events,

@@ -12,7 +12,9 @@ mod docs_tests {
     fn keys(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
         match v {
             // Free-form maps (label sets) are one key.
-            toml::Value::Table(t) if prefix.ends_with("labels") || prefix.ends_with("headers") => {
+            toml::Value::Table(t)
+                if prefix.ends_with("labels") || prefix.ends_with("headers") || prefix.ends_with("signals") =>
+            {
                 out.insert(prefix.to_string(), if t.is_empty() { "{}".into() } else { String::new() });
             }
             toml::Value::Table(t) => {
@@ -56,6 +58,16 @@ mod docs_tests {
                 ..Default::default()
             }],
             notify: full_notify(),
+            admin: crate::http::admin::config::AdminConfig {
+                tokens: vec![crate::http::admin::config::TokenConfig {
+                    name: "oncall".into(),
+                    token: crate::config::Secret::new("t"),
+                    token_file: "f".into(),
+                    role: crate::http::admin::config::Role::Read,
+                }],
+                signals: [("a".to_string(), "b".to_string())].into(),
+                ..Default::default()
+            },
             history: crate::reports::HistoryConfig {
                 series: vec![crate::reports::HistorySeries::default()],
                 ..Default::default()

@@ -24,6 +24,18 @@ pub struct AuditEntry {
     pub detail: String,
     /// The `X-Request-Id` of the HTTP request that did it, if any.
     pub request_id: Option<String>,
+    /// The admin token's name (never the token), or empty.
+    pub token_name: String,
+    /// The source address, or empty.
+    pub source: String,
+    /// The HTTP method, or empty.
+    pub method: String,
+    /// The route pattern, or empty.
+    pub route: String,
+    /// `ok`, `failed` or `refused` (empty for system rows).
+    pub outcome: String,
+    /// The HTTP status answered (0 for system rows).
+    pub status: i64,
 }
 
 /// A row to append.
@@ -39,6 +51,18 @@ pub struct NewAuditEntry<'a> {
     pub detail: &'a str,
     /// The request id, if any.
     pub request_id: Option<&'a str>,
+    /// The admin token's name.
+    pub token_name: &'a str,
+    /// The source address.
+    pub source: &'a str,
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The route pattern.
+    pub route: &'a str,
+    /// `ok`, `failed`, `refused`.
+    pub outcome: &'a str,
+    /// The HTTP status answered.
+    pub status: i64,
 }
 
 /// A filter for [`AuditRepo::list_audit`].
@@ -50,6 +74,8 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// At most this many rows (newest first); 0 means 100.
     pub limit: u32,
+    /// Skip this many rows first (paging).
+    pub offset: u32,
 }
 
 /// Appends to and reads the `audit_log` table.
@@ -59,30 +85,35 @@ pub trait AuditRepo: Send + Sync {
     async fn append_audit(&self, entry: NewAuditEntry<'_>) -> Result<i64, StorageError>;
     /// Rows matching `query`, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StorageError>;
+    /// How many rows match `query` (its limit and offset aside).
+    async fn count_audit(&self, query: &AuditQuery) -> Result<i64, StorageError>;
 }
 
 #[async_trait]
 impl AuditRepo for Storage {
     async fn append_audit(&self, e: NewAuditEntry<'_>) -> Result<i64, StorageError> {
-        let sql = "INSERT INTO audit_log (ts_ms, actor, action, target, detail, request_id) \
-                   VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        let sql = "INSERT INTO audit_log (ts_ms, actor, action, target, detail, request_id, token_name, source, \
+                   method, route, outcome, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
         let now = Utc::now().timestamp_millis();
         let fut = async {
             on_pool!(self.db(), p => sqlx::query_scalar::<_, i64>(sql)
                 .bind(now).bind(e.actor).bind(e.action).bind(e.target).bind(e.detail).bind(e.request_id)
+                .bind(e.token_name).bind(e.source).bind(e.method).bind(e.route).bind(e.outcome).bind(e.status)
                 .fetch_one(p).await)
         };
         self.run("audit.append", fut).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StorageError> {
-        let sql = "SELECT id, ts_ms, actor, action, target, detail, request_id FROM audit_log \
-                   WHERE ts_ms >= $1 AND ($2 IS NULL OR action = $2) ORDER BY id DESC LIMIT $3";
+        let sql = "SELECT id, ts_ms, actor, action, target, detail, request_id, token_name, source, method, route, \
+                   outcome, status FROM audit_log WHERE ts_ms >= $1 AND ($2 IS NULL OR action = $2) \
+                   ORDER BY id DESC LIMIT $3 OFFSET $4";
         let since = q.since.map_or(i64::MIN, |t| t.timestamp_millis());
         let limit = i64::from(if q.limit == 0 { 100 } else { q.limit });
         let fut = async {
             on_pool!(self.db(), p => {
-                let rows = sqlx::query(sql).bind(since).bind(q.action.as_deref()).bind(limit).fetch_all(p).await?;
+                let rows = sqlx::query(sql).bind(since).bind(q.action.as_deref()).bind(limit)
+                    .bind(i64::from(q.offset)).fetch_all(p).await?;
                 rows.iter()
                     .map(|r| {
                         let ms: i64 = r.try_get("ts_ms")?;
@@ -94,11 +125,26 @@ impl AuditRepo for Storage {
                             target: r.try_get("target")?,
                             detail: r.try_get("detail")?,
                             request_id: r.try_get("request_id")?,
+                            token_name: r.try_get("token_name")?,
+                            source: r.try_get("source")?,
+                            method: r.try_get("method")?,
+                            route: r.try_get("route")?,
+                            outcome: r.try_get("outcome")?,
+                            status: r.try_get::<i64, _>("status")?,
                         })
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()
             })
         };
         self.run("audit.list", fut).await
+    }
+
+    async fn count_audit(&self, q: &AuditQuery) -> Result<i64, StorageError> {
+        let sql = "SELECT COUNT(*) FROM audit_log WHERE ts_ms >= $1 AND ($2 IS NULL OR action = $2)";
+        let since = q.since.map_or(i64::MIN, |t| t.timestamp_millis());
+        let fut = async {
+            on_pool!(self.db(), p => sqlx::query_scalar::<_, i64>(sql).bind(since).bind(q.action.as_deref()).fetch_one(p).await)
+        };
+        self.run("audit.count", fut).await
     }
 }

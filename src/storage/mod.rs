@@ -6,6 +6,7 @@
 //! both dialects accept (numbered `$1` parameters, `ON CONFLICT`, `RETURNING`) is written once;
 //! what differs per backend lives in `sqlite.rs` and `postgres.rs`.
 
+mod admin;
 mod alerts;
 mod audit;
 pub(crate) mod config;
@@ -17,6 +18,7 @@ mod sqlite;
 mod status;
 pub use config::StorageConfig;
 
+pub(crate) use admin::AdminRepo;
 pub use alerts::{AlertChange, AlertRepo, StoredAlert};
 pub use audit::{AuditEntry, AuditQuery, AuditRepo, NewAuditEntry};
 pub use meta::MetaRepo;

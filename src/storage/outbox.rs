@@ -121,6 +121,8 @@ pub struct OutboxFilter {
     pub receiver: Option<String>,
     /// At most this many (newest first); 0 = 1000.
     pub limit: i64,
+    /// Only rows whose notification names this alert.
+    pub alertname: Option<String>,
 }
 
 /// A silence as stored.
@@ -221,7 +223,7 @@ macro_rules! row {
 }
 
 /// `WHERE` clause and its text parameters, numbered from `$first`.
-fn filter_sql(f: &OutboxFilter, first: usize) -> (String, Vec<String>, Option<i64>) {
+pub(super) fn filter_sql(f: &OutboxFilter, first: usize) -> (String, Vec<String>, Option<i64>) {
     let mut clauses = vec!["1 = 1".to_string()];
     let mut params = Vec::new();
     let status = f.status.map(|s| s.as_str().to_string());
@@ -230,6 +232,12 @@ fn filter_sql(f: &OutboxFilter, first: usize) -> (String, Vec<String>, Option<i6
             params.push(v.clone());
             clauses.push(format!("{col} = ${}", first + params.len() - 1));
         }
+    }
+    if let Some(name) = &f.alertname {
+        // One of the comma-separated names, matched whole; LIKE's wildcards in it are literal.
+        let escaped = name.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        params.push(format!("%,{escaped},%"));
+        clauses.push(format!("(',' || alert_names || ',') LIKE ${} ESCAPE '\\'", first + params.len() - 1));
     }
     if f.since.is_some() {
         clauses.push(format!("created_at >= ${}", first + params.len()));
@@ -316,23 +324,7 @@ impl OutboxRepo for Storage {
     }
 
     async fn list_outbox(&self, f: &OutboxFilter) -> Result<Vec<OutboxRow>, StorageError> {
-        let (clause, params, since) = filter_sql(f, 1);
-        let limit = if f.limit > 0 { f.limit } else { 1000 };
-        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE {clause} ORDER BY id DESC LIMIT {limit}");
-        let fut = async {
-            on_pool!(self.db(), p => {
-                let mut q = sqlx::query(&sql);
-                for v in &params {
-                    q = q.bind(v);
-                }
-                if let Some(s) = since {
-                    q = q.bind(s);
-                }
-                let rows = q.fetch_all(p).await?;
-                rows.iter().map(|r| row!(r)).collect::<Result<Vec<_>, sqlx::Error>>()
-            })
-        };
-        self.run("outbox.list", fut).await
+        self.list_outbox_from(f, 0).await
     }
 
     async fn requeue(&self, f: &OutboxFilter, now: i64, expires_at: i64) -> Result<u64, StorageError> {
@@ -438,5 +430,29 @@ impl OutboxRepo for Storage {
             })
         };
         self.run("silences.list", fut).await
+    }
+}
+
+impl Storage {
+    /// Rows matching `f`, newest first, skipping `offset`, at most `f.limit` (0 = 1000).
+    pub(super) async fn list_outbox_from(&self, f: &OutboxFilter, offset: i64) -> Result<Vec<OutboxRow>, StorageError> {
+        let (clause, params, since) = filter_sql(f, 1);
+        let limit = if f.limit > 0 { f.limit } else { 1000 };
+        let offset = offset.max(0);
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE {clause} ORDER BY id DESC LIMIT {limit} OFFSET {offset}");
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let mut q = sqlx::query(&sql);
+                for v in &params {
+                    q = q.bind(v);
+                }
+                if let Some(s) = since {
+                    q = q.bind(s);
+                }
+                let rows = q.fetch_all(p).await?;
+                rows.iter().map(|r| row!(r)).collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        };
+        self.run("outbox.list", fut).await
     }
 }

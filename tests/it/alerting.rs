@@ -63,8 +63,9 @@ async fn a_5xx_burst_goes_pending_firing_and_resolves() {
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
     std::fs::write(dir.path().join("rules/http.yml"), RULES).unwrap();
     let extra = format!(
-        "[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[rules]\nevaluation_interval = \"1s\"\nwatch_interval = \"0s\"\n\n[[targets]]\nname = \"api\"\nmetrics_url = \"{}\"\n",
-        server.url("/metrics")
+        "[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[rules]\nevaluation_interval = \"1s\"\nwatch_interval = \"0s\"\n\n[[targets]]\nname = \"api\"\nmetrics_url = \"{}\"\n{}",
+        server.url("/metrics"),
+        crate::admin_api::admin("write_enabled = true")
     );
     let app = spawn_app_in(dir, "url = \"sqlite://data/test.db\"", &extra).await;
     let url = app.url("/api/v1/alerts");
@@ -108,7 +109,13 @@ async fn a_5xx_burst_goes_pending_firing_and_resolves() {
         "groups:\n  - name: http\n    rules:\n      - alert: X\n        expr: sum(\n",
     )
     .unwrap();
-    let r = client().post(app.url("/-/reload")).send().await.unwrap();
+    let r = client()
+        .post(app.url("/-/reload"))
+        .bearer_auth(crate::admin_api::WRITE)
+        .header("X-Actor", "test")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 500);
     let b: Value = client().get(&rules_url).send().await.unwrap().json().await.unwrap();
     assert_eq!(b["data"]["groups"][0]["rules"].as_array().unwrap().len(), 2, "last good rules keep running");
@@ -116,7 +123,13 @@ async fn a_5xx_burst_goes_pending_firing_and_resolves() {
     let err = b["data"]["reload"]["error"].as_str().unwrap();
     assert!(err.contains("http.yml:5:9: X: could not parse expression"), "{err}");
     std::fs::write(app.dir.path().join("rules/http.yml"), RULES.replace("0.05", "0.5")).unwrap();
-    let r = client().post(app.url("/-/reload")).send().await.unwrap();
+    let r = client()
+        .post(app.url("/-/reload"))
+        .bearer_auth(crate::admin_api::WRITE)
+        .header("X-Actor", "test")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let b: Value = client().get(&rules_url).send().await.unwrap().json().await.unwrap();
     assert_eq!(b["data"]["reload"]["success"], true);

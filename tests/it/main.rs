@@ -2,7 +2,10 @@
 //! it needs (the application on port 0, a temporary SQLite file, a PostgreSQL database of its
 //! own, fake servers) on 127.0.0.1 and stops it again.
 
+mod admin_amtool;
+mod admin_api;
 mod alerting;
+mod api_schema;
 mod cli;
 mod common;
 mod crash_storm;

@@ -102,6 +102,7 @@ alertmanager = [{{ url = "{am}" }}]
         smtp = smtp.port,
         am = am.url(""),
     );
+    let extra = extra + &crate::admin_api::admin("");
     let dir_path = dir.path().to_path_buf();
     let app = crate::common::spawn_app_in(dir, "url = \"sqlite://data/test.db\"", &extra).await;
 
@@ -200,8 +201,15 @@ alertmanager = [{{ url = "{am}" }}]
     let csv = cli(&dir_path, &["alerts", "export", "--format", "csv", "--since", "1h"]);
     assert!(csv.starts_with("time,alertname,labels,from,to,value,fingerprint\n"));
     assert!(csv.contains("DemoQueueStuck") && csv.contains(",firing,"), "{csv}");
-    let api: serde_json::Value =
-        reqwest::get(app.url("/api/v1/notifications?status=sent&since=1h")).await.unwrap().json().await.unwrap();
+    let api: serde_json::Value = crate::common::client()
+        .get(app.url("/api/v1/notifications?status=sent&since=1h"))
+        .bearer_auth(crate::admin_api::READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let items = api["data"]["notifications"].as_array().unwrap();
     assert!(items.iter().any(|n| n["channel"] == "telegram" && n["alerts"] == "DemoQueueStuck"), "{api}");
     assert!(!api.to_string().contains("SECRET-TOKEN"));

@@ -37,6 +37,11 @@ async fn suite(storage: &Storage, reopen: impl AsyncFnOnce() -> Storage) {
             target: "s1",
             detail: "{\"x\":1}",
             request_id: Some("r-1"),
+            token_name: "oncall",
+            source: "192.0.2.1",
+            outcome: "ok",
+            status: 200,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -47,6 +52,11 @@ async fn suite(storage: &Storage, reopen: impl AsyncFnOnce() -> Storage) {
     assert_eq!(all[0].id, b);
     assert_eq!(all[1].request_id.as_deref(), Some("r-1"));
     assert_eq!(all[1].detail, "{\"x\":1}");
+    assert_eq!((all[1].token_name.as_str(), all[1].source.as_str()), ("oncall", "192.0.2.1"));
+    assert_eq!((all[1].outcome.as_str(), all[1].status), ("ok", 200));
+    let page2 = storage.list_audit(&AuditQuery { limit: 1, offset: 1, ..Default::default() }).await.unwrap();
+    assert_eq!(page2.iter().map(|e| e.id).collect::<Vec<_>>(), vec![a]);
+    assert_eq!(storage.count_audit(&AuditQuery::default()).await.unwrap(), 2);
     assert!(all[1].time >= before && all[1].time <= Utc::now());
     let only = storage.list_audit(&AuditQuery { action: Some("reload".into()), ..Default::default() }).await.unwrap();
     assert_eq!(only.len(), 1);
