@@ -138,7 +138,7 @@ impl Application {
         let observed = rules.clone();
         metrics.on_render(move || observed.observe());
         let query_slots = Arc::new(tokio::sync::Semaphore::new(cfg.query.max_concurrency));
-        let admin = crate::http::admin::guard::Guard::build(&cfg.admin, &config.base_dir)?;
+        let admin = crate::http::admin::guard::Guard::build(&cfg.admin);
         if !admin.enabled() {
             tracing::info!("no [[admin.tokens]] configured: the admin API answers 403");
         }

@@ -62,7 +62,6 @@ mod docs_tests {
                 tokens: vec![crate::http::admin::config::TokenConfig {
                     name: "oncall".into(),
                     token: crate::config::Secret::new("t"),
-                    token_file: "f".into(),
                     role: crate::http::admin::config::Role::Read,
                 }],
                 signals: [("a".to_string(), "b".to_string())].into(),

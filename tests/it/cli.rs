@@ -239,3 +239,16 @@ fn a_broken_rule_file_is_reported_by_config_check_and_stops_run() {
     assert_eq!(out.status.code(), Some(1), "run refuses to start: {text}");
     assert!(text.contains("rules/bad.yml:5") && text.contains("rules.files"), "{text}");
 }
+
+#[test]
+fn config_check_names_an_unreadable_or_short_admin_token() {
+    let (code, out) = check("[[admin.tokens]]\nname = \"a\"\ntoken_file = \"missing.token\"\nrole = \"read\"\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cannot read secret file") && out.contains("token_file"), "{out}");
+    let (code, out) = check("[[admin.tokens]]\nname = \"a\"\ntoken = \"short\"\nrole = \"write\"\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("must be at least 16 characters") && !out.contains("short\""), "{out}");
+    let (code, out) = check("[admin]\nip_allowlist = [\"10.0.0.0/33\"]\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("is not a CIDR"), "{out}");
+}

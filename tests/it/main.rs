@@ -4,6 +4,7 @@
 
 mod admin_amtool;
 mod admin_api;
+mod admin_secrets;
 mod alerting;
 mod api_schema;
 mod cli;

@@ -59,12 +59,9 @@ impl Default for AdminConfig {
 pub(crate) struct TokenConfig {
     /// The token's name: recorded in the audit log as the token used (never the token).
     pub(crate) name: String,
-    /// The token itself (at least 16 characters), usually `"${SIDEWATCH_ADMIN_TOKEN}"`.
-    #[serde(default, skip_serializing_if = "Secret::is_empty")]
+    /// The token itself (at least 16 characters), usually `"${SIDEWATCH_ADMIN_TOKEN}"`, or
+    /// read from a file with `token_file` (the loader's `<key>_file`).
     pub(crate) token: Secret,
-    /// A file holding the token (trailing whitespace ignored), read at start; instead of `token`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub(crate) token_file: String,
     /// `read` (GET requests) or `write` (everything).
     pub(crate) role: Role,
 }
@@ -111,13 +108,10 @@ pub(crate) fn validate(c: &AdminConfig, invalid: Invalid<'_>) -> Vec<String> {
         } else if !names.insert(t.name.as_str()) {
             errors.push(err("name", &format!("{:?} is used by two tokens", t.name)));
         }
-        match (t.token.is_empty(), t.token_file.is_empty()) {
-            (true, true) => errors.push(err("token", "set token or token_file")),
-            (false, false) => errors.push(err("token_file", "set token or token_file, not both")),
-            (false, true) if t.token.expose().trim().len() < MIN_TOKEN_LEN => {
-                errors.push(err("token", &format!("must be at least {MIN_TOKEN_LEN} characters")))
-            }
-            _ => {}
+        if t.token.is_empty() {
+            errors.push(err("token", "set token (or token_file)"));
+        } else if t.token.expose().trim().len() < MIN_TOKEN_LEN {
+            errors.push(err("token", &format!("must be at least {MIN_TOKEN_LEN} characters")));
         }
     }
     for (name, alert) in &c.signals {

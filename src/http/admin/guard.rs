@@ -7,7 +7,7 @@
 
 use super::Caller;
 use super::audit;
-use super::config::{AdminConfig, MIN_TOKEN_LEN, Role, parse_net};
+use super::config::{AdminConfig, Role, parse_net};
 use crate::http::{AppState, json_error};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -17,15 +17,9 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
-
-crate::error::message_error! {
-    /// An `[[admin.tokens]]` entry that cannot be used (its token file unreadable or short).
-    pub(crate) GuardError
-}
 
 /// One usable token: its name, role and SHA-256 digest (the token itself is not kept).
 struct Token {
@@ -57,35 +51,22 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 impl Guard {
-    /// Builds the guard, reading each `token_file` (relative to `base_dir`).
-    pub(crate) fn build(c: &AdminConfig, base_dir: &Path) -> Result<Guard, GuardError> {
-        let mut tokens = Vec::new();
-        for (i, t) in c.tokens.iter().enumerate() {
-            let value = if t.token_file.is_empty() {
-                t.token.expose().trim().to_string()
-            } else {
-                let path = crate::config::resolve_path(base_dir, &t.token_file);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    GuardError::from(format!("admin.tokens.{i}.token_file: cannot read {}: {e}", path.display()))
-                })?;
-                text.trim().to_string()
-            };
-            if value.len() < MIN_TOKEN_LEN {
-                return Err(GuardError::from(format!(
-                    "admin.tokens.{i}: the token must be at least {MIN_TOKEN_LEN} characters"
-                )));
-            }
-            tokens.push(Token { name: t.name.clone(), role: t.role, digest: digest(&value) });
-        }
+    /// Builds the guard from `[admin]` (checked: every token long enough).
+    pub(crate) fn build(c: &AdminConfig) -> Guard {
+        let tokens = c
+            .tokens
+            .iter()
+            .map(|t| Token { name: t.name.clone(), role: t.role, digest: digest(t.token.expose().trim()) })
+            .collect();
         let nets = |l: &[String]| l.iter().filter_map(|s| parse_net(s).ok()).collect::<Vec<_>>();
-        Ok(Guard {
+        Guard {
             tokens,
             allow: nets(&c.ip_allowlist),
             proxies: nets(&c.trusted_proxies),
             write_enabled: c.write_enabled,
             read_requires_token: c.read_requires_token,
             failures: Limiter::new(c.max_auth_failures_per_minute),
-        })
+        }
     }
 
     /// True when at least one token is configured.
@@ -333,12 +314,11 @@ mod tests {
             tokens: vec![TokenConfig {
                 name: "ops".into(),
                 token: crate::config::Secret::new("0123456789abcdef-write"),
-                token_file: String::new(),
                 role: Role::Write,
             }],
             ..AdminConfig::default()
         };
-        Guard::build(&c, Path::new(".")).unwrap()
+        Guard::build(&c)
     }
 
     fn xff(v: &str) -> HeaderMap {
