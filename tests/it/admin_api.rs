@@ -299,8 +299,22 @@ fn row(name: &str, status: OutboxStatus, created_at: i64, receiver: &str, channe
 }
 
 #[tokio::test]
-async fn history_pages_filters_retries_exports_and_trends() {
-    let app = spawn_app(&admin("write_enabled = true")).await;
+async fn history_pages_filters_retries_exports_and_trends_on_sqlite() {
+    history_pages_filters_retries_exports_and_trends(spawn_app(&admin("write_enabled = true")).await).await;
+}
+
+#[tokio::test]
+async fn history_pages_filters_retries_exports_and_trends_on_postgres() {
+    let Some(db) = crate::common::pg_test_db("history_pages_filters_retries_exports_and_trends_on_postgres").await
+    else {
+        return;
+    };
+    let storage = format!("url = \"{}\"", db.url);
+    let app = crate::common::spawn_app_with_storage(&storage, &admin("write_enabled = true")).await;
+    history_pages_filters_retries_exports_and_trends(app).await;
+}
+
+async fn history_pages_filters_retries_exports_and_trends(app: TestApp) {
     let now = chrono::Utc::now().timestamp_millis();
     let mut rows = Vec::new();
     for i in 0..25 {

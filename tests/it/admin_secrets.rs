@@ -122,4 +122,21 @@ fn tokens_appear_in_no_log_line_answer_audit_row_or_config_print() {
     }
     assert!(admin_answers.contains("\"tokenName\":\"oncall\""), "the audit names the token");
     eprintln!("log: {} lines, answers: {} bytes", log.lines().count(), answers.len());
+    // `sidewatch audit` shows the same rows.
+    let audit = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["audit", "--since", "1h", "--json"])
+        .env("ADMIN_TOKEN", ENV_TOKEN)
+        .env_remove("SIDEWATCH_CONFIG")
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
+    let rows: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        rows.iter().any(|r| r["action"] == "rules.reload" && r["actor"] == "alice" && r["tokenName"] == "oncall"),
+        "{audit}"
+    );
+    assert!(rows.iter().any(|r| r["detail"] == "insufficient_role" && r["actor"] == "eve"), "{audit}");
+    assert!(rows.iter().any(|r| r["action"] == "stop"), "{audit}");
+    assert!(!audit.contains(ENV_TOKEN) && !audit.contains(FILE_TOKEN));
 }
