@@ -125,7 +125,7 @@ role = "write"
     say(
         start,
         &format!(
-            "admin API (token made for this run): curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/admin/ops"
+            "ops console: http://{addr}/ops (Admin token {token}); API: curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/admin/ops"
         ),
     );
     let client = reqwest::Client::new();

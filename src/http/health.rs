@@ -11,7 +11,7 @@ use serde_json::json;
 
 /// `GET /`: where to go from here.
 pub(super) async fn index() -> &'static str {
-    "sidewatch: an observability sidecar\n\n/healthz  liveness\n/readyz   readiness (JSON)\n/metrics  self metrics (Prometheus text format)\n"
+    "sidewatch: an observability sidecar\n\n/healthz  liveness\n/readyz   readiness (JSON)\n/metrics  self metrics (Prometheus text format)\n/ops      the operator's console (needs an [[admin.tokens]] token)\n"
 }
 
 /// `GET /healthz`: 200 while the process runs.

@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod middleware;
 mod notify;
+mod ops;
 mod query;
 mod query_body;
 mod rules;
@@ -70,6 +71,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/events", axum::routing::post(events::ingest))
         .merge(reads)
         .merge(admin::routes(state.clone()))
+        .merge(ops::routes())
         .route_layer(axum::middleware::from_fn(middleware::tag_route))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -15,6 +15,7 @@ mod health;
 mod notify_channels;
 mod notify_delivery;
 mod notify_e2e;
+mod ops_console;
 mod pg_outage;
 mod promql_conformance;
 mod promql_fuzz;
