@@ -164,11 +164,32 @@ pub struct DigestConfig {
     pub(crate) slo_target: f64,
     /// The evidence gate.
     pub(crate) evidence: EvidenceConfig,
+    /// Receivers (`[[notify.receivers]]` names) each written digest is sent to through the
+    /// outbox: email as HTML with the charts inline and a plain-text part, Slack and Telegram
+    /// as the headline, the top lines and a link, webhooks as the digest JSON.
+    pub(crate) receivers: Vec<String>,
+    /// Also tell `receivers` when the evidence gate holds a digest back (observed vs required).
+    pub(crate) notify_held: bool,
+    /// An incident's SEV level from its alert's `severity` label.
+    pub(crate) sev: std::collections::BTreeMap<String, String>,
+    /// The SEV level of an alert whose severity `sev` does not name.
+    pub(crate) sev_default: String,
 }
 
 impl Default for DigestConfig {
     fn default() -> Self {
-        DigestConfig { slo_target: 0.999, evidence: EvidenceConfig::default() }
+        let sev = [("critical", "SEV-1"), ("error", "SEV-2"), ("major", "SEV-2"), ("warning", "SEV-3")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        DigestConfig {
+            slo_target: 0.999,
+            evidence: EvidenceConfig::default(),
+            receivers: Vec::new(),
+            notify_held: false,
+            sev,
+            sev_default: "SEV-3".into(),
+        }
     }
 }
 

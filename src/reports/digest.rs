@@ -7,9 +7,12 @@
 //! answer is `insufficient_evidence` with observed and required counts and nothing is written —
 //! and only once per anchor date unless duplicates are allowed.
 
-use super::{Ctx, ReportError, charts, date_of, day_of, frame, mean, num, query_link, write_atomic, write_json};
+use super::format::{arrow, change, int, pct};
+use super::{
+    Ctx, ReportError, charts, date_of, day_of, frame, incidents, mean, num, query_link, write_atomic, write_json,
+};
 use crate::notify::model::rfc3339;
-use crate::storage::{AlertRepo, OutboxFilter, OutboxRepo, ReportRepo};
+use crate::storage::{OutboxFilter, OutboxRepo, ReportRepo};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -84,51 +87,6 @@ async fn llm_calls(ctx: &Ctx, counts: &[(String, i64)], start: i64, end: i64) ->
     Ok(total.round() as u64)
 }
 
-/// Incidents (alerts that fired) in the window with MTTD (active → firing) and MTTR (firing →
-/// resolved), and the noisiest alerts.
-async fn incidents(ctx: &Ctx, start: i64, end: i64) -> Result<(Vec<Value>, Vec<Value>), ReportError> {
-    let changes = ctx.storage.list_history(start - 7 * DAY, 1_000_000).await?;
-    let mut open: BTreeMap<String, (i64, Option<i64>)> = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut noisy: BTreeMap<String, u32> = BTreeMap::new();
-    for c in changes.iter().filter(|c| c.at < end) {
-        match c.to.as_str() {
-            "pending" => {
-                open.insert(c.fingerprint.clone(), (c.at, None));
-            }
-            "firing" => {
-                let e = open.entry(c.fingerprint.clone()).or_insert((c.at, None));
-                e.1 = Some(c.at);
-                if c.at >= start {
-                    *noisy.entry(c.rule.clone()).or_default() += 1;
-                }
-            }
-            "inactive" => {
-                if let Some((active, Some(fired))) = open.remove(&c.fingerprint)
-                    && c.at >= start
-                {
-                    out.push(
-                        json!({"alert": c.rule, "labels": serde_json::from_str::<Value>(&c.labels).unwrap_or_default(),
-                        "fired_at": rfc3339(fired), "resolved_at": rfc3339(c.at),
-                        "mttd_seconds": (fired - active) / 1000, "mttr_seconds": (c.at - fired) / 1000}),
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    for (fp, (active, fired)) in open {
-        if let Some(f) = fired.filter(|f| *f < end) {
-            let rule = changes.iter().find(|c| c.fingerprint == fp).map(|c| c.rule.clone()).unwrap_or_default();
-            out.push(json!({"alert": rule, "labels": {}, "fired_at": rfc3339(f), "resolved_at": "still firing",
-                "mttd_seconds": (f - active) / 1000, "mttr_seconds": "n/a"}));
-        }
-    }
-    let mut n: Vec<(String, u32)> = noisy.into_iter().collect();
-    n.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok((out, n.into_iter().take(5).map(|(a, c)| json!({"alert": a, "fired": c})).collect()))
-}
-
 /// Makes the digest; returns the answer (status, observed, required, paths) and the Markdown.
 pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<String>), ReportError> {
     if args.lookback_days == 0 {
@@ -179,7 +137,12 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         dau.iter().filter(|(d, _)| d * DAY >= start).map(|(_, u)| *u as f64).collect(),
         dau.iter().filter(|(d, _)| d * DAY < start).map(|(_, u)| *u as f64).collect(),
     );
-    let (incidents, noisiest) = incidents(ctx, start, end).await?;
+    let found = incidents::list(ctx, start, end, None).await?;
+    let groups = incidents::groups(&found);
+    let mut noisy: Vec<(&str, usize)> =
+        groups.iter().map(|g| (g["alert"].as_str().unwrap_or(""), g["count"].as_u64().unwrap_or(0) as usize)).collect();
+    noisy.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let noisiest: Vec<Value> = noisy.iter().take(5).map(|(a, c)| json!({"alert": a, "fired": c})).collect();
     let failed: Vec<_> = ctx
         .storage
         .list_outbox(&OutboxFilter {
@@ -199,7 +162,8 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
     let dir = format!("digests/{key}");
     let mut charts = vec![];
     let mut shifts = vec![];
-    let mut availability = json!({"error_ratio": "n/a", "availability": "n/a", "slo_target": ctx.cfg.digest.slo_target, "error_budget_left": "n/a"});
+    let mut availability = json!({"error_ratio": null, "availability": null, "slo_target": ctx.cfg.digest.slo_target,
+        "error_budget_left": null, "error_budget_reason": "no `error_ratio` history series in the window ([[history.series]])"});
     let span = end - start;
     let dau_pts: Vec<(i64, f64)> =
         dau.iter().filter(|(d, _)| d * DAY >= start).map(|(d, u)| (d * DAY, *u as f64)).collect();
@@ -220,8 +184,9 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         {
             let target = ctx.cfg.digest.slo_target;
             let budget = 1.0 - target;
-            availability = json!({"error_ratio": num(Some(er)), "availability": num(Some(1.0 - er)), "slo_target": target,
-                "error_budget_left": num((budget > 0.0).then(|| 1.0 - er / budget))});
+            availability = json!({"error_ratio": er, "availability": 1.0 - er, "slo_target": target,
+                "error_budget_left": (budget > 0.0).then(|| 1.0 - er / budget),
+                "error_budget_reason": if budget > 0.0 { Value::Null } else { json!("digest.slo_target is 1: no error budget") }});
         }
         let pts: Vec<(i64, f64)> = rows.iter().filter(|r| r.ts >= start).map(|r| (r.ts, r.value)).collect();
         let n = (span / 3_600_000) as usize;
@@ -234,13 +199,9 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         write_atomic(&ctx.out(&rel), svg.as_bytes())?;
         charts.push(json!({"metric": name, "path": rel, "file": format!("{key}/{name}.svg")}));
     }
-    let headline = format!(
-        "{} incident(s), {} failed deliveries, daily active users {} (previous week {})",
-        incidents.len(),
-        failed.len(),
-        num(mean(this_w.iter().copied())),
-        num(mean(prev_w.iter().copied()))
-    );
+    let (dau_mean, dau_prev) = (mean(this_w.iter().copied()), mean(prev_w.iter().copied()));
+    let display = display(&kpi, &availability, &shifts, dau_mean, dau_prev, failed.len());
+    let headline = headline(&found, &availability, dau_mean, dau_prev, &kpi);
     let doc = json!({
         "schema": SCHEMA,
         "anchor_date": key,
@@ -251,15 +212,19 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         "evidence": {"observed": observed, "required": required,
             "events_query": format!("SELECT COUNT(*) FROM events WHERE ts >= {start} AND ts < {end}"),
             "links": ctx.cfg.history.series.iter().map(|s| json!({"series": s.name, "url": query_link(&ctx.cfg, &s.expr, start, end)})).collect::<Vec<_>>()},
-        "dau": {"mean": num(mean(this_w.iter().copied())), "previous_mean": num(mean(prev_w.iter().copied()))},
+        "dau": {"mean": num(dau_mean), "previous_mean": num(dau_prev)},
         "kpi": {"funnels": kpi["funnels"], "alerts": kpi["alerts"], "retention": kpi["retention"]},
         "availability": availability,
-        "incidents": incidents,
+        "incidents": found.iter().map(incidents::to_json).collect::<Vec<_>>(),
+        "incident_groups": groups,
+        "mttd_median_seconds": super::format::median(found.iter().filter_map(|i| i.mttd()).collect()),
+        "mttr_median_seconds": super::format::median(found.iter().filter_map(|i| i.mttr()).collect()),
         "noisiest_alerts": noisiest,
         "failed_deliveries": {"total": failed.len(), "by_channel": failed_by,
             "examples": failed.iter().take(5).map(|r| json!({"id": r.id, "alerts": r.alert_names, "channel": r.channel, "error": r.error_text})).collect::<Vec<_>>()},
         "baseline_shifts": shifts,
         "charts": charts,
+        "display": display,
     });
     let md = super::render("digest", &doc)?;
     let (jp, mp) = (ctx.out(&format!("digests/{key}.json")), ctx.out(&format!("digests/{key}.md")));
@@ -268,4 +233,100 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
     ctx.storage.record_draft("digest", &key, &mp.display().to_string(), ctx.now, true).await?;
     let paths = vec![jp.display().to_string(), mp.display().to_string()];
     Ok((Status::Written, answer(Status::Written, paths), Some(md)))
+}
+
+fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// The error budget as a lead reads it: `63.0% left`, `exhausted (250.0% used)`, or why not.
+fn budget_text(availability: &Value) -> String {
+    match f(&availability["error_budget_left"]) {
+        Some(left) if left >= 0.0 => format!("{} left", pct(Some(left))),
+        Some(left) => format!("exhausted ({} used)", pct(Some(1.0 - left))),
+        None => format!("not shown: {}", availability["error_budget_reason"].as_str().unwrap_or("unknown")),
+    }
+}
+
+/// One sentence: incidents by SEV, median MTTR, error budget left, DAU with its week-over-week
+/// change, the worst KPI move.
+fn headline(
+    found: &[incidents::Incident],
+    availability: &Value,
+    dau: Option<f64>,
+    prev: Option<f64>,
+    kpi: &Value,
+) -> String {
+    let mut by_sev: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in found {
+        *by_sev.entry(&i.sev).or_default() += 1;
+    }
+    let incidents = if found.is_empty() {
+        "No incidents".to_string()
+    } else {
+        let sevs: Vec<String> = by_sev.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        format!("{} incident{} ({})", found.len(), if found.len() == 1 { "" } else { "s" }, sevs.join(", "))
+    };
+    let mttr = super::format::median(found.iter().filter_map(|i| i.mttr()).collect());
+    let mut parts = vec![incidents];
+    if mttr.is_some() {
+        parts.push(format!("median MTTR {}", super::format::duration(mttr)));
+    }
+    if !availability["error_budget_left"].is_null() {
+        parts.push(format!("error budget {}", budget_text(availability)));
+    }
+    parts.push(format!("DAU {} ({} week over week)", int(dau), change(dau, prev)));
+    let worst = kpi["funnels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|fu| Some((fu["name"].as_str()?.to_string(), f(&fu["drop_pct"])?)))
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+    if let Some((name, drop)) = worst {
+        parts.push(format!("worst KPI move: {name} {}", arrow(-drop)));
+    }
+    parts.join(", ") + "."
+}
+
+/// What the Markdown shows, formatted (the JSON keeps the numbers).
+fn display(
+    kpi: &Value,
+    availability: &Value,
+    shifts: &[Value],
+    dau: Option<f64>,
+    prev: Option<f64>,
+    failed: usize,
+) -> Value {
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let funnels: Vec<Value> = list(&kpi["funnels"])
+        .iter()
+        .map(|fu| {
+            json!({"name": fu["name"], "latest": pct(f(&fu["latest"])), "avg7": pct(f(&fu["avg7"])),
+                "prev_week": pct(f(&fu["prev_week_avg"])),
+                "change": f(&fu["drop_pct"]).map_or_else(|| "n/a".to_string(), |d| arrow(-d)),
+                "severity": fu["severity"], "flagged": fu["severity"] != "ok"})
+        })
+        .collect();
+    let cohorts: Vec<Value> = list(&kpi["retention"]["cohorts"])
+        .iter()
+        .map(|c| json!({"cohort": c["cohort"], "size": int(f(&c["size"])), "d1": pct(f(&c["d1"])), "d7": pct(f(&c["d7"]))}))
+        .collect();
+    let shifts: Vec<Value> = shifts
+        .iter()
+        .map(|s| {
+            let n = |v: &Value| f(v).map_or_else(|| "n/a".to_string(), |x| format!("{}", (x * 1000.0).round() / 1000.0));
+            json!({"series": s["series"], "evidence": s["evidence"], "mean": n(&s["mean"]), "previous": n(&s["previous_mean"]),
+                "shift": f(&s["shift_pct"]).map_or_else(|| "n/a".to_string(), arrow), "notable": s["notable"]})
+        })
+        .collect();
+    json!({
+        "dau": {"mean": int(dau), "previous": int(prev), "change": change(dau, prev)},
+        "funnels": funnels,
+        "cohorts": cohorts,
+        "availability": {"error_ratio": pct(f(&availability["error_ratio"])), "availability": pct(f(&availability["availability"])),
+            "slo_target": pct(f(&availability["slo_target"])), "budget": budget_text(availability)},
+        "baseline_shifts": shifts,
+        "failed_total": int(Some(failed as f64)),
+        "kpi_alerts": {"warning": int(f(&kpi["alerts"]["warning"])), "critical": int(f(&kpi["alerts"]["critical"]))},
+    })
 }

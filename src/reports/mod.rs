@@ -10,8 +10,10 @@ pub(crate) mod baseline;
 pub(crate) mod charts;
 pub(crate) mod config;
 pub mod digest;
+pub(crate) mod format;
 pub(crate) mod frame;
 pub(crate) mod incident;
+pub(crate) mod incidents;
 pub mod kpi;
 pub mod seed;
 pub use config::{

@@ -24,7 +24,7 @@ impl Rng {
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct SeedSpec {
-    /// Roughly this many events in total.
+    /// Exactly this many events in total.
     pub events: u64,
     /// Distinct users.
     pub users: u64,
@@ -39,7 +39,9 @@ pub struct SeedSpec {
 /// Generates and stores the events; calls `progress(done)` now and then. Returns the count.
 pub async fn seed(st: &Storage, spec: &SeedSpec, mut progress: impl FnMut(u64)) -> Result<u64, StorageError> {
     let mut rng = Rng(spec.seed);
-    let per_day = (spec.events / spec.days.max(1) as u64).max(1);
+    // Exactly `spec.events` in all: the remainder goes one each to the first days.
+    let days = spec.days.max(1) as u64;
+    let quota = |d: i64| spec.events / days + u64::from((d as u64) < spec.events % days);
     let first_day = spec.end_day - spec.days as i64 + 1;
     let mut batch = Vec::with_capacity(10_000);
     let mut total = 0u64;
@@ -52,33 +54,30 @@ pub async fn seed(st: &Storage, spec: &SeedSpec, mut progress: impl FnMut(u64)) 
     for d in 0..spec.days as i64 {
         let day = first_day + d;
         let mut n = 0;
-        while n < per_day {
+        let q = quota(d);
+        while n < q {
             let user = rng.next() % spec.users.max(1);
             let ts = day * 86_400_000 + (rng.next() % 86_400_000) as i64;
             let mut push = |name: &str, offset: i64| {
+                if n >= q {
+                    return false;
+                }
                 batch.push(NewEvent {
                     ts: (ts + offset).min(day * 86_400_000 + 86_399_999),
                     name: name.into(),
                     user_id: format!("u{user}"),
                     props: "{}".into(),
                 });
+                n += 1;
+                true
             };
             push("landing_view", 0);
-            n += 1;
-            if rng.chance(0.4) {
-                push("run_start", 1_000);
-                n += 1;
+            if rng.chance(0.4) && push("run_start", 1_000) {
                 if rng.chance(0.5) {
                     push("llm_call", 1_500);
-                    n += 1;
                 }
-                if rng.chance(0.3) {
-                    push("replay_start", 2_000);
-                    n += 1;
-                    if rng.chance(0.7) {
-                        push("replay_complete", 3_000);
-                        n += 1;
-                    }
+                if rng.chance(0.3) && push("replay_start", 2_000) && rng.chance(0.7) {
+                    push("replay_complete", 3_000);
                 }
             }
             if batch.len() >= 10_000 {

@@ -118,6 +118,14 @@ impl Settings for Config {
             let segments: Vec<&str> = path.split('.').collect();
             errors.push(invalid(&segments, msg));
         }
+        for (i, name) in self.digest.receivers.iter().enumerate() {
+            if !self.notify.receivers.iter().any(|r| &r.name == name) {
+                errors.push(invalid(
+                    &["digest", "receivers", &i.to_string()],
+                    &format!("{name:?} is not defined in [[notify.receivers]]"),
+                ));
+            }
+        }
         if !self.kpi.receiver.is_empty() && !self.notify.receivers.iter().any(|r| r.name == self.kpi.receiver) {
             errors.push(invalid(
                 &["kpi", "receiver"],

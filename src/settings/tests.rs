@@ -13,7 +13,10 @@ mod docs_tests {
         match v {
             // Free-form maps (label sets) are one key.
             toml::Value::Table(t)
-                if prefix.ends_with("labels") || prefix.ends_with("headers") || prefix.ends_with("signals") =>
+                if prefix.ends_with("labels")
+                    || prefix.ends_with("headers")
+                    || prefix.ends_with("signals")
+                    || prefix.ends_with("digest.sev") =>
             {
                 out.insert(prefix.to_string(), if t.is_empty() { "{}".into() } else { String::new() });
             }
