@@ -129,9 +129,65 @@ pub struct Notification {
     pub group_key: String,
     /// Alerts left out for `max_alerts`.
     pub(crate) truncated_alerts: usize,
-    /// `flapping` for a flap notice, `summary` for a storm summary; absent otherwise.
+    /// `flapping` for a flap notice, `summary` for a storm summary, `digest` for a report;
+    /// absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sidewatch_kind: Option<String>,
+    /// A report (the weekly digest) sent instead of the alerts' message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) report: Option<ReportMessage>,
+}
+
+/// A *report message*: a report sent through the outbox like a notification (recorded and
+/// retried like one), each channel showing it its own way — email as `html` with `images`
+/// inline and `text` as the plain part, Slack and Telegram as the headline, the top lines
+/// and the link, webhooks as `json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReportMessage {
+    /// The subject, e.g. `Weekly digest 2026-12-06`.
+    pub(crate) title: String,
+    /// One sentence.
+    pub(crate) headline: String,
+    /// The top lines, most important first.
+    pub(crate) lines: Vec<String>,
+    /// Where to read the whole report.
+    pub(crate) link: String,
+    /// The whole report as plain text (Markdown).
+    pub(crate) text: String,
+    /// The whole report as HTML; its images are `cid:` references to `images`.
+    pub(crate) html: String,
+    /// The report's JSON document.
+    pub(crate) json: serde_json::Value,
+    /// PNG images the HTML shows inline.
+    pub(crate) images: Vec<InlineImage>,
+}
+
+/// An image carried inside a report message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InlineImage {
+    /// Its Content-ID (the HTML says `cid:<this>`).
+    pub(crate) cid: String,
+    /// PNG bytes, base64.
+    pub(crate) png_base64: String,
+}
+
+impl ReportMessage {
+    /// Title, headline, top lines and link as short text: `bold` wraps the title.
+    pub(crate) fn summary(
+        &self,
+        bold: &dyn Fn(&str) -> String,
+        escape: &dyn Fn(&str) -> String,
+        link: &dyn Fn(&str) -> String,
+    ) -> String {
+        let mut out = vec![bold(&escape(&self.title)), escape(&self.headline)];
+        out.extend(self.lines.iter().map(|l| format!("• {}", escape(l))));
+        if !self.link.is_empty() {
+            out.push(link(&self.link));
+        }
+        out.join("\n")
+    }
 }
 
 fn common(maps: &[&Map]) -> Map {
@@ -185,6 +241,7 @@ impl Notification {
             group_key: group_key.into(),
             truncated_alerts: truncated,
             sidewatch_kind: None,
+            report: None,
         }
     }
 

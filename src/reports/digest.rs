@@ -116,10 +116,14 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         json!({"status": status.as_str(), "anchor_date": date_of(anchor), "lookback_days": args.lookback_days,
             "window": {"from": rfc3339(start), "to": rfc3339(end)}, "observed": observed, "required": required, "paths": paths})
     };
-    if events < ev.min_events || calls < ev.min_llm_calls {
-        return Ok((Status::InsufficientEvidence, answer(Status::InsufficientEvidence, vec![]), None));
-    }
     let key = date_of(anchor);
+    if events < ev.min_events || calls < ev.min_llm_calls {
+        let held = answer(Status::InsufficientEvidence, vec![]);
+        if let Err(e) = super::send::held(ctx, &key, &held).await {
+            tracing::warn!(error = %e, "cannot announce the held digest");
+        }
+        return Ok((Status::InsufficientEvidence, held, None));
+    }
     if !args.allow_duplicate_anchor && ctx.storage.draft_exists("digest", &key).await? {
         return Ok((Status::DuplicateAnchor, answer(Status::DuplicateAnchor, vec![]), None));
     }
@@ -193,11 +197,13 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
         let hourly = frame::off_runtime(move || frame::window_stats(&pts, start, 3_600_000, n)).await?;
         svgs.push((s.name.clone(), hourly.iter().filter_map(|w| w.mean.map(|m| (w.start, m))).collect()));
     }
+    let mut chart_svgs = Vec::new();
     for (name, pts) in &svgs {
         let svg = charts::line_svg(name, pts).map_err(|e| ReportError::Compute(e.to_string()))?;
         let rel = format!("{dir}/{name}.svg");
         write_atomic(&ctx.out(&rel), svg.as_bytes())?;
         charts.push(json!({"metric": name, "path": rel, "file": format!("{key}/{name}.svg")}));
+        chart_svgs.push((name.clone(), svg));
     }
     let (dau_mean, dau_prev) = (mean(this_w.iter().copied()), mean(prev_w.iter().copied()));
     let display = display(&kpi, &availability, &shifts, dau_mean, dau_prev, failed.len());
@@ -228,10 +234,17 @@ pub async fn run(ctx: &Ctx, args: &DigestArgs) -> Result<(Status, Value, Option<
     });
     let md = super::render("digest", &doc)?;
     let (jp, mp) = (ctx.out(&format!("digests/{key}.json")), ctx.out(&format!("digests/{key}.md")));
+    let hp = ctx.out(&format!("digests/{key}.html"));
     write_json(&jp, &doc)?;
     write_atomic(&mp, md.as_bytes())?;
+    // The same content as one page, the charts as images beside it.
+    write_atomic(&hp, super::html::page(&format!("Weekly digest {key}"), &md, &|l: &str| l.to_string()).as_bytes())?;
     ctx.storage.record_draft("digest", &key, &mp.display().to_string(), ctx.now, true).await?;
-    let paths = vec![jp.display().to_string(), mp.display().to_string()];
+    if let Err(e) = super::send::written(ctx, &key, &doc, &md, &chart_svgs).await {
+        // The digest is written; its delivery is retried by a running sidewatch or not queued.
+        tracing::warn!(error = %e, "cannot queue the digest for digest.receivers");
+    }
+    let paths = vec![jp.display().to_string(), mp.display().to_string(), hp.display().to_string()];
     Ok((Status::Written, answer(Status::Written, paths), Some(md)))
 }
 
@@ -281,6 +294,7 @@ fn headline(
         .into_iter()
         .flatten()
         .filter_map(|fu| Some((fu["name"].as_str()?.to_string(), f(&fu["drop_pct"])?)))
+        .filter(|(_, d)| d.abs() >= 0.05)
         .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
     if let Some((name, drop)) = worst {
         parts.push(format!("worst KPI move: {name} {}", arrow(-drop)));

@@ -15,6 +15,13 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 const DAY: i64 = 86_400_000;
+/// Incidents of one group the Markdown lists (the JSON keeps them all).
+const SHOWN: usize = 10;
+
+/// `2026-12-04 23:16 UTC`.
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
 
 /// One firing → resolved cycle of one alert instance.
 #[derive(Clone, Debug)]
@@ -169,6 +176,7 @@ pub(crate) fn groups(incidents: &[Incident]) -> Vec<Value> {
             let mttrs: Vec<i64> = list.iter().filter_map(|i| i.mttr()).collect();
             let rows: Vec<Value> = list
                 .iter()
+                .take(SHOWN)
                 .map(|i| {
                     let shown: Map<String, Value> = keys
                         .iter()
@@ -176,8 +184,8 @@ pub(crate) fn groups(incidents: &[Incident]) -> Vec<Value> {
                         .collect();
                     let labels = shown.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>();
                     json!({"labels": shown, "labels_text": labels.join(", "), "sev": i.sev,
-                        "fired_at": rfc3339(i.fired_at),
-                        "resolved_text": i.resolved_at.map_or_else(|| format!("still firing ({} so far)", duration(Some(i.duration()))), rfc3339),
+                        "fired_at": rfc3339(i.fired_at), "fired_text": when(i.fired_at),
+                        "resolved_text": i.resolved_at.map_or_else(|| format!("still firing ({} so far)", duration(Some(i.duration()))), when),
                         "mttd_text": duration(i.mttd()), "mttr_text": duration(i.mttr())})
                 })
                 .collect();
@@ -185,8 +193,9 @@ pub(crate) fn groups(incidents: &[Incident]) -> Vec<Value> {
                 "alert": alert, "sev": sev, "count": list.len(),
                 "resolved": list.iter().filter(|i| i.resolved_at.is_some()).count(),
                 "still_firing": list.iter().filter(|i| i.resolved_at.is_none()).count(),
-                "median_mttr_seconds": median(mttrs.clone()), "median_mttr_text": duration(median(mttrs)),
-                "labels": keys, "incidents": rows,
+                "median_mttr_seconds": median(mttrs.clone()),
+                "median_mttr_text": median(mttrs).map_or_else(|| "— none resolved yet".to_string(), |m| format!("median MTTR {}", duration(Some(m)))),
+                "labels": keys, "incidents": rows, "more": list.len().saturating_sub(SHOWN),
             });
             (sev, list.len(), v)
         })

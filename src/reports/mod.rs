@@ -12,10 +12,12 @@ pub(crate) mod config;
 pub mod digest;
 pub(crate) mod format;
 pub(crate) mod frame;
+pub(crate) mod html;
 pub(crate) mod incident;
 pub(crate) mod incidents;
 pub mod kpi;
 pub mod seed;
+pub(crate) mod send;
 pub use config::{
     DigestConfig, EventSource, EventsConfig, EvidenceConfig, FunnelConfig, HistoryConfig, HistorySeries, IngestConfig,
     KpiConfig, RecoveryConfig, ReportsConfig, Sections,

@@ -10,6 +10,7 @@ mod api_schema;
 mod cli;
 mod common;
 mod crash_storm;
+mod digest;
 mod fuzz_inputs;
 mod health;
 mod notify_channels;

@@ -125,11 +125,19 @@ async fn an_operator_works_through_every_panel_in_a_real_browser() {
     let app = app(true).await;
     let b = Browser::start(1280, 1800).await;
     b.goto(&app.url("/ops")).await;
-    let timing = b
-        .exec("const p = performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint'); \
-               const n = performance.getEntriesByType('navigation')[0]; \
-               return {fcp: p ? p.startTime : null, dcl: n.domContentLoadedEventEnd, bytes: performance.getEntriesByType('resource').reduce((a, r) => a + r.transferSize, n.transferSize)};")
-        .await;
+    // The paint entry is recorded a moment after the load completes.
+    let mut timing = serde_json::Value::Null;
+    for _ in 0..40 {
+        timing = b
+            .exec("const p = performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint'); \
+                   const n = performance.getEntriesByType('navigation')[0]; \
+                   return {fcp: p ? p.startTime : null, dcl: n.domContentLoadedEventEnd, bytes: performance.getEntriesByType('resource').reduce((a, r) => a + r.transferSize, n.transferSize)};")
+            .await;
+        if !timing["fcp"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     eprintln!("ops console load: {timing}");
     assert!(timing["fcp"].as_f64().is_some_and(|t| t < 1000.0), "first paint under 1 s: {timing}");
 
@@ -146,7 +154,7 @@ async fn an_operator_works_through_every_panel_in_a_real_browser() {
     // (The sticky header would cover the panels in element screenshots.)
     b.exec("document.querySelector('header').style.position = 'static'; return 1;").await;
     // Status: the firing alert, its hostile label as characters, no image, no script run.
-    let status = b.wait_text("#status", "CheckoutErrors", 20).await;
+    let status = b.wait_text("#status", "checkout fails", 20).await;
     assert!(status.contains(&format!("evil=\"{HOSTILE}\"")), "{status}");
     assert!(status.contains("runbook") && status.contains("checkout fails"));
     assert_eq!(b.count("#status img").await, 0, "a label became an element");
@@ -244,7 +252,7 @@ async fn read_only_disables_writes_and_a_wrong_token_shows_the_reason() {
     connect(&b, READ, "amy").await;
     b.wait_text("#banner", "Read-only", 10).await;
     assert!(b.text("#banner").await.contains("admin.write_enabled"));
-    b.wait_text("#status", "CheckoutErrors", 20).await;
+    b.wait_text("#status", "checkout fails", 20).await;
     for css in ["#retry", "#silence-form button[type=submit]", "#status .body button.write"] {
         assert_eq!(b.prop(css, "disabled").await, true, "{css} is enabled in read-only mode");
         assert!(b.prop(css, "title").await.as_str().unwrap_or_default().contains("admin.write_enabled"), "{css}");

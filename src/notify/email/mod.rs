@@ -117,18 +117,22 @@ impl Channel for Email {
     }
     async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError> {
         let transport = self.transport.as_ref().ok_or_else(|| SendError::permanent("smtp_url is invalid"))?;
-        let html_name = if n.status == AlertStatus::Firing { "email.firing" } else { "email.resolved" };
-        let subject = t.render("email.subject", n).map_err(SendError::permanent)?;
-        let html = t.render(html_name, n).map_err(SendError::permanent)?;
-        let text = t.render("email.text", n).map_err(SendError::permanent)?;
         let from: Mailbox = self.cfg.from.parse().map_err(|e| SendError::permanent(format!("from: {e}")))?;
-        let mut b = Message::builder().from(from).subject(subject.trim());
+        let mut b = Message::builder().from(from);
         for to in &self.cfg.to {
             b = b.to(to.parse().map_err(|e| SendError::permanent(format!("to {to:?}: {e}")))?);
         }
-        let msg = b
-            .multipart(MultiPart::alternative_plain_html(text, html))
-            .map_err(|e| SendError::permanent(format!("building the message: {e}")))?;
+        let msg = match &n.report {
+            Some(r) => b.subject(r.title.as_str()).multipart(report_body(r)?),
+            None => {
+                let html_name = if n.status == AlertStatus::Firing { "email.firing" } else { "email.resolved" };
+                let subject = t.render("email.subject", n).map_err(SendError::permanent)?;
+                let html = t.render(html_name, n).map_err(SendError::permanent)?;
+                let text = t.render("email.text", n).map_err(SendError::permanent)?;
+                b.subject(subject.trim()).multipart(MultiPart::alternative_plain_html(text, html))
+            }
+        }
+        .map_err(|e| SendError::permanent(format!("building the message: {e}")))?;
         let pass = self.password();
         match transport.send(msg).await {
             Ok(r) => Ok(Delivered { status: Some(u16::from(r.code()) as i64) }),
@@ -139,4 +143,20 @@ impl Channel for Email {
             }
         }
     }
+}
+
+/// A report as email: the plain text, and the HTML with its charts as inline PNG parts.
+fn report_body(r: &crate::notify::model::ReportMessage) -> Result<MultiPart, SendError> {
+    use base64::Engine as _;
+    use lettre::message::header::ContentType;
+    use lettre::message::{Attachment, SinglePart};
+    let mut related = MultiPart::related().singlepart(SinglePart::html(r.html.clone()));
+    for img in &r.images {
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(&img.png_base64)
+            .map_err(|e| SendError::permanent(format!("chart {}: {e}", img.cid)))?;
+        let ctype = ContentType::parse("image/png").map_err(|e| SendError::permanent(e.to_string()))?;
+        related = related.singlepart(Attachment::new_inline(img.cid.clone()).body(png, ctype));
+    }
+    Ok(MultiPart::alternative().singlepart(SinglePart::plain(r.text.clone())).multipart(related))
 }

@@ -125,7 +125,14 @@ impl Channel for Slack {
         self.cfg.timeout.get()
     }
     async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError> {
-        let body = message(n, t)?;
+        let body = match &n.report {
+            Some(r) => {
+                let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+                let text = r.summary(&|s| format!("*{s}*"), &escape, &|l| format!("<{l}|Open the report>"));
+                json!({"text": text})
+            }
+            None => message(n, t)?,
+        };
         send_http(self.client.post(self.cfg.webhook_url.expose()).json(&body), &[self.cfg.webhook_url.expose()]).await
     }
 }

@@ -143,7 +143,14 @@ impl Channel for Telegram {
     }
     async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError> {
         let name = if n.status == AlertStatus::Firing { "telegram.firing" } else { "telegram.resolved" };
-        let text = render_within(n, |s| s.chars().count() <= MESSAGE_LIMIT, |m| t.render(name, m))?;
+        let text = match &n.report {
+            Some(r) => {
+                let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+                let link = |l: &str| format!("<a href=\"{}\">Open the report</a>", escape(l).replace('"', "&quot;"));
+                r.summary(&|s| format!("<b>{s}</b>"), &escape, &link)
+            }
+            None => render_within(n, |s| s.chars().count() <= MESSAGE_LIMIT, |m| t.render(name, m))?,
+        };
         let text: String = if text.chars().count() > MESSAGE_LIMIT {
             // One alert alone is too long: fall back to plain text, cut.
             let plain = text.replace(['<', '>'], "");

@@ -130,9 +130,10 @@ impl Channel for Webhook {
         self.cfg.timeout.get()
     }
     async fn send(&self, n: &Notification, t: &Templates) -> Result<Delivered, SendError> {
-        let body = match &self.body_template {
-            Some(name) => t.render(name, n).map_err(SendError::permanent)?,
-            None => serde_json::to_string(&n.webhook_json()).map_err(|e| SendError::permanent(e.to_string()))?,
+        let body = match (&n.report, &self.body_template) {
+            (Some(r), _) => serde_json::to_string(&r.json).map_err(|e| SendError::permanent(e.to_string()))?,
+            (None, Some(name)) => t.render(name, n).map_err(SendError::permanent)?,
+            (None, None) => serde_json::to_string(&n.webhook_json()).map_err(|e| SendError::permanent(e.to_string()))?,
         };
         let mut req =
             self.client.post(self.cfg.url.expose()).header(reqwest::header::CONTENT_TYPE, &self.cfg.content_type);
