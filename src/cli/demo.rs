@@ -100,6 +100,9 @@ group_interval = "2s"
 [[notify.receivers]]
 name = "demo"
 webhook = [{{ url = "http://{hook}/hook" }}]
+[digest.evidence]
+min_events = 10
+min_llm_calls = 1
 [admin]
 environment = "DEMO"
 write_enabled = true
@@ -111,7 +114,8 @@ role = "write"
     );
     let file = dir.path().join("sidewatch.toml");
     std::fs::write(&file, &text)?;
-    let loaded = crate::config::load_from_str(&text, Some(&file), &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let loaded = crate::settings::load_from_str(&text, Some(&file), &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settings = std::sync::Arc::new(loaded.config.clone());
     let app = crate::startup::Application::build(loaded).await?;
     let addr = app.local_addr();
     let storage = app.storage();
@@ -200,8 +204,81 @@ role = "write"
         .await
         .unwrap_or_default();
     println!("The admin API's Alert History (GET /api/v1/admin/alerts) holds {} notification(s).", ops["total"]);
+    digest(&storage, settings, dir.path(), addr).await?;
     let _ = stop_tx.send(());
     let _ = task.await;
     println!("\nDone. Next: write a sidewatch.toml (README) and run `sidewatch run` next to your service.");
+    Ok(())
+}
+
+/// Writes the weekly digest over what just happened (with a few product events of the demo's
+/// users, so it has something to count) and prints its headline and where it is.
+async fn digest(
+    storage: &crate::storage::Storage,
+    cfg: std::sync::Arc<crate::settings::Config>,
+    dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    use crate::storage::{NewEvent, ReportRepo};
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut events = Vec::new();
+    for u in 0..24 {
+        let user = format!("demo-user-{u}");
+        events.push(NewEvent {
+            ts: now - 60_000 + u,
+            name: "landing_view".into(),
+            user_id: user.clone(),
+            props: "{}".into(),
+        });
+        if u % 3 != 0 {
+            events.push(NewEvent {
+                ts: now - 59_000 + u,
+                name: "run_start".into(),
+                user_id: user.clone(),
+                props: "{}".into(),
+            });
+            events.push(NewEvent { ts: now - 58_000 + u, name: "llm_call".into(), user_id: user, props: "{}".into() });
+        }
+    }
+    storage.insert_events(&events).await?;
+    let ctx = crate::reports::Ctx::new(storage.clone(), cfg, dir);
+    let args = crate::reports::digest::DigestArgs { lookback_days: 7, anchor: None, allow_duplicate_anchor: true };
+    let (out, _, _) = crate::jobs::run_digest(&ctx, &args).await;
+    // The demo's folder goes away when it ends: the digest is kept in a folder of its own.
+    let keep = std::env::temp_dir().join("sidewatch-demo-digest");
+    let _ = std::fs::remove_dir_all(&keep);
+    let written = out.paths.iter().find(|p| p.ends_with(".html")).and_then(|html| {
+        let src = std::path::Path::new(html).parent()?;
+        copy_dir(src, &keep).ok()?;
+        Some(keep.join(std::path::Path::new(html).file_name()?).display().to_string())
+    });
+    match written {
+        Some(html) => {
+            println!("\nWeekly digest written over what just happened:");
+            let headline = std::fs::read_to_string(html.replace(".html", ".json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|d| d["headline"].as_str().map(String::from))
+                .unwrap_or_default();
+            println!("  {headline}");
+            println!(
+                "  {html} (and .md, .json); on a running sidewatch it is in the console: http://{addr}/ops#reports"
+            );
+        }
+        None => println!("\nThe digest was not written: {}", out.error.unwrap_or_default()),
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()))?;
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
     Ok(())
 }

@@ -252,3 +252,28 @@ fn config_check_names_an_unreadable_or_short_admin_token() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("is not a CIDR"), "{out}");
 }
+
+/// `sidewatch demo` as a newcomer runs it: an alert fires, is delivered, resolves, and the run
+/// ends with a digest over it (about 45 s).
+#[test]
+fn demo_fires_delivers_resolves_and_writes_a_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sidewatch(dir.path(), &["demo"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for step in [
+        "alert state: firing",
+        "webhook got FIRING",
+        "webhook got RESOLVED",
+        "Weekly digest written",
+        "1 incident (1 SEV-1), median MTTR",
+    ] {
+        assert!(text.contains(step), "missing {step:?}:\n{text}");
+    }
+    let html = text
+        .lines()
+        .find_map(|l| l.trim().split(' ').next().filter(|p| p.ends_with(".html")))
+        .expect("the digest's path");
+    let page = std::fs::read_to_string(html).unwrap();
+    assert!(page.contains("DemoHighErrorRate") && page.contains("<h1>Weekly digest"), "{page}");
+}
