@@ -51,6 +51,16 @@ pub(crate) enum ReportCommand {
         #[arg(long)]
         alert: String,
     },
+    /// Post-incident pack for an alert: a Markdown skeleton of the incident report with its
+    /// incidents, timeline (alert history and deliveries), trend chart and the timeline as CSV.
+    Postmortem {
+        /// Alert name.
+        #[arg(long)]
+        alert: String,
+        /// How far back to look for its incidents.
+        #[arg(long, default_value = "7d")]
+        since: String,
+    },
     /// Recovery check (exit 0 recovered, 3 not yet).
     Recovery,
     /// Fill the events table with generated product events (for trying reports and benchmarks).
@@ -134,6 +144,13 @@ pub(super) fn report(l: &LoadedConfig, cmd: &ReportCommand) -> anyhow::Result<Ex
                 Ok((doc, paths)) => Outcome { status: crate::storage::JobStatus::Ok, answer: serde_json::json!({"status": "written", "incident": doc, "paths": paths}), paths, error: None },
                 Err(e) => jobs::failed(e),
             })),
+            ReportCommand::Postmortem { alert, since } => {
+                let d = crate::config::Duration::parse(since).map_err(|e| anyhow::anyhow!("--since {since:?}: {e}"))?;
+                finish(Some(match crate::reports::postmortem::write(&ctx, alert, d.get().as_millis() as i64).await {
+                    Ok((doc, paths)) => Outcome { status: crate::storage::JobStatus::Ok, answer: serde_json::json!({"status": "written", "postmortem": doc, "paths": paths}), paths, error: None },
+                    Err(e) => jobs::failed(e),
+                }))
+            }
             ReportCommand::Recovery => match crate::reports::incident::recovery(&ctx).await {
                 Ok((recovered, doc, paths)) => {
                     print(&serde_json::json!({"status": "written", "recovered": recovered, "checks": doc["checks"], "paths": paths}));

@@ -16,6 +16,7 @@ pub(crate) mod html;
 pub(crate) mod incident;
 pub(crate) mod incidents;
 pub mod kpi;
+pub(crate) mod postmortem;
 pub mod seed;
 pub(crate) mod send;
 pub use config::{

@@ -211,6 +211,21 @@ async fn a_week_of_incidents_reads_right_and_reaches_the_leads() {
         "{mail}"
     );
     assert!(mail.contains("cid:chart-daily_active_users"));
+    // The post-incident pack for the alert that fired three times.
+    let (code, ans, out) = cli(dir.path(), &["report", "postmortem", "--alert", "CheckoutErrors", "--since", "7d"]);
+    assert_eq!(code, 0, "{out}");
+    let pm = std::fs::read_to_string(ans["paths"][1].as_str().unwrap()).unwrap();
+    assert!(pm.starts_with("# Incident report — CheckoutErrors (SEV-1)"), "{pm}");
+    assert!(pm.contains("## Impact") && pm.contains("## Root cause") && pm.contains("## Preventive actions"), "{pm}");
+    assert!(pm.contains("pending → firing") && pm.contains("firing → resolved"), "{pm}");
+    assert!(pm.contains("firing notification sent via oncall/slack"), "{pm}");
+    assert!(pm.contains("| 10m 0s |") && pm.contains("| 3m 0s |"), "{pm}");
+    let csv = std::fs::read_to_string(ans["paths"][2].as_str().unwrap()).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 9 + 3, "header, 9 state changes, 3 deliveries:\n{csv}");
+    assert!(std::path::Path::new(ans["paths"][3].as_str().unwrap()).exists(), "the trend chart");
+    let (code, _, out) = cli(dir.path(), &["report", "postmortem", "--alert", "NeverFired"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("did not fire in the last 7d"), "{out}");
     let history = cli(dir.path(), &["alerts", "history", "--since", "1h"]).2;
     assert!(
         history.contains("WeeklyDigest (digest)") && history.contains("sent"),

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The report folders under `reports.dir`, by kind.
-const KINDS: [&str; 5] = ["digests", "baseline", "kpi", "incidents", "recovery"];
+const KINDS: [&str; 6] = ["digests", "baseline", "kpi", "incidents", "recovery", "postmortems"];
 
 /// `GET /api/v1/admin/jobs`
 pub(crate) async fn list(State(state): State<AppState>) -> Response {

@@ -231,7 +231,7 @@
   }
   async function reports() {
     reportList = (await SW.json('/api/v1/admin/reports')).reports;
-    const shown = reportList.filter((r) => r.name.endsWith('.md') && ['digests', 'baseline', 'incidents', 'kpi', 'recovery'].includes(r.kind)).slice(0, 30);
+    const shown = reportList.filter((r) => r.name.endsWith('.md') && ['digests', 'baseline', 'incidents', 'kpi', 'recovery', 'postmortems'].includes(r.kind)).slice(0, 30);
     const rows = await Promise.all(shown.map(async (r) => el('tr', {},
       el('td', {}, r.kind), el('td', {}, el('button', { type: 'button', 'data-report': r.kind + '/' + r.name, onclick: () => openReport(r).catch((e) => SW.showError(e.message)) }, r.name)),
       el('td', {}, time(r.modified)), el('td', {}, r.kind === 'digests' ? await evidenceOf(r) : ''))));
