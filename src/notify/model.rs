@@ -276,6 +276,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_report_summary_escapes_outside_text_and_ends_with_the_link() {
+        let r = ReportMessage {
+            title: "Weekly digest 2026-12-06".into(),
+            headline: "2 incidents <b>".into(),
+            lines: vec!["DiskFull — SEV-3 & more".into()],
+            link: "http://x/ops#reports".into(),
+            ..Default::default()
+        };
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let text = r.summary(&|s| format!("*{s}*"), &esc, &|l| format!("<{l}|Open the report>"));
+        assert_eq!(
+            text,
+            "*Weekly digest 2026-12-06*\n2 incidents &lt;b&gt;\n• DiskFull — SEV-3 &amp; more\n<http://x/ops#reports|Open the report>"
+        );
+    }
+
+    #[test]
     fn fingerprint_matches_alertmanager() {
         // From ../shared/conformance/alertmanager/webhook-payloads.json.
         let l: Map = [("alertname", "BarAlwaysFiring"), ("instance", "svc:1"), ("severity", "critical")]
