@@ -29,8 +29,9 @@ pub struct Outgoing {
     pub(crate) notification: Notification,
     /// Why it is not sent (silence, inhibition, mute time), if so.
     pub(crate) suppressed: Option<String>,
-    /// A `repeat_interval` reminder of an unchanged firing group: the cooldown lets it pass.
-    pub(crate) reminder: bool,
+    /// A `repeat_interval` reminder of an unchanged firing group (its repeat interval, ms):
+    /// the cooldown lets it pass.
+    pub(crate) reminder: Option<i64>,
 }
 
 /// The parts of the notify configuration the dispatcher uses.
@@ -222,7 +223,7 @@ impl Dispatcher {
         };
         let emit = |out: &mut Vec<Outgoing>, kind: &str, n: Notification, suppressed: Option<String>| {
             let receiver = g.route.receiver.clone();
-            out.push(Outgoing { receiver, kind: kind.into(), notification: n, suppressed, reminder: false })
+            out.push(Outgoing { receiver, kind: kind.into(), notification: n, suppressed, reminder: None })
         };
         // Muted alerts are recorded once per reason and status.
         for (fp, r) in &muted {
@@ -256,7 +257,7 @@ impl Dispatcher {
                 let kind = n.status.as_str();
                 emit(out, kind, n, None);
                 if let Some(o) = out.last_mut() {
-                    o.reminder = !changed;
+                    o.reminder = (!changed).then_some(g.route.repeat_interval_ms);
                 }
             }
             g.last_firing = send_firing;

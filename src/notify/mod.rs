@@ -199,6 +199,10 @@ fn payload_hash(target: &str, n: &model::Notification) -> String {
     h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// A reminder is a duplicate of the same notification queued this recently (ms): replicas'
+/// repeat_interval timers for one group run within an evaluation or two of each other.
+const REMINDER_DEDUPE_MS: i64 = 60_000;
+
 /// Writes `out` to the outbox, one row per channel of its receiver, applying `send_resolved`
 /// and the cooldown; wakes the workers of the targets that got rows. Returns the rows written.
 pub async fn enqueue(
@@ -222,33 +226,29 @@ pub async fn enqueue(
                 }
             }
             let hash = payload_hash(&t.id, &n);
-            let mut suppressed = o.suppressed.clone();
-            // The cooldown drops a duplicate of the last notification queued for this channel
-            // and group (restarts, replicas, retried jobs) — never a change of state, which
-            // differs from the last one, and never a repeat_interval reminder.
-            if suppressed.is_none()
-                && cooldown > 0
-                && !o.reminder
-                && let Some((last, at)) = storage.last_for_group(&t.id, &n.group_key, now - cooldown).await?
-                && last == hash
-            {
-                suppressed = Some(format!(
-                    "cooldown: identical notification queued at {} (the last one for this channel and group)",
-                    model::rfc3339(at)
-                ));
-            }
+            let suppressed = o.suppressed.clone();
             if suppressed.is_none() {
                 woken.push(t.clone());
             }
             let status = if suppressed.is_some() { OutboxStatus::Suppressed } else { OutboxStatus::Pending };
             let mut row = outbox_row(t, &n, &o.kind, status, hash, now, expires);
             row.error_text = suppressed;
-            rows.push(row);
+            // The cooldown drops a duplicate of the last notification queued for this channel
+            // and group (restarts, replicas, retried jobs) — never a change of state, which
+            // differs from the last one. A repeat_interval reminder is a duplicate only of one
+            // queued in the last minute (another replica's reminder of the same group).
+            let window = match o.reminder {
+                Some(repeat) => cooldown.min(REMINDER_DEDUPE_MS).min(repeat / 2),
+                None => cooldown,
+            };
+            rows.push((row, window));
         }
     }
     let n = rows.len();
     if n > 0 {
-        storage.enqueue(&rows).await?;
+        // The duplicate check and the write are one atomic step, so replicas sharing the
+        // database queue one notification per group change between them.
+        storage.enqueue_once(&rows).await?;
     }
     for t in woken {
         t.wake.notify_one();

@@ -192,7 +192,7 @@ async fn notify_critical(ctx: &Ctx, doc: &Value) -> Result<usize, ReportError> {
         kind: "firing".into(),
         notification: n,
         suppressed: None,
-        reminder: false,
+        reminder: None,
     }];
     crate::notify::enqueue(&plan, &ctx.storage, out, ctx.now).await?;
     Ok(crate::notify::deliver_due(&plan, &ctx.storage).await)

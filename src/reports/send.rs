@@ -50,7 +50,7 @@ async fn queue(ctx: &Ctx, group: &str, msg: ReportMessage) -> Result<usize, Repo
             kind: "digest".into(),
             notification: n,
             suppressed: None,
-            reminder: false,
+            reminder: None,
         });
     }
     crate::notify::enqueue(&plan, &ctx.storage, out, ctx.now).await?;

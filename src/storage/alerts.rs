@@ -116,9 +116,23 @@ impl Storage {
         deletes: Option<&[(String, String)]>,
         rows: &[StoredAlert],
     ) -> Result<(), StorageError> {
+        // Replicas sharing a database write the same groups: on PostgreSQL a transaction-scoped
+        // lock per group makes their writes of one group take turns (no deadlock, no duplicate
+        // key), and rows go in one order.
+        let postgres = self.backend() == super::Backend::Postgres;
+        let mut rows = rows.to_vec();
+        rows.sort_by(|a, b| (&a.rule, &a.fingerprint).cmp(&(&b.rule, &b.fingerprint)));
+        let mut deletes = deletes.map(<[(String, String)]>::to_vec);
+        if let Some(d) = deletes.as_mut() {
+            d.sort();
+        }
+        let (rows, deletes) = (rows.as_slice(), deletes.as_deref());
         let fut = async {
             on_pool!(self.db(), p => {
                 let mut tx = p.begin().await?;
+                if postgres {
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(group_key).execute(&mut *tx).await?;
+                }
                 match deletes {
                     None => {
                         sqlx::query("DELETE FROM alert_state WHERE group_key = $1").bind(group_key).execute(&mut *tx).await?;
@@ -145,15 +159,13 @@ impl Storage {
                             .push_bind(a.resolved_at).push_bind(a.keep_firing_since).push_bind(f(a.value))
                             .push_bind(a.updated_at).push_bind(&a.flap_times);
                     });
-                    if deletes.is_some() {
-                        q.push(
-                            " ON CONFLICT (group_key, rule, fingerprint) DO UPDATE SET labels = excluded.labels, \
-                             annotations = excluded.annotations, state = excluded.state, active_at = excluded.active_at, \
-                             fired_at = excluded.fired_at, resolved_at = excluded.resolved_at, \
-                             keep_firing_since = excluded.keep_firing_since, value = excluded.value, \
-                             updated_at = excluded.updated_at, flap_times = excluded.flap_times",
-                        );
-                    }
+                    q.push(
+                        " ON CONFLICT (group_key, rule, fingerprint) DO UPDATE SET labels = excluded.labels, \
+                         annotations = excluded.annotations, state = excluded.state, active_at = excluded.active_at, \
+                         fired_at = excluded.fired_at, resolved_at = excluded.resolved_at, \
+                         keep_firing_since = excluded.keep_firing_since, value = excluded.value, \
+                         updated_at = excluded.updated_at, flap_times = excluded.flap_times",
+                    );
                     q.build().persistent(rows.len() == STATE_ROWS).execute(&mut *tx).await?;
                 }
                 tx.commit().await

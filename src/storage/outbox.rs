@@ -170,15 +170,13 @@ pub trait OutboxRepo: Send + Sync {
     async fn requeue(&self, filter: &OutboxFilter, now: i64, expires_at: i64) -> Result<u64, StorageError>;
     /// Row count per status, and the creation time of the oldest `pending`/`sending` row.
     async fn outbox_depth(&self) -> Result<(Vec<(OutboxStatus, i64)>, Option<i64>), StorageError>;
-    /// The payload hash and creation time of the newest row for `target` and `group_key`
-    /// created at or after `since` that was not suppressed (the last notification queued for
-    /// that channel and group).
-    async fn last_for_group(
-        &self,
-        target: &str,
-        group_key: &str,
-        since: i64,
-    ) -> Result<Option<(String, i64)>, StorageError>;
+    /// Writes `rows` like [`enqueue`](OutboxRepo::enqueue), each `pending` one only if it is
+    /// not the same notification (payload hash) as the last one queued for its channel and
+    /// group within its window (ms), by this process or another on the same database: the
+    /// check and the write are one atomic upsert of `notify_groups`, so of N replicas queuing
+    /// the same group change exactly one row is `pending`; the others are written
+    /// `suppressed`, saying so. Returns the ids written and how many were duplicates.
+    async fn enqueue_once(&self, rows: &[(NewOutboxRow, i64)]) -> Result<(Vec<i64>, usize), StorageError>;
     /// Deletes finished rows created before `before`; returns how many.
     async fn prune_outbox(&self, before: i64) -> Result<u64, StorageError>;
     /// Stores a silence (insert or replace by id).
@@ -274,6 +272,64 @@ impl OutboxRepo for Storage {
         self.run("outbox.enqueue", fut).await
     }
 
+    async fn enqueue_once(&self, rows: &[(NewOutboxRow, i64)]) -> Result<(Vec<i64>, usize), StorageError> {
+        // One lock order for every replica: by channel, then group.
+        let mut rows: Vec<(NewOutboxRow, i64)> = rows.to_vec();
+        rows.sort_by(|a, b| (&a.0.target, &a.0.group_key).cmp(&(&b.0.target, &b.0.group_key)));
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let mut tx = p.begin().await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                let mut duplicates = 0;
+                for (r, window) in &rows {
+                    let mut r = r.clone();
+                    if r.status == OutboxStatus::Pending {
+                        let won: Option<i64> = sqlx::query_scalar(
+                            "INSERT INTO notify_groups (target, group_key, last_hash, last_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (target, group_key) DO UPDATE SET last_hash = excluded.last_hash, \
+                             last_at = excluded.last_at \
+                             WHERE notify_groups.last_hash <> excluded.last_hash OR notify_groups.last_at <= $5 \
+                             RETURNING last_at",
+                        )
+                        .bind(&r.target).bind(&r.group_key).bind(&r.payload_hash).bind(r.created_at)
+                        .bind(r.created_at - window)
+                        .fetch_optional(&mut *tx).await?;
+                        if won.is_none() {
+                            duplicates += 1;
+                            let at: i64 = sqlx::query_scalar("SELECT last_at FROM notify_groups WHERE target = $1 AND group_key = $2")
+                                .bind(&r.target).bind(&r.group_key).fetch_one(&mut *tx).await?;
+                            let at = chrono::DateTime::from_timestamp_millis(at)
+                                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                                .unwrap_or_default();
+                            r.status = OutboxStatus::Suppressed;
+                            r.error_text = Some(format!(
+                                "cooldown: identical notification queued at {at} (the last one for this channel \
+                                 and group, by this or another replica)"
+                            ));
+                        }
+                    }
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO outbox (receiver, channel, target, group_key, alert_names, kind, payload, \
+                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at, dedupe_key) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13) \
+                         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+                    )
+                    .bind(&r.receiver).bind(&r.channel).bind(&r.target).bind(&r.group_key)
+                    .bind(&r.alert_names).bind(&r.kind).bind(&r.payload).bind(&r.payload_hash)
+                    .bind(r.status.as_str()).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
+                    .bind(dedupe_key(&r))
+                    .fetch_optional(&mut *tx).await?;
+                    if let Some(id) = id {
+                        ids.push(id);
+                    }
+                }
+                tx.commit().await?;
+                Ok((ids, duplicates))
+            })
+        };
+        self.run("outbox.enqueue_once", fut).await
+    }
+
     async fn claim(
         &self,
         target: &str,
@@ -363,22 +419,6 @@ impl OutboxRepo for Storage {
             })
         };
         self.run("outbox.depth", fut).await
-    }
-
-    async fn last_for_group(
-        &self,
-        target: &str,
-        group_key: &str,
-        since: i64,
-    ) -> Result<Option<(String, i64)>, StorageError> {
-        let fut = async {
-            on_pool!(self.db(), p => sqlx::query_as::<_, (String, i64)>(
-                "SELECT payload_hash, created_at FROM outbox WHERE target = $1 AND group_key = $2 \
-                 AND created_at >= $3 AND status <> 'suppressed' ORDER BY created_at DESC, id DESC LIMIT 1",
-            )
-            .bind(target).bind(group_key).bind(since).fetch_optional(p).await)
-        };
-        self.run("outbox.cooldown", fut).await
     }
 
     async fn prune_outbox(&self, before: i64) -> Result<u64, StorageError> {

@@ -21,6 +21,7 @@ mod pg_outage;
 mod promql_conformance;
 mod promql_fuzz;
 mod query_api;
+mod replicas;
 mod reports;
 mod rules_cli;
 mod scrape;
