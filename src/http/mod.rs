@@ -5,6 +5,7 @@
 pub(crate) mod admin;
 pub(crate) mod config;
 mod events;
+mod federate;
 mod health;
 mod middleware;
 mod notify;
@@ -52,6 +53,7 @@ pub(crate) fn router(state: AppState) -> Router {
     // Reads that `admin.read_requires_token` puts behind a token.
     let reads = Router::new()
         .route("/metrics", get(health::metrics))
+        .route("/federate", get(federate::federate))
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/health", get(targets::health))
         .route("/api/v1/query", get(query::query).post(query::query))

@@ -50,7 +50,7 @@ impl Params {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
-    fn all(&self, key: &str) -> Vec<&str> {
+    pub(super) fn all(&self, key: &str) -> Vec<&str> {
         self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
     }
 }
@@ -187,7 +187,7 @@ pub(crate) async fn query_range(State(state): State<AppState>, p: Params) -> Res
 }
 
 /// The `match[]` selectors as matcher sets.
-fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, QueryError> {
+pub(super) fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, QueryError> {
     let mut out = Vec::new();
     for m in p.all("match[]") {
         let expr = Engine::parse(m).map_err(|e| bad(format!("invalid parameter \"match[]\": {}", e.msg)))?;

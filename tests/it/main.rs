@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod crash_storm;
 mod digest;
+mod federate;
 mod fuzz_inputs;
 mod health;
 mod notify_channels;
