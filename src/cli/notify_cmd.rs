@@ -206,13 +206,7 @@ pub(super) fn silence(l: &LoadedConfig, cmd: &SilenceCommand) -> anyhow::Result<
                     "id", "state", "starts", "ends", "author"
                 );
                 for s in rows {
-                    let state = if s.ends_at <= now {
-                        "expired"
-                    } else if s.starts_at > now {
-                        "pending"
-                    } else {
-                        "active"
-                    };
+                    let state = s.state(now);
                     let m: Vec<String> = serde_json::from_str(&s.matchers).unwrap_or_default();
                     println!(
                         "{:<36}  {:<8}  {:<20}  {:<20}  {:<10}  {} — {}",

@@ -146,6 +146,19 @@ pub struct StoredSilence {
     pub(crate) updated_at: i64,
 }
 
+impl StoredSilence {
+    /// `expired`, `pending` (starts later) or `active` at `now` (ms), as Alertmanager says.
+    pub(crate) fn state(&self, now: i64) -> &'static str {
+        if self.ends_at <= now {
+            "expired"
+        } else if self.starts_at > now {
+            "pending"
+        } else {
+            "active"
+        }
+    }
+}
+
 /// Reads and writes the outbox and the silences.
 #[async_trait]
 pub trait OutboxRepo: Send + Sync {
@@ -246,88 +259,13 @@ pub(super) fn filter_sql(f: &OutboxFilter, first: usize) -> (String, Vec<String>
 #[async_trait]
 impl OutboxRepo for Storage {
     async fn enqueue(&self, rows: &[NewOutboxRow]) -> Result<Vec<i64>, StorageError> {
-        let fut = async {
-            on_pool!(self.db(), p => {
-                let mut tx = p.begin().await?;
-                let mut ids = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let id: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO outbox (receiver, channel, target, group_key, alert_names, kind, payload, \
-                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at, dedupe_key) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13) \
-                         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                    )
-                    .bind(&r.receiver).bind(&r.channel).bind(&r.target).bind(&r.group_key)
-                    .bind(&r.alert_names).bind(&r.kind).bind(&r.payload).bind(&r.payload_hash)
-                    .bind(r.status.as_str()).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
-                    .bind(dedupe_key(r))
-                    .fetch_optional(&mut *tx).await?;
-                    let Some(id) = id else { continue }; // already queued by an earlier attempt
-                    ids.push(id);
-                }
-                tx.commit().await?;
-                Ok(ids)
-            })
-        };
-        self.run("outbox.enqueue", fut).await
+        let rows: Vec<(NewOutboxRow, Option<i64>)> = rows.iter().map(|r| (r.clone(), None)).collect();
+        self.insert_rows(&rows).await.map(|(ids, _)| ids)
     }
 
     async fn enqueue_once(&self, rows: &[(NewOutboxRow, i64)]) -> Result<(Vec<i64>, usize), StorageError> {
-        // One lock order for every replica: by channel, then group.
-        let mut rows: Vec<(NewOutboxRow, i64)> = rows.to_vec();
-        rows.sort_by(|a, b| (&a.0.target, &a.0.group_key).cmp(&(&b.0.target, &b.0.group_key)));
-        let fut = async {
-            on_pool!(self.db(), p => {
-                let mut tx = p.begin().await?;
-                let mut ids = Vec::with_capacity(rows.len());
-                let mut duplicates = 0;
-                for (r, window) in &rows {
-                    let mut r = r.clone();
-                    if r.status == OutboxStatus::Pending {
-                        let won: Option<i64> = sqlx::query_scalar(
-                            "INSERT INTO notify_groups (target, group_key, last_hash, last_at) VALUES ($1, $2, $3, $4) \
-                             ON CONFLICT (target, group_key) DO UPDATE SET last_hash = excluded.last_hash, \
-                             last_at = excluded.last_at \
-                             WHERE notify_groups.last_hash <> excluded.last_hash OR notify_groups.last_at <= $5 \
-                             RETURNING last_at",
-                        )
-                        .bind(&r.target).bind(&r.group_key).bind(&r.payload_hash).bind(r.created_at)
-                        .bind(r.created_at - window)
-                        .fetch_optional(&mut *tx).await?;
-                        if won.is_none() {
-                            duplicates += 1;
-                            let at: i64 = sqlx::query_scalar("SELECT last_at FROM notify_groups WHERE target = $1 AND group_key = $2")
-                                .bind(&r.target).bind(&r.group_key).fetch_one(&mut *tx).await?;
-                            let at = chrono::DateTime::from_timestamp_millis(at)
-                                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                                .unwrap_or_default();
-                            r.status = OutboxStatus::Suppressed;
-                            r.error_text = Some(format!(
-                                "cooldown: identical notification queued at {at} (the last one for this channel \
-                                 and group, by this or another replica)"
-                            ));
-                        }
-                    }
-                    let id: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO outbox (receiver, channel, target, group_key, alert_names, kind, payload, \
-                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at, dedupe_key) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13) \
-                         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                    )
-                    .bind(&r.receiver).bind(&r.channel).bind(&r.target).bind(&r.group_key)
-                    .bind(&r.alert_names).bind(&r.kind).bind(&r.payload).bind(&r.payload_hash)
-                    .bind(r.status.as_str()).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
-                    .bind(dedupe_key(&r))
-                    .fetch_optional(&mut *tx).await?;
-                    if let Some(id) = id {
-                        ids.push(id);
-                    }
-                }
-                tx.commit().await?;
-                Ok((ids, duplicates))
-            })
-        };
-        self.run("outbox.enqueue_once", fut).await
+        let rows: Vec<(NewOutboxRow, Option<i64>)> = rows.iter().map(|(r, w)| (r.clone(), Some(*w))).collect();
+        self.insert_rows(&rows).await
     }
 
     async fn claim(
@@ -474,6 +412,68 @@ impl OutboxRepo for Storage {
 }
 
 impl Storage {
+    /// Writes `rows`; a `pending` one with a window goes through the `notify_groups` lease
+    /// ([`OutboxRepo::enqueue_once`]). Ids written, and how many were duplicates.
+    async fn insert_rows(&self, rows: &[(NewOutboxRow, Option<i64>)]) -> Result<(Vec<i64>, usize), StorageError> {
+        // One lock order for every replica: by channel, then group.
+        let mut rows: Vec<(NewOutboxRow, Option<i64>)> = rows.to_vec();
+        if rows.iter().any(|r| r.1.is_some()) {
+            rows.sort_by(|a, b| (&a.0.target, &a.0.group_key).cmp(&(&b.0.target, &b.0.group_key)));
+        }
+        let fut = async {
+            on_pool!(self.db(), p => {
+                let mut tx = p.begin().await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                let mut duplicates = 0;
+                for (r, window) in &rows {
+                    let mut r = r.clone();
+                    if let (OutboxStatus::Pending, Some(window)) = (r.status, window) {
+                        let won: Option<i64> = sqlx::query_scalar(
+                            "INSERT INTO notify_groups (target, group_key, last_hash, last_at) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (target, group_key) DO UPDATE SET last_hash = excluded.last_hash, \
+                             last_at = excluded.last_at \
+                             WHERE notify_groups.last_hash <> excluded.last_hash OR notify_groups.last_at <= $5 \
+                             RETURNING last_at",
+                        )
+                        .bind(&r.target).bind(&r.group_key).bind(&r.payload_hash).bind(r.created_at)
+                        .bind(r.created_at - window)
+                        .fetch_optional(&mut *tx).await?;
+                        if won.is_none() {
+                            duplicates += 1;
+                            let at: i64 = sqlx::query_scalar("SELECT last_at FROM notify_groups WHERE target = $1 AND group_key = $2")
+                                .bind(&r.target).bind(&r.group_key).fetch_one(&mut *tx).await?;
+                            let at = chrono::DateTime::from_timestamp_millis(at)
+                                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                                .unwrap_or_default();
+                            r.status = OutboxStatus::Suppressed;
+                            r.error_text = Some(format!(
+                                "cooldown: identical notification queued at {at} (the last one for this channel \
+                                 and group, by this or another replica)"
+                            ));
+                        }
+                    }
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO outbox (receiver, channel, target, group_key, alert_names, kind, payload, \
+                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at, dedupe_key) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13) \
+                         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+                    )
+                    .bind(&r.receiver).bind(&r.channel).bind(&r.target).bind(&r.group_key)
+                    .bind(&r.alert_names).bind(&r.kind).bind(&r.payload).bind(&r.payload_hash)
+                    .bind(r.status.as_str()).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
+                    .bind(dedupe_key(&r))
+                    .fetch_optional(&mut *tx).await?;
+                    if let Some(id) = id {
+                        ids.push(id);
+                    }
+                }
+                tx.commit().await?;
+                Ok((ids, duplicates))
+            })
+        };
+        self.run("outbox.enqueue", fut).await
+    }
+
     /// Rows matching `f`, newest first, skipping `offset`, at most `f.limit` (0 = 1000).
     pub(super) async fn list_outbox_from(&self, f: &OutboxFilter, offset: i64) -> Result<Vec<OutboxRow>, StorageError> {
         let (clause, params, since) = filter_sql(f, 1);

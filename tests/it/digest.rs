@@ -5,26 +5,15 @@
 //! the outbox to a fake SMTP server (HTML with inline PNG charts and a plain part) and a
 //! webhook sink (the digest JSON); the notice of a held digest; `report seed` writing exactly N.
 
+use crate::common::cli;
 use crate::common::receivers::{Recorder, SmtpSink};
 use serde_json::Value;
 use sidewatch::storage::{
     AlertChange, AlertRepo, Attempt, NewEvent, NewOutboxRow, OutboxRepo, OutboxStatus, ReportRepo, Storage,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
 const DAY: i64 = 86_400_000;
 const MIN: i64 = 60_000;
-
-fn cli(dir: &std::path::Path, args: &[&str]) -> (i32, Value, String) {
-    let mut cmd = std::process::Command::new(BIN);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
-        cmd.env_remove(k);
-    }
-    let out = cmd.current_dir(dir).args(args).output().expect("run sidewatch");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let first: Value = stdout.lines().next().and_then(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), first, stdout + &String::from_utf8_lossy(&out.stderr))
-}
 
 fn config(hook: &str, smtp: u16, notify_held: bool) -> String {
     format!(

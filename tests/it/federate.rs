@@ -6,7 +6,9 @@ use crate::common::{client, eventually, spawn_app};
 
 #[tokio::test]
 async fn federate_serves_the_latest_sample_of_each_matching_series() {
-    let app = spawn_app("[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n[rules]\nexternal_labels = { replica = \"a\" }\n").await;
+    let app =
+        spawn_app("[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n[rules]\nexternal_labels = { replica = \"a\" }\n")
+            .await;
     let text = eventually(20, "up scraped", || async {
         let r = client()
             .get(app.url("/federate?match[]=up&match[]={__name__%3D~\"sidewatch_build.*\"}"))
@@ -48,7 +50,9 @@ async fn a_real_prometheus_federates_from_sidewatch() {
         );
         return;
     };
-    let app = spawn_app("[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n[rules]\nexternal_labels = { replica = \"a\" }\n").await;
+    let app =
+        spawn_app("[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n[rules]\nexternal_labels = { replica = \"a\" }\n")
+            .await;
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cfg = format!(

@@ -4,6 +4,7 @@
 //! through the CLI (exit 3, 4, then 0 with the flag, Markdown that parses), bad input, and the
 //! job lease: two schedulers on one database run each occurrence once (SQLite and PostgreSQL).
 
+use crate::common::cli;
 use crate::common::receivers::Recorder;
 use crate::common::{client, eventually, spawn_app};
 use serde_json::{Value, json};
@@ -12,19 +13,7 @@ use sidewatch::settings::load_from_str;
 use sidewatch::storage::{NewEvent, ReportRepo, Storage};
 use std::sync::Arc;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
 const DAY: i64 = 86_400_000;
-
-fn cli(dir: &std::path::Path, args: &[&str]) -> (i32, Value, String) {
-    let mut cmd = std::process::Command::new(BIN);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
-        cmd.env_remove(k);
-    }
-    let out = cmd.current_dir(dir).args(args).output().expect("run sidewatch");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let first: Value = stdout.lines().next().and_then(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), first, stdout + &String::from_utf8_lossy(&out.stderr))
-}
 
 #[tokio::test]
 async fn events_need_the_token_fit_the_limits_and_are_accepted_whole_or_not_at_all() {

@@ -70,13 +70,7 @@ fn from_text(s: &str) -> Option<AmMatcher> {
 }
 
 fn gettable(s: &StoredSilence, now: i64) -> serde_json::Value {
-    let state = if s.ends_at <= now {
-        "expired"
-    } else if s.starts_at > now {
-        "pending"
-    } else {
-        "active"
-    };
+    let state = s.state(now);
     let texts: Vec<String> = serde_json::from_str(&s.matchers).unwrap_or_default();
     let matchers: Vec<AmMatcher> = texts.iter().filter_map(|t| from_text(t)).collect();
     json!({

@@ -106,3 +106,16 @@ pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Runs the `sidewatch` binary in `dir` with `args` (no `SIDEWATCH_*` from the test's
+/// environment): exit code, the first stdout line as JSON (the answer), stdout + stderr.
+pub(crate) fn cli(dir: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sidewatch"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd.current_dir(dir).args(args).output().expect("run sidewatch");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let first = stdout.lines().next().and_then(|l| serde_json::from_str(l).ok()).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), first, stdout + &String::from_utf8_lossy(&out.stderr))
+}
