@@ -29,6 +29,7 @@ pub struct Application {
     checkpoint: PathBuf,
     notify: Option<(crate::notify::Plan, crate::notify::metrics::NotifyMetrics)>,
     history_engine: crate::promql::Engine,
+    remote: Vec<std::sync::Arc<crate::remote::Shard>>,
 }
 
 /// Where the store checkpoint lives: `store.checkpoint_path`, else beside the SQLite file
@@ -137,6 +138,8 @@ impl Application {
         };
         let observed = rules.clone();
         metrics.on_render(move || observed.observe());
+        let remote = crate::remote::build(&cfg.remote_write, &cfg.rules.external_labels, &store, metrics.registry())
+            .map_err(|e| anyhow::anyhow!("[[remote_write]]: {e}"))?;
         let query_slots = Arc::new(tokio::sync::Semaphore::new(cfg.query.max_concurrency));
         let admin = crate::http::admin::guard::Guard::build(&cfg.admin);
         if !admin.enabled() {
@@ -152,7 +155,7 @@ impl Application {
             query_slots,
             admin: Arc::new(admin),
         };
-        Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify, history_engine })
+        Ok(Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify, history_engine, remote })
     }
 
     /// The address the server is bound to (with the real port when 0 was asked for).
@@ -172,7 +175,8 @@ impl Application {
 
     /// Serves and scrapes until `shutdown` completes, then stops gracefully within the configured time.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify, history_engine } = self;
+        let Application { listener, addr, state, scrape, scrape_metrics, checkpoint, notify, history_engine, remote } =
+            self;
         let storage = state.storage.clone();
         let store = state.store.clone();
         let grace = state.config.config.server.shutdown_timeout.get();
@@ -189,6 +193,7 @@ impl Application {
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut background = scrape.start(store.clone(), scrape_metrics, stop_rx.clone());
+        background.extend(crate::remote::start(&remote, &stop_rx));
         let trim_every = state.config.config.server.code_trim_interval.get();
         if !trim_every.is_zero() {
             background.push(tokio::spawn(crate::telemetry::trim_code_task(trim_every, stop_rx.clone())));

@@ -12,6 +12,7 @@ use crate::http::config as http;
 use crate::jobs::config as jobs;
 use crate::notify::config as notify;
 use crate::promql::config as promql;
+use crate::remote::config as remote;
 use crate::reports::config as reports;
 use crate::rules::config as rules;
 use crate::scrape::config as scrape;
@@ -79,6 +80,8 @@ pub struct Config {
     pub(crate) targets: Vec<scrape::TargetConfig>,
     /// The guarded admin API: tokens, allowed addresses, the read-only switch.
     pub(crate) admin: admin::AdminConfig,
+    /// Receivers of every appended sample (Prometheus remote write).
+    pub(crate) remote_write: Vec<remote::RemoteWriteConfig>,
 }
 
 impl Config {
@@ -105,6 +108,7 @@ impl Settings for Config {
         errors.extend(rules::validate(&self.rules, invalid));
         errors.extend(jobs::validate(&self.jobs, invalid));
         errors.extend(admin::validate(&self.admin, invalid));
+        errors.extend(remote::validate(&self.remote_write, invalid));
         let sections = reports::Sections {
             ingest: &self.ingest,
             events: &self.events,

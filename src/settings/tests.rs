@@ -61,6 +61,13 @@ mod docs_tests {
                 ..Default::default()
             }],
             notify: full_notify(),
+            remote_write: vec![
+                toml::from_str(
+                    "url = \"http://x/push\"\nheaders = { X = \"v\" }\n[authorization]\ncredentials = \"c\"\n\
+                     [basic_auth]\nusername = \"u\"\npassword = \"p\"\n[tls_config]\n[[write_relabel_configs]]\n",
+                )
+                .unwrap(),
+            ],
             admin: crate::http::admin::config::AdminConfig {
                 tokens: vec![crate::http::admin::config::TokenConfig {
                     name: "oncall".into(),

@@ -174,6 +174,14 @@ pub struct Store {
     generation: std::sync::atomic::AtomicU64,
     max_series: usize,
     default_retention_ms: i64,
+    tap: std::sync::OnceLock<std::sync::Arc<dyn Tap>>,
+}
+
+/// A *tap* is told of every sample appended to the store (series id, time, value), in append
+/// order, while the append holds the store's lock: remote write queues them.
+pub(crate) trait Tap: Send + Sync + std::fmt::Debug {
+    /// `samples` were just appended.
+    fn appended(&self, samples: &[(u32, i64, f64)]);
 }
 
 impl Store {
@@ -185,7 +193,13 @@ impl Store {
             generation: Default::default(),
             max_series,
             default_retention_ms: retention_ms,
+            tap: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Tells `tap` of every sample appended from now on (one tap per store).
+    pub(crate) fn set_tap(&self, tap: std::sync::Arc<dyn Tap>) {
+        let _ = self.tap.set(tap);
     }
 
     /// Keeps sealed chunks in segment files in `dir` (emptied first), read through a memory
@@ -251,16 +265,28 @@ impl Store {
     /// [`Store::append_batch`] from an iterator (under one write lock).
     pub(crate) fn append_all(&self, samples: impl IntoIterator<Item = (u32, i64, f64)>) -> AppendStats {
         let mut stats = AppendStats::default();
+        let tap = self.tap.get();
+        let mut tapped = Vec::new();
         let mut inner = self.write();
         let Inner { series, files, .. } = &mut *inner;
         for (id, t, v) in samples {
             match series.get_mut(id) {
                 None => stats.unknown += 1,
                 Some(s) => match s.append(t, v, files) {
-                    Ok(()) => stats.appended += 1,
+                    Ok(()) => {
+                        stats.appended += 1;
+                        if tap.is_some() {
+                            tapped.push((id, t, v));
+                        }
+                    }
                     Err(_) => stats.rejected += 1,
                 },
             }
+        }
+        if let Some(tap) = tap
+            && !tapped.is_empty()
+        {
+            tap.appended(&tapped);
         }
         stats
     }
@@ -293,7 +319,6 @@ impl Store {
     }
 
     /// The labels of series `id`.
-    #[cfg(test)]
     pub(crate) fn labels(&self, id: u32) -> Option<Labels> {
         let inner = self.read();
         inner.series.get(id).map(|s| inner.labels_of(s))

@@ -22,6 +22,7 @@ mod pg_outage;
 mod promql_conformance;
 mod promql_fuzz;
 mod query_api;
+mod remote_write;
 mod replicas;
 mod reports;
 mod rules_cli;
