@@ -103,7 +103,7 @@ impl Application {
             q.engine_options(cfg.rules.evaluation_interval.get().as_millis() as i64),
         );
         let ctx = crate::rules::Context {
-            external_labels: cfg.rules.external_labels.clone(),
+            external_labels: cfg.alert_external_labels(),
             external_url: cfg.external_url(),
             concurrency: cfg.rules.threads(),
             parallel_after_s: crate::rules::PARALLEL_AFTER_S,
@@ -138,7 +138,7 @@ impl Application {
         };
         let observed = rules.clone();
         metrics.on_render(move || observed.observe());
-        let remote = crate::remote::build(&cfg.remote_write, &cfg.rules.external_labels, &store, metrics.registry())
+        let remote = crate::remote::build(&cfg.remote_write, &cfg.series_external_labels(), &store, metrics.registry())
             .map_err(|e| anyhow::anyhow!("[[remote_write]]: {e}"))?;
         let query_slots = Arc::new(tokio::sync::Semaphore::new(cfg.query.max_concurrency));
         let admin = crate::http::admin::guard::Guard::build(&cfg.admin);

@@ -1,7 +1,7 @@
 //! `GET /federate?match[]=…`: *federation* as Prometheus serves it — the latest sample of each
 //! series matching any selector (within the last 5 minutes, stale markers left out), with its
 //! timestamp, in the text exposition format, grouped by metric name under `# TYPE … untyped`,
-//! with `rules.external_labels` added where a series lacks them. A central Prometheus scrapes
+//! with the external labels (`[global]`, `rules.external_labels`) added where a series lacks them. A central Prometheus scrapes
 //! it with `honor_labels: true` and `metrics_path: /federate`.
 
 use super::AppState;
@@ -27,7 +27,7 @@ pub(crate) async fn federate(State(state): State<AppState>, p: Params) -> Respon
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "bad_data", e.msg),
     };
     let now = chrono::Utc::now().timestamp_millis();
-    let external = &state.config.config.rules.external_labels;
+    let external = &state.config.config.series_external_labels();
     // name → series line (labels text) → (t, v); a series matched by two selectors once.
     let mut out: BTreeMap<String, BTreeMap<String, (i64, f64)>> = BTreeMap::new();
     for set in &sets {

@@ -82,9 +82,39 @@ pub struct Config {
     pub(crate) admin: admin::AdminConfig,
     /// Receivers of every appended sample (Prometheus remote write).
     pub(crate) remote_write: Vec<remote::RemoteWriteConfig>,
+    /// Labels that say where this sidewatch runs.
+    pub(crate) global: GlobalConfig,
+}
+
+/// `[global]`: labels that say where this sidewatch runs, as Prometheus' `global` section.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct GlobalConfig {
+    /// Added to every series sent by remote write and `/federate` and to every alert (where
+    /// missing), e.g. `{ cluster = "eu-1", replica = "a" }`.
+    pub(crate) external_labels: std::collections::BTreeMap<String, String>,
+    /// External labels that differ per replica (`["replica"]`): sent with remote write and
+    /// federation, but never added to alerts, so replicas' alerts are the same alerts and are
+    /// delivered once (docs/FLEET.md).
+    pub(crate) replica_labels: Vec<String>,
 }
 
 impl Config {
+    /// The external labels of series (remote write, federation): `[global]`'s, then
+    /// `rules.external_labels`' over them.
+    pub(crate) fn series_external_labels(&self) -> std::collections::BTreeMap<String, String> {
+        let mut all = self.global.external_labels.clone();
+        all.extend(self.rules.external_labels.clone());
+        all
+    }
+
+    /// The external labels of alerts: those of series without `global.replica_labels`.
+    pub(crate) fn alert_external_labels(&self) -> std::collections::BTreeMap<String, String> {
+        let mut all = self.series_external_labels();
+        all.retain(|k, _| !self.global.replica_labels.contains(k));
+        all
+    }
+
     /// The external URL, or `http://<listen>` when none is set.
     pub(crate) fn external_url(&self) -> String {
         if self.server.external_url.is_empty() {
@@ -109,6 +139,16 @@ impl Settings for Config {
         errors.extend(jobs::validate(&self.jobs, invalid));
         errors.extend(admin::validate(&self.admin, invalid));
         errors.extend(remote::validate(&self.remote_write, invalid));
+        let usable = |k: &str| {
+            !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        for k in self.global.external_labels.keys().chain(self.global.replica_labels.iter()) {
+            if !usable(k) {
+                errors.push(invalid(&["global", "external_labels"], &format!("{k:?} is not a usable label name")));
+            }
+        }
         let sections = reports::Sections {
             ingest: &self.ingest,
             events: &self.events,

@@ -50,16 +50,25 @@ async fn three_replicas_on_postgres_deliver_each_group_change_exactly_once() {
     );
     let storage = format!("url = \"{}\"", db.url);
     let mut apps = Vec::new();
-    for _ in 0..3 {
+    for r in ["a", "b", "c"] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("r.yml"), RULES).unwrap();
-        apps.push(spawn_app_in(dir, &storage, &extra).await);
+        // Each replica says which it is; that label is not part of an alert's identity.
+        let global = format!(
+            "[global]\nexternal_labels = {{ cluster = \"eu-1\", replica = \"{r}\" }}\nreplica_labels = [\"replica\"]\n"
+        );
+        apps.push(spawn_app_in(dir, &storage, &format!("{global}{extra}")).await);
     }
     let settle = std::time::Duration::from_secs(6);
 
     eventually(30, "the first firing notification", || async { (!hook.received().is_empty()).then_some(()) }).await;
     tokio::time::sleep(settle).await;
     assert_eq!(statuses(&hook), vec!["firing"], "one firing notification from three replicas");
+    let labels = hook.received()[0].json()["alerts"][0]["labels"].clone();
+    assert_eq!((labels["cluster"].as_str(), labels.get("replica")), (Some("eu-1"), None), "{labels}");
+    // Federation says which replica a series comes from.
+    let fed = client().get(apps[1].url("/federate?match[]=up")).send().await.unwrap().text().await.unwrap();
+    assert!(fed.contains("replica=\"b\"") && fed.contains("cluster=\"eu-1\""), "{fed}");
 
     broken.store(0, Ordering::SeqCst);
     eventually(30, "the resolved notification", || async { (statuses(&hook).len() >= 2).then_some(()) }).await;
