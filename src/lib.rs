@@ -11,7 +11,7 @@ pub(crate) mod http;
 pub mod jobs;
 pub mod notify;
 pub mod promql;
-pub(crate) mod remote;
+pub mod remote;
 pub mod reports;
 pub mod rules;
 pub mod scrape;

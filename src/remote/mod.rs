@@ -118,3 +118,46 @@ pub(crate) fn build(
 pub(crate) fn start(shards: &[Arc<Shard>], stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     shards.iter().map(|s| tokio::spawn(s.clone().run(stop.clone()))).collect()
 }
+
+/// For `benches/remote_write.rs`: encodes and sends `series` × `per_series` samples (one per
+/// series per round, a round a second apart) from a filled queue to `url` with the default
+/// queue settings, one shard; returns the samples sent and the seconds it took.
+#[doc(hidden)]
+pub async fn measure_send(url: &str, series: u32, per_series: u32) -> (u64, f64) {
+    let cfg: RemoteWriteConfig = toml::from_str(&format!(
+        "url = \"{url}\"\nqueue_config = {{ capacity = {}, max_shards = 1 }}\n",
+        (series as usize * per_series as usize).max(2_000)
+    ))
+    .expect("bench config");
+    let store = Arc::new(Store::new(series as usize + 10, 3_600_000));
+    let registry = Registry::new();
+    let sender =
+        Arc::new(send::Sender::build(&cfg, &Default::default(), RemoteMetrics::register(&registry)).expect("sender"));
+    let shard = Shard::new(sender, store.clone(), 0);
+    let ids: Vec<u32> = (0..series)
+        .map(|i| {
+            let name = format!("bench_metric_{}", i % 100);
+            let inst = format!("host-{i}");
+            store
+                .get_or_create([("__name__", name.as_str()), ("instance", inst.as_str()), ("job", "bench")])
+                .expect("series")
+        })
+        .collect();
+    let t0 = 1_700_000_000_000i64;
+    for r in 0..per_series as i64 {
+        shard.push(ids.iter().map(|id| (*id, t0 + r * 1000, r as f64)));
+    }
+    let (_tx, mut rx) = watch::channel(false);
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
+    loop {
+        let batch = shard.take();
+        if batch.is_empty() {
+            break;
+        }
+        let (body, n) = shard.encode(&batch);
+        shard.sender.send(body, n, &mut rx).await;
+        sent += n as u64;
+    }
+    (sent, started.elapsed().as_secs_f64())
+}

@@ -113,7 +113,7 @@ impl Sender {
     }
 
     /// Sends one encoded request until it is accepted, refused for good, or `stop`.
-    async fn send(&self, body: Vec<u8>, samples: usize, stop: &mut watch::Receiver<bool>) {
+    pub(super) async fn send(&self, body: Vec<u8>, samples: usize, stop: &mut watch::Receiver<bool>) {
         let mut backoff = self.min_backoff;
         loop {
             let req = self
@@ -160,7 +160,7 @@ impl Sender {
 /// One bounded queue and the task that drains it.
 #[derive(Debug)]
 pub(crate) struct Shard {
-    sender: Arc<Sender>,
+    pub(super) sender: Arc<Sender>,
     store: Arc<Store>,
     queue: Mutex<VecDeque<(u32, i64, f64)>>,
     ready: Notify,
@@ -198,7 +198,7 @@ impl Shard {
         }
     }
 
-    fn take(&self) -> Vec<(u32, i64, f64)> {
+    pub(super) fn take(&self) -> Vec<(u32, i64, f64)> {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let n = q.len().min(self.sender.per_send);
         q.drain(..n).collect()

@@ -12,6 +12,7 @@ mod common;
 mod crash_storm;
 mod digest;
 mod federate;
+mod fleet_storm;
 mod fuzz_inputs;
 mod health;
 mod notify_channels;
