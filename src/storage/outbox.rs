@@ -201,6 +201,11 @@ pub trait OutboxRepo: Send + Sync {
 const COLUMNS: &str = "id, receiver, channel, target, group_key, alert_names, kind, payload, payload_hash, status, \
                        attempts, next_attempt_at, expires_at, last_http_status, error_text, created_at, sent_at";
 
+/// Keys per `notify_groups` upsert (4 parameters each).
+const LEASE_ROWS: usize = 500;
+/// Rows per outbox `INSERT` (14 parameters each, under SQLite's 32,766).
+const OUTBOX_ROWS: usize = 500;
+
 /// What makes a queued row the same row: its channel, group, payload and queue time. An
 /// enqueue retried after an error whose first attempt did commit writes nothing again.
 fn dedupe_key(r: &NewOutboxRow) -> String {
@@ -413,7 +418,9 @@ impl OutboxRepo for Storage {
 
 impl Storage {
     /// Writes `rows`; a `pending` one with a window goes through the `notify_groups` lease
-    /// ([`OutboxRepo::enqueue_once`]). Ids written, and how many were duplicates.
+    /// ([`OutboxRepo::enqueue_once`]). Ids written, and how many were duplicates. A few
+    /// multi-row statements per call, not two per row: a storm of thousands of groups is a
+    /// handful of round trips to PostgreSQL.
     async fn insert_rows(&self, rows: &[(NewOutboxRow, Option<i64>)]) -> Result<(Vec<i64>, usize), StorageError> {
         // One lock order for every replica: by channel, then group.
         let mut rows: Vec<(NewOutboxRow, Option<i64>)> = rows.to_vec();
@@ -423,49 +430,85 @@ impl Storage {
         let fut = async {
             on_pool!(self.db(), p => {
                 let mut tx = p.begin().await?;
-                let mut ids = Vec::with_capacity(rows.len());
-                let mut duplicates = 0;
-                for (r, window) in &rows {
-                    let mut r = r.clone();
-                    if let (OutboxStatus::Pending, Some(window)) = (r.status, window) {
-                        let won: Option<i64> = sqlx::query_scalar(
-                            "INSERT INTO notify_groups (target, group_key, last_hash, last_at) VALUES ($1, $2, $3, $4) \
-                             ON CONFLICT (target, group_key) DO UPDATE SET last_hash = excluded.last_hash, \
-                             last_at = excluded.last_at \
-                             WHERE notify_groups.last_hash <> excluded.last_hash OR notify_groups.last_at <= $5 \
-                             RETURNING last_at",
-                        )
-                        .bind(&r.target).bind(&r.group_key).bind(&r.payload_hash).bind(r.created_at)
-                        .bind(r.created_at - window)
-                        .fetch_optional(&mut *tx).await?;
-                        if won.is_none() {
-                            duplicates += 1;
-                            let at: i64 = sqlx::query_scalar("SELECT last_at FROM notify_groups WHERE target = $1 AND group_key = $2")
-                                .bind(&r.target).bind(&r.group_key).fetch_one(&mut *tx).await?;
-                            let at = chrono::DateTime::from_timestamp_millis(at)
-                                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                                .unwrap_or_default();
-                            r.status = OutboxStatus::Suppressed;
-                            r.error_text = Some(format!(
-                                "cooldown: identical notification queued at {at} (the last one for this channel \
-                                 and group, by this or another replica)"
-                            ));
+                // The lease: one upsert per chunk of rows with the same window and distinct
+                // (channel, group) keys; the keys it returns won, the others are duplicates.
+                let mut chunks: Vec<(i64, Vec<usize>)> = Vec::new();
+                for (i, (r, window)) in rows.iter().enumerate() {
+                    let (OutboxStatus::Pending, Some(w)) = (r.status, window) else { continue };
+                    let key = (&r.target, &r.group_key);
+                    let fits = |c: &(i64, Vec<usize>)| {
+                        c.0 == *w && c.1.len() < LEASE_ROWS && !c.1.iter().any(|&j| (&rows[j].0.target, &rows[j].0.group_key) == key)
+                    };
+                    match chunks.iter_mut().find(|c| fits(c)) {
+                        Some(c) => c.1.push(i),
+                        None => chunks.push((*w, vec![i])),
+                    }
+                }
+                let mut lost: Vec<usize> = Vec::new();
+                for (window, idx) in &chunks {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO notify_groups (target, group_key, last_hash, last_at) ");
+                    q.push_values(idx, |mut b, &i| {
+                        let r = &rows[i].0;
+                        b.push_bind(&r.target).push_bind(&r.group_key).push_bind(&r.payload_hash).push_bind(r.created_at);
+                    });
+                    // The window is a number the code computed, not input: written in place.
+                    q.push(format!(
+                        " ON CONFLICT (target, group_key) DO UPDATE SET last_hash = excluded.last_hash, \
+                         last_at = excluded.last_at WHERE notify_groups.last_hash <> excluded.last_hash \
+                         OR notify_groups.last_at <= excluded.last_at - {window} RETURNING target, group_key"
+                    ));
+                    let won: std::collections::HashSet<(String, String)> = q
+                        .build_query_as::<(String, String)>()
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    lost.extend(idx.iter().copied().filter(|&i| !won.contains(&(rows[i].0.target.clone(), rows[i].0.group_key.clone()))));
+                }
+                let duplicates = lost.len();
+                if !lost.is_empty() {
+                    // Say when the notification they duplicate was queued.
+                    let mut at = std::collections::HashMap::new();
+                    for keys in lost.chunks(LEASE_ROWS) {
+                        let mut q = sqlx::QueryBuilder::new("SELECT target, group_key, last_at FROM notify_groups WHERE (target, group_key) IN (");
+                        let mut sep = q.separated(", ");
+                        for &i in keys {
+                            sep.push("(").push_bind_unseparated(&rows[i].0.target).push_unseparated(", ")
+                                .push_bind_unseparated(&rows[i].0.group_key).push_unseparated(")");
+                        }
+                        q.push(")");
+                        for (t, g, a) in q.build_query_as::<(String, String, i64)>().fetch_all(&mut *tx).await? {
+                            at.insert((t, g), a);
                         }
                     }
-                    let id: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO outbox (receiver, channel, target, group_key, alert_names, kind, payload, \
-                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at, dedupe_key) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13) \
-                         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-                    )
-                    .bind(&r.receiver).bind(&r.channel).bind(&r.target).bind(&r.group_key)
-                    .bind(&r.alert_names).bind(&r.kind).bind(&r.payload).bind(&r.payload_hash)
-                    .bind(r.status.as_str()).bind(&r.error_text).bind(r.created_at).bind(r.expires_at)
-                    .bind(dedupe_key(&r))
-                    .fetch_optional(&mut *tx).await?;
-                    if let Some(id) = id {
-                        ids.push(id);
+                    for &i in &lost {
+                        let r = &mut rows[i].0;
+                        let when = at
+                            .get(&(r.target.clone(), r.group_key.clone()))
+                            .and_then(|ms| chrono::DateTime::from_timestamp_millis(*ms))
+                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                            .unwrap_or_default();
+                        r.status = OutboxStatus::Suppressed;
+                        r.error_text = Some(format!(
+                            "cooldown: identical notification queued at {when} (the last one for this channel \
+                             and group, by this or another replica)"
+                        ));
                     }
+                }
+                let mut ids = Vec::with_capacity(rows.len());
+                for chunk in rows.chunks(OUTBOX_ROWS) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO outbox (receiver, channel, target, group_key, alert_names, kind, payload, \
+                         payload_hash, status, error_text, next_attempt_at, expires_at, created_at, dedupe_key) ",
+                    );
+                    q.push_values(chunk, |mut b, (r, _)| {
+                        b.push_bind(&r.receiver).push_bind(&r.channel).push_bind(&r.target).push_bind(&r.group_key)
+                            .push_bind(&r.alert_names).push_bind(&r.kind).push_bind(&r.payload).push_bind(&r.payload_hash)
+                            .push_bind(r.status.as_str()).push_bind(&r.error_text).push_bind(r.created_at)
+                            .push_bind(r.expires_at).push_bind(r.created_at).push_bind(dedupe_key(r));
+                    });
+                    q.push(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id");
+                    ids.extend(q.build_query_scalar::<i64>().fetch_all(&mut *tx).await?);
                 }
                 tx.commit().await?;
                 Ok((ids, duplicates))
