@@ -142,6 +142,21 @@ impl Worker {
     }
 
     async fn deliver_batch(&self, target: &Target, rows: Vec<OutboxRow>, bucket: &mut Bucket) {
+        // The outcomes are written together when the batch is done: one statement, not one per row.
+        let mut done = Vec::with_capacity(rows.len());
+        self.deliver_rows(target, rows, bucket, &mut done).await;
+        if let Err(e) = self.storage.finish_many(&done).await {
+            tracing::warn!(target = %target.id, rows = done.len(), error = %e, "outbox: recording attempts failed");
+        }
+    }
+
+    async fn deliver_rows(
+        &self,
+        target: &Target,
+        rows: Vec<OutboxRow>,
+        bucket: &mut Bucket,
+        done: &mut Vec<(i64, Attempt)>,
+    ) {
         let tokens = bucket.available();
         if tokens == 0 {
             // Over budget: wait for the next token; nothing is dropped.
@@ -152,7 +167,7 @@ impl Worker {
                     error: "rate limited: waiting for the channel's budget".into(),
                     next,
                 };
-                self.record(target, &r, a).await;
+                self.record(target, &r, a, done);
             }
             return;
         }
@@ -165,17 +180,23 @@ impl Worker {
         };
         for r in single {
             bucket.take(1);
-            self.deliver_one(target, &r, None).await;
+            self.deliver_one(target, &r, None, done).await;
         }
         if let Some(first) = merged.first() {
             bucket.take(1);
             self.metrics.storm_summaries.with_label_values(&[&target.receiver, target.channel.kind()]).inc();
-            self.deliver_one(target, first, Some(&merged)).await;
+            self.deliver_one(target, first, Some(&merged), done).await;
         }
     }
 
     /// Sends `row` (or, with `merged`, one summary of all those rows) and records the outcome.
-    async fn deliver_one(&self, target: &Target, row: &OutboxRow, merged: Option<&[OutboxRow]>) {
+    async fn deliver_one(
+        &self,
+        target: &Target,
+        row: &OutboxRow,
+        merged: Option<&[OutboxRow]>,
+        done: &mut Vec<(i64, Attempt)>,
+    ) {
         let now = now_ms();
         let n = match merged {
             Some(rows) => summary(rows, self.max_alerts),
@@ -193,23 +214,23 @@ impl Worker {
                 }
             }
         };
-        let done = now_ms();
+        let finished = now_ms();
         for r in merged.unwrap_or(std::slice::from_ref(row)) {
-            let mut a = outcome(r, result.clone(), done);
+            let mut a = outcome(r, result.clone(), finished);
             if let (Some(_), Attempt::Sent { .. }) = (merged, &a) {
-                a = Attempt::Sent { http_status: result.clone().ok().flatten(), at: done };
+                a = Attempt::Sent { http_status: result.clone().ok().flatten(), at: finished };
             }
             if matches!(a, Attempt::Sent { .. }) {
                 self.metrics
                     .latency
                     .with_label_values(&[target.channel.kind()])
-                    .observe((done - r.created_at.min(now)) as f64 / 1000.0);
+                    .observe((finished - r.created_at.min(now)) as f64 / 1000.0);
             }
-            self.record(target, r, a).await;
+            self.record(target, r, a, done);
         }
     }
 
-    async fn record(&self, target: &Target, row: &OutboxRow, a: Attempt) {
+    fn record(&self, target: &Target, row: &OutboxRow, a: Attempt, done: &mut Vec<(i64, Attempt)>) {
         let outcome = match &a {
             Attempt::Sent { .. } => "sent",
             Attempt::Retry { .. } => "retried",
@@ -227,9 +248,7 @@ impl Worker {
             }
             Attempt::Sent { .. } => tracing::debug!(target = %target.id, row = row.id, "notification sent"),
         }
-        if let Err(e) = self.storage.finish(row.id, &a).await {
-            tracing::warn!(target = %target.id, row = row.id, error = %e, "outbox: recording an attempt failed");
-        }
+        done.push((row.id, a));
     }
 }
 

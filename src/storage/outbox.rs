@@ -177,6 +177,8 @@ pub trait OutboxRepo: Send + Sync {
     ) -> Result<Vec<OutboxRow>, StorageError>;
     /// Records an attempt's outcome.
     async fn finish(&self, id: i64, attempt: &Attempt) -> Result<(), StorageError>;
+    /// Records several attempts' outcomes at once (one statement on PostgreSQL).
+    async fn finish_many(&self, done: &[(i64, Attempt)]) -> Result<(), StorageError>;
     /// Rows matching `filter`, newest first.
     async fn list_outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxRow>, StorageError>;
     /// Puts matching rows back to `pending`, due now, expiring at `expires_at`; returns how many.
@@ -200,6 +202,17 @@ pub trait OutboxRepo: Send + Sync {
 
 const COLUMNS: &str = "id, receiver, channel, target, group_key, alert_names, kind, payload, payload_hash, status, \
                        attempts, next_attempt_at, expires_at, last_http_status, error_text, created_at, sent_at";
+
+/// An attempt as the outbox columns it sets: status, HTTP status, error, next attempt, sent at.
+fn outcome_columns(a: &Attempt) -> (OutboxStatus, Option<i64>, Option<&String>, Option<i64>, Option<i64>) {
+    match a {
+        Attempt::Sent { http_status, at } => (OutboxStatus::Sent, *http_status, None, None, Some(*at)),
+        Attempt::Retry { http_status, error, next } => {
+            (OutboxStatus::Pending, *http_status, Some(error), Some(*next), None)
+        }
+        Attempt::Failed { http_status, error } => (OutboxStatus::Failed, *http_status, Some(error), None, None),
+    }
+}
 
 /// Keys per `notify_groups` upsert (4 parameters each).
 const LEASE_ROWS: usize = 500;
@@ -302,14 +315,46 @@ impl OutboxRepo for Storage {
         self.run("outbox.claim", fut).await
     }
 
-    async fn finish(&self, id: i64, attempt: &Attempt) -> Result<(), StorageError> {
-        let (status, http, error, next, sent) = match attempt {
-            Attempt::Sent { http_status, at } => (OutboxStatus::Sent, *http_status, None, None, Some(*at)),
-            Attempt::Retry { http_status, error, next } => {
-                (OutboxStatus::Pending, *http_status, Some(error), Some(*next), None)
+    async fn finish_many(&self, done: &[(i64, Attempt)]) -> Result<(), StorageError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        if self.backend() != super::Backend::Postgres {
+            // SQLite: statements are cheap (no network); one at a time.
+            for (id, a) in done {
+                self.finish(*id, a).await?;
             }
-            Attempt::Failed { http_status, error } => (OutboxStatus::Failed, *http_status, Some(error), None, None),
+            return Ok(());
+        }
+        let fut = async {
+            on_pool!(self.db(), p => {
+                for chunk in done.chunks(OUTBOX_ROWS) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "UPDATE outbox AS o SET status = v.status, last_http_status = v.http, \
+                         error_text = CASE WHEN v.status = 'sent' THEN NULL ELSE COALESCE(v.error, o.error_text) END, \
+                         next_attempt_at = COALESCE(v.next, o.next_attempt_at), sent_at = v.sent, claimed_by = NULL, \
+                         claimed_at = NULL FROM (",
+                    );
+                    q.push_values(chunk, |mut b, (id, a)| {
+                        let (status, http, error, next, sent) = outcome_columns(a);
+                        b.push_bind(*id).push_unseparated("::BIGINT")
+                            .push_bind(status.as_str()).push_unseparated("::TEXT")
+                            .push_bind(http).push_unseparated("::BIGINT")
+                            .push_bind(error.cloned()).push_unseparated("::TEXT")
+                            .push_bind(next).push_unseparated("::BIGINT")
+                            .push_bind(sent).push_unseparated("::BIGINT");
+                    });
+                    q.push(") AS v(id, status, http, error, next, sent) WHERE o.id = v.id");
+                    q.build().execute(p).await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            })
         };
+        self.run("outbox.finish", fut).await
+    }
+
+    async fn finish(&self, id: i64, attempt: &Attempt) -> Result<(), StorageError> {
+        let (status, http, error, next, sent) = outcome_columns(attempt);
         let fut = async {
             on_pool!(self.db(), p => sqlx::query(
                 "UPDATE outbox SET status = $1, last_http_status = $2, error_text = CASE WHEN $1 = 'sent' THEN NULL ELSE COALESCE($3, error_text) END, \
