@@ -136,6 +136,15 @@ pub(crate) enum PrintFormat {
 /// Parses the command line and runs it; returns the process exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run | Command::Demo) {
+        // A command whose output is piped into `head` ends quietly when the reader goes away,
+        // as Unix tools do, instead of panicking on the closed pipe. (The server keeps Rust's
+        // default, which turns a closed socket into an error, not a signal.)
+        // SAFETY: called once at start, before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

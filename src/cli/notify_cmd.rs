@@ -420,6 +420,14 @@ pub(super) fn notify(l: &LoadedConfig, cmd: &NotifyCommand) -> anyhow::Result<Ex
             let st = storage(l).await?;
             let mut n = template::sample(if *resolved { "resolved" } else { "firing" });
             n.receiver = receiver.clone();
+            // The links and the instance are this sidewatch's (server.external_url / listen).
+            let base = cfg.external_url();
+            n.external_url = base.clone();
+            for a in &mut n.alerts {
+                a.generator_url = format!("{base}/graph?g0.expr=vector%281%29");
+                a.labels.insert("instance".into(), cfg.server.listen.clone());
+                a.fingerprint = format!("{:016x}", fingerprint(&a.labels));
+            }
             let mut failed = 0;
             for t in targets {
                 let row = crate::notify::test_row(&t, &n);

@@ -282,10 +282,10 @@ pub(crate) async fn buildinfo() -> Response {
         "status": "success",
         "data": {
             "version": env!("CARGO_PKG_VERSION"),
-            "revision": option_env!("SIDEWATCH_GIT_REVISION").unwrap_or("unknown"),
-            "branch": "main",
+            "revision": env!("SIDEWATCH_GIT_REVISION"),
+            "branch": env!("SIDEWATCH_GIT_BRANCH"),
             "buildUser": "",
-            "buildDate": "",
+            "buildDate": env!("SIDEWATCH_BUILD_DATE"),
             "goVersion": concat!("rust (sidewatch ", env!("CARGO_PKG_VERSION"), ")"),
         }
     }))

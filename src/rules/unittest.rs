@@ -63,6 +63,8 @@ struct InputSeries {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AlertTest {
+    /// As promtool: absent means 0.
+    #[serde(default = "zero")]
     eval_time: String,
     alertname: String,
     #[serde(default)]
@@ -82,6 +84,8 @@ struct ExpAlert {
 #[serde(deny_unknown_fields)]
 struct ExprTest {
     expr: String,
+    /// As promtool: absent means 0.
+    #[serde(default = "zero")]
     eval_time: String,
     #[serde(default)]
     exp_samples: Vec<ExpSample>,
@@ -107,6 +111,10 @@ pub(crate) struct Report {
     pub(crate) skipped: Vec<String>,
     /// Test groups that passed.
     pub(crate) passed: usize,
+}
+
+fn zero() -> String {
+    "0s".into()
 }
 
 fn dur(s: &str, what: &str) -> Result<i64, UnitTestError> {

@@ -277,3 +277,38 @@ fn demo_fires_delivers_resolves_and_writes_a_digest() {
     let page = std::fs::read_to_string(html).unwrap();
     assert!(page.contains("DemoHighErrorRate") && page.contains("<h1>Weekly digest"), "{page}");
 }
+
+/// `sidewatch alerts export | head -1` ends quietly when `head` closes the pipe (no panic).
+#[tokio::test]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    use sidewatch::storage::{AlertChange, AlertRepo, Storage};
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[storage]\nurl = \"sqlite://data/t.db\"\n";
+    std::fs::write(dir.path().join("sidewatch.toml"), text).unwrap();
+    let loaded = sidewatch::settings::load_from_str(text, Some(&dir.path().join("sidewatch.toml")), &[]).unwrap();
+    let storage = Storage::connect(&loaded.config.storage, dir.path()).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let rows: Vec<AlertChange> = (0..5_000)
+        .map(|i| AlertChange {
+            fingerprint: format!("f{i}"),
+            rule: "Pipe".into(),
+            labels: format!("{{\"alertname\":\"Pipe\",\"i\":\"{i}\",\"pad\":\"{}\"}}", "x".repeat(60)),
+            from: "pending".into(),
+            to: "firing".into(),
+            value: 1.0,
+            at: now - 1000 + i,
+        })
+        .collect();
+    storage.append_history(&rows).await.unwrap();
+    storage.close().await;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("'{BIN}' alerts export --since 1h | head -1"))
+        .current_dir(dir.path())
+        .env_remove("SIDEWATCH_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("time,alertname,"), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+}

@@ -211,7 +211,7 @@ async fn notify_test_sends_through_the_real_channel_and_preview_sends_nothing() 
     std::fs::write(
         dir.path().join("sidewatch.toml"),
         format!(
-            "[storage]\nurl = \"sqlite://data/t.db\"\n[notify.route]\nreceiver = \"r\"\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\" }}, {{ url = \"{}\" }}]\n",
+            "[server]\nlisten = \"127.0.0.1:19465\"\nexternal_url = \"https://watch.example\"\n[storage]\nurl = \"sqlite://data/t.db\"\n[notify.route]\nreceiver = \"r\"\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{{ url = \"{}\" }}, {{ url = \"{}\" }}]\n",
             hook.url("/ok"),
             dead.url("/dead?token=hunter22")
         ),
@@ -226,7 +226,12 @@ async fn notify_test_sends_through_the_real_channel_and_preview_sends_nothing() 
     assert_eq!(out.status.code(), Some(1), "one channel failed: {text}");
     assert!(text.contains("r/webhook/0: sent") && text.contains("r/webhook/1: FAILED: HTTP 503"), "{text}");
     assert!(!text.contains("hunter22"));
-    assert_eq!(hook.received()[0].json()["alerts"][0]["labels"]["alertname"], "SidewatchTest");
+    let sent = hook.received()[0].json();
+    assert_eq!(sent["alerts"][0]["labels"]["alertname"], "SidewatchTest");
+    // The payload names this sidewatch, not a default address.
+    assert_eq!(sent["externalURL"], "https://watch.example");
+    assert!(sent["alerts"][0]["generatorURL"].as_str().unwrap().starts_with("https://watch.example/graph"), "{sent}");
+    assert_eq!(sent["alerts"][0]["labels"]["instance"], "127.0.0.1:19465");
     let hist = cli(dir.path(), &["alerts", "history"]);
     assert!(hist.contains("SidewatchTest (test)") && hist.contains("failed"), "{hist}");
 

@@ -146,6 +146,10 @@ async fn series_labels_values_and_buildinfo() {
     let (status, body) = get(&app, "/api/v1/status/buildinfo").await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["version"], env!("CARGO_PKG_VERSION"));
+    // Built from a git checkout: the revision and the build date, as Grafana shows them.
+    let rev = body["data"]["revision"].as_str().unwrap();
+    assert!(rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()), "{body}");
+    assert_eq!(body["data"]["buildDate"].as_str().unwrap().len(), 17, "{body}");
     app.stop().await;
 }
 

@@ -183,3 +183,21 @@ async fn check_rules_warns_about_metrics_no_target_exposes() {
     assert!(out.contains("r.yml:10: warning: B: no target exposes http_errors_total"), "{out}");
     assert_eq!(out.matches("no target exposes").count(), 1, "{out}");
 }
+
+/// As promtool, a test without `eval_time` evaluates at 0.
+#[test]
+fn a_test_without_eval_time_evaluates_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.yml"),
+        "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum(up)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("t.yml"),
+        "rule_files: [r.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'up{job=\"a\"}'\n        values: '1 0'\n    promql_expr_test:\n      - expr: job:up:sum\n        exp_samples:\n          - labels: 'job:up:sum'\n            value: 1\n",
+    )
+    .unwrap();
+    let (code, out) = run(&["test", "rules", "t.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
+}
