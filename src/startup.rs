@@ -32,6 +32,37 @@ pub struct Application {
     remote: Vec<std::sync::Arc<crate::remote::Shard>>,
 }
 
+/// With no configuration file and no rule files where `rules.files` points (a new folder),
+/// writes the built-in packs under `data/packs/` and uses them; with a configuration file whose
+/// `rules.files` match nothing, says so.
+fn use_builtin_packs(config: &mut LoadedConfig) {
+    let found =
+        crate::rules::matching_files(&config.base_dir, &config.config.rules.files).map_or(true, |f| !f.is_empty());
+    if found {
+        return;
+    }
+    if config.file.is_some() {
+        tracing::warn!(files = ?config.config.rules.files, "rules.files matches no file: no rules are evaluated");
+        return;
+    }
+    let dir = config.base_dir.join("data/packs");
+    match crate::rules::packs::write(&dir) {
+        Ok(()) => {
+            // Rule files put in the configured place later join the packs on reload.
+            config.config.rules.files.push("data/packs/rules/*.yml".into());
+            config.config.notify.runbooks_dir = "data/packs/runbooks".into();
+            tracing::info!(
+                dir = %dir.display(),
+                packs = crate::rules::packs::RULES.len(),
+                "no configuration file and no rules/ here: using the built-in rule packs"
+            );
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot write the built-in rule packs; no rules are evaluated")
+        }
+    }
+}
+
 /// Where the store checkpoint lives: `store.checkpoint_path`, else beside the SQLite file
 /// (`<db>.store`), else `data/sidewatch.store`.
 fn checkpoint_path(loaded: &LoadedConfig) -> PathBuf {
@@ -63,7 +94,8 @@ fn self_target(addr: SocketAddr) -> TargetConfig {
 impl Application {
     /// Connects storage (applying migrations), restores the store checkpoint, registers self
     /// metrics and binds the listen address. Fails with a message naming what could not be set up.
-    pub async fn build(config: LoadedConfig) -> anyhow::Result<Self> {
+    pub async fn build(mut config: LoadedConfig) -> anyhow::Result<Self> {
+        use_builtin_packs(&mut config);
         let cfg = &config.config;
         let storage = Storage::connect(&cfg.storage, &config.base_dir)
             .await

@@ -7,6 +7,7 @@ pub(crate) mod eval;
 pub mod file;
 pub(crate) mod lint;
 pub mod manager;
+pub(crate) mod packs;
 pub(crate) mod persist;
 mod publish;
 pub(crate) mod template;

@@ -161,6 +161,12 @@ fn run_with_no_config_serves_and_stops_on_sigterm() {
     assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
     assert!(dir.path().join("data/sidewatch.db").exists());
+    // From an empty folder it watches itself with the built-in packs.
+    let rules = http_get(&addr, "/api/v1/rules");
+    for pack in ["Http5xxRatioHigh", "ReadinessFailing", "SidewatchRuleEvaluationFailures"] {
+        assert!(rules.contains(pack), "built-in pack rule {pack} loaded: {rules}");
+    }
+    assert!(dir.path().join("data/packs/runbooks/Http5xxRatioHigh.md").exists());
     // SIGHUP reloads the rule files (the file watcher is off here).
     assert!(!http_get(&addr, "/api/v1/rules").contains("\"hup\""));
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
