@@ -380,23 +380,23 @@ pub(crate) fn selector_spans(e: &Expr) -> Vec<(&VectorSelector, i64)> {
     out
 }
 
-/// Fails with `bad_data` when a selector's window (its range, offsets and enclosing subquery
-/// ranges) reaches further back than the store keeps that metric: such a query could never
-/// see its whole window.
-pub(crate) fn check_retention(store: &Store, e: &Expr) -> R<()> {
+/// A warning when a selector's window (its range, offsets and enclosing subquery ranges)
+/// reaches further back than the store keeps that metric: the query is answered with what the
+/// store holds, as Prometheus answers with what its TSDB holds, and says so.
+pub(crate) fn retention_warning(store: &Store, e: &Expr) -> Option<String> {
     for (vs, span) in selector_spans(e) {
         let keep = store.retention_of(vs.name.as_deref());
         if vs.at.is_none() && span > keep {
             let d = |ms: i64| crate::config::Duration(std::time::Duration::from_millis(ms.max(0) as u64));
-            return Err(QueryError::bad(format!(
-                "the window of {} reaches back {} (range, offset and enclosing subqueries), beyond the store's retention of {} for it (store.retention); raise store.retention or shorten the range",
+            return Some(format!(
+                "PromQL warning: the window of {} reaches back {} (range, offset and enclosing subqueries), beyond the store's retention of {} for it (store.retention): the result covers only the data the store holds",
                 vs,
                 d(span),
                 d(keep)
-            )));
+            ));
         }
     }
-    Ok(())
+    None
 }
 
 /// Joins per-step samples into series.

@@ -191,6 +191,13 @@ pub struct QueryOutput {
     pub(crate) annotations: Vec<String>,
 }
 
+impl QueryOutput {
+    /// The warnings and infos of the evaluation (`PromQL warning: …`, `PromQL info: …`).
+    pub fn annotations(&self) -> &[String] {
+        &self.annotations
+    }
+}
+
 /// Evaluates PromQL over a store.
 #[derive(Clone)]
 pub struct Engine {
@@ -252,7 +259,7 @@ impl Engine {
         t: i64,
         cache: Option<&EvalCache>,
     ) -> Result<QueryOutput, QueryError> {
-        eval::check_retention(&self.store, expr)?;
+        let warning = eval::retention_warning(&self.store, expr);
         let mut ctx = eval::Ctx::new(&self.store, &self.opts, t, t, 0);
         ctx.cache = cache;
         let value = ctx.eval(expr, t)?;
@@ -260,7 +267,9 @@ impl Engine {
             Value::Vector(v) => Value::Vector(eval::check_unique(v)?),
             other => other,
         };
-        Ok(ctx.finish(value))
+        let mut out = ctx.finish(value);
+        out.annotations.extend(warning);
+        Ok(out)
     }
 
     /// Evaluates `query` at every step from `start` to `end` (ms) and joins the results.
@@ -285,9 +294,11 @@ impl Engine {
         if end < start {
             return Err(QueryError::bad("invalid parameter \"end\": end timestamp must not be before start time"));
         }
-        eval::check_retention(&self.store, expr)?;
+        let warning = eval::retention_warning(&self.store, expr);
         let ctx = eval::Ctx::new(&self.store, &self.opts, start, end, step);
         let value = ctx.eval_range(expr, start, end, step)?;
-        Ok(ctx.finish(value))
+        let mut out = ctx.finish(value);
+        out.annotations.extend(warning);
+        Ok(out)
     }
 }
