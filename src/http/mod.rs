@@ -14,6 +14,7 @@ mod query;
 mod query_body;
 mod rules;
 pub(crate) mod server;
+mod status;
 mod targets;
 
 use crate::scrape::TargetState;
@@ -50,6 +51,7 @@ pub(crate) struct AppState {
 /// The full router with its middleware.
 pub(crate) fn router(state: AppState) -> Router {
     let limit = usize::try_from(state.config.config.server.max_body_bytes.bytes()).unwrap_or(usize::MAX);
+    status::mark_start();
     // Reads that `admin.read_requires_token` puts behind a token.
     let reads = Router::new()
         .route("/metrics", get(health::metrics))
@@ -62,6 +64,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/labels", get(query::labels).post(query::labels))
         .route("/api/v1/label/{name}/values", get(query::label_values))
         .route("/api/v1/status/buildinfo", get(query::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/format_query", get(status::format_query).post(status::format_query))
+        .route("/api/v1/query_exemplars", get(status::query_exemplars).post(status::query_exemplars))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::guard::reader));

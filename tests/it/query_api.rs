@@ -225,3 +225,26 @@ async fn queries_past_max_concurrency_wait_then_time_out() {
     let (status, _) = post(&app, "/api/v1/query", &[("query", "1")]).await;
     assert_eq!(status, 200, "the slot is free again");
 }
+
+/// The rest of what Grafana's Prometheus data source calls, in Prometheus' shapes.
+#[tokio::test]
+async fn grafana_status_endpoints_answer_in_prometheus_shapes() {
+    let app = spawn_app("[notify.route]\nreceiver = \"r\"\n[[notify.receivers]]\nname = \"r\"\nwebhook = [{ url = \"https://hooks.example/very-secret-path\" }]\n").await;
+    let (s, b) = get(&app, "/api/v1/format_query?query=sum(rate(x%5B5m%5D))%20by%20(job)%3E1").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["data"].as_str().unwrap().contains("sum by (job)"), "{b}");
+    let (s, b) = get(&app, "/api/v1/format_query?query=sum(rate(x%5B5m%5D))%20%3E").await;
+    assert_eq!((s, b["errorType"].as_str()), (400, Some("bad_data")), "{b}");
+    let (s, b) = get(&app, "/api/v1/query_exemplars?query=up&start=0&end=10").await;
+    assert_eq!((s, b["data"].clone()), (200, serde_json::json!([])), "{b}");
+    let (s, b) = get(&app, "/api/v1/status/runtimeinfo").await;
+    assert_eq!(s, 200);
+    assert_eq!(b["data"]["storageRetention"], "1h");
+    assert!(b["data"]["startTime"].as_str().unwrap().ends_with('Z'));
+    let (_, b) = get(&app, "/api/v1/status/flags").await;
+    assert_eq!(b["data"]["storage.tsdb.retention.time"], "1h");
+    let (_, b) = get(&app, "/api/v1/status/config").await;
+    let text = b["data"]["yaml"].as_str().unwrap();
+    assert!(text.contains("[server]") && !text.contains("very-secret-path"), "secrets stay hidden: {text}");
+    app.stop().await;
+}
