@@ -3,6 +3,7 @@
 //! `write_relabel_configs`, `queue_config`, `remote_timeout`).
 
 use crate::config::{Duration, Invalid, Secret, SecretUrl};
+pub(crate) use crate::scrape::auth::{Authorization, BasicAuth, TlsConfig};
 use crate::scrape::config::RelabelConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,45 +43,6 @@ pub(crate) struct RemoteWriteConfig {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
-}
-
-/// `authorization`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Authorization {
-    /// The scheme, `Bearer` by default.
-    #[serde(rename = "type", default = "bearer")]
-    pub(crate) kind: String,
-    /// The credentials (a secret; `credentials_file` reads them from a file).
-    pub(crate) credentials: Secret,
-}
-
-fn bearer() -> String {
-    "Bearer".into()
-}
-
-/// `basic_auth`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BasicAuth {
-    /// User name.
-    pub(crate) username: String,
-    /// Password (a secret; `password_file` reads it from a file).
-    pub(crate) password: Secret,
-}
-
-/// `tls_config`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct TlsConfig {
-    /// A PEM file of CA certificates to trust besides the system's.
-    pub(crate) ca_file: String,
-    /// A PEM client certificate (with `key_file`) for mutual TLS.
-    pub(crate) cert_file: String,
-    /// The client certificate's PEM private key.
-    pub(crate) key_file: String,
-    /// Accept any server certificate (testing only).
-    pub(crate) insecure_skip_verify: bool,
 }
 
 /// `queue_config`.

@@ -53,38 +53,12 @@ impl Sender {
             v.set_sensitive(true);
             headers.insert(k, v);
         }
-        let auth = match (&cfg.authorization, &cfg.basic_auth) {
-            (Some(a), _) => Some(format!("{} {}", a.kind, a.credentials.expose())),
-            (None, Some(b)) => {
-                use base64::Engine as _;
-                let raw = format!("{}:{}", b.username, b.password.expose());
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)))
-            }
-            _ => None,
-        };
-        if let Some(a) = auth {
-            let mut v = HeaderValue::from_str(&a).map_err(|_| "authorization: not a header value".to_string())?;
-            v.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, v);
-        }
-        let mut client = reqwest::Client::builder().timeout(cfg.remote_timeout.get());
-        if let Some(t) = &cfg.tls_config {
-            if !t.ca_file.is_empty() {
-                let pem = std::fs::read(&t.ca_file).map_err(|e| format!("tls_config.ca_file {}: {e}", t.ca_file))?;
-                for cert in
-                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("tls_config.ca_file: {e}"))?
-                {
-                    client = client.add_root_certificate(cert);
-                }
-            }
-            if !t.cert_file.is_empty() {
-                let mut pem =
-                    std::fs::read(&t.cert_file).map_err(|e| format!("tls_config.cert_file {}: {e}", t.cert_file))?;
-                pem.extend(std::fs::read(&t.key_file).map_err(|e| format!("tls_config.key_file {}: {e}", t.key_file))?);
-                client = client.identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls_config: {e}"))?);
-            }
-            client = client.danger_accept_invalid_certs(t.insecure_skip_verify);
-        }
+        let client = crate::scrape::auth::apply(
+            reqwest::Client::builder().timeout(cfg.remote_timeout.get()),
+            cfg.authorization.as_ref(),
+            cfg.basic_auth.as_ref(),
+            cfg.tls_config.as_ref(),
+        )?;
         let relabel = cfg
             .write_relabel_configs
             .iter()

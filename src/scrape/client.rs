@@ -58,13 +58,16 @@ impl BodySink for Collect {
 
 /// A client shared by all scrapes: gzip on, no cookies, no proxy from the environment.
 pub(crate) fn build_client() -> reqwest::Client {
+    client_builder().build().unwrap_or_default()
+}
+
+/// The scrape client's settings, for a target that adds credentials or TLS.
+pub(crate) fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("sidewatch/", env!("CARGO_PKG_VERSION")))
         .no_proxy()
         .gzip(true)
         .pool_idle_timeout(Duration::from_secs(90))
-        .build()
-        .unwrap_or_default()
 }
 
 /// The error and its causes, without the URL (it is shown separately as `scrapeUrl`).

@@ -46,6 +46,15 @@ pub(crate) struct TargetConfig {
     pub(crate) health: Vec<HealthCheckConfig>,
     /// Rules applied to every scraped series before it is stored.
     pub(crate) metric_relabel: Vec<RelabelConfig>,
+    /// `Authorization: <type> <credentials>` on the target's scrapes and health checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) authorization: Option<super::auth::Authorization>,
+    /// HTTP basic authentication on the target's scrapes and health checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) basic_auth: Option<super::auth::BasicAuth>,
+    /// TLS towards the target (CA, client certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_config: Option<super::auth::TlsConfig>,
 }
 
 /// `[[targets.health]]`: an HTTP health endpoint probed every target interval.
@@ -121,6 +130,17 @@ pub(crate) enum RelabelAction {
 /// Checks `[scrape]` and `[[targets]]`; `invalid(path, message)` formats one error.
 pub(crate) fn validate(scrape: &ScrapeConfig, targets: &[TargetConfig], invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        if t.authorization.is_some() && t.basic_auth.is_some() {
+            errors
+                .push(invalid(&["targets", &i.to_string(), "basic_auth"], "set authorization or basic_auth, not both"));
+        }
+        if let Some(tls) = &t.tls_config
+            && tls.cert_file.is_empty() != tls.key_file.is_empty()
+        {
+            errors.push(invalid(&["targets", &i.to_string(), "tls_config"], "set cert_file and key_file together"));
+        }
+    }
     if scrape.interval.get().is_zero() {
         errors.push(invalid(&["scrape", "interval"], "must be longer than 0s"));
     }

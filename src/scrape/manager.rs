@@ -74,9 +74,28 @@ impl ScrapeManager {
         metrics: ScrapeMetrics,
         shutdown: watch::Receiver<bool>,
     ) -> Vec<JoinHandle<()>> {
-        let client = build_client();
+        let shared = build_client();
         let mut tasks = Vec::new();
         for (cfg, state) in self.configs.iter().zip(self.targets.iter()) {
+            // A target with credentials or its own TLS gets a client of its own.
+            let client = if cfg.authorization.is_some() || cfg.basic_auth.is_some() || cfg.tls_config.is_some() {
+                match crate::scrape::auth::apply(
+                    super::client::client_builder(),
+                    cfg.authorization.as_ref(),
+                    cfg.basic_auth.as_ref(),
+                    cfg.tls_config.as_ref(),
+                )
+                .and_then(|b| b.build().map_err(|e| e.to_string()))
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(target = %cfg.name, error = %e, "cannot set up the target's credentials; it is not scraped");
+                        continue;
+                    }
+                }
+            } else {
+                shared.clone()
+            };
             let interval = Duration::from_secs_f64(state.interval_s);
             let timeout = Duration::from_secs_f64(state.timeout_s);
             if let Some(url) = cfg.metrics_url.clone() {

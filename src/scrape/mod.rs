@@ -3,6 +3,7 @@
 //! (`up`, `scrape_*`, `probe_*`), label handling (`job`, `instance`, `exported_*`), metric
 //! relabeling, limits, and staleness markers.
 
+pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod health;

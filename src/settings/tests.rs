@@ -58,6 +58,9 @@ mod docs_tests {
                     ..Default::default()
                 }],
                 metric_relabel: vec![RelabelConfig::default()],
+                authorization: Some(toml::from_str("credentials = \"c\"").unwrap()),
+                basic_auth: Some(toml::from_str("username = \"u\"\npassword = \"p\"").unwrap()),
+                tls_config: Some(Default::default()),
                 ..Default::default()
             }],
             notify: full_notify(),

@@ -220,3 +220,48 @@ async fn the_store_survives_a_restart() {
     assert!(restored[0].1.len() >= n_before, "history is there at once after the restart");
     again.stop().await;
 }
+
+/// A target behind a bearer token (and one behind basic auth) is scraped with its
+/// credentials; a wrong one makes `up` 0 with the receiver's 401 as the error.
+#[tokio::test]
+async fn targets_behind_credentials_are_scraped_with_them() {
+    use axum::http::{HeaderMap, StatusCode};
+    let protected = |want: &'static str| {
+        axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move |h: HeaderMap| async move {
+                if h.get("authorization").and_then(|v| v.to_str().ok()) == Some(want) {
+                    (StatusCode::OK, "guarded_metric 7\n")
+                } else {
+                    (StatusCode::UNAUTHORIZED, "no")
+                }
+            }),
+        )
+    };
+    let bearer = crate::common::FakeServer::start(protected("Bearer s3cret-token")).await;
+    let basic = crate::common::FakeServer::start(protected("Basic dTpw")).await; // u:p
+    let app = crate::common::spawn_app(&format!(
+        "[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n\
+         [[targets]]\nname = \"bearer\"\nmetrics_url = \"{}\"\nauthorization = {{ credentials = \"s3cret-token\" }}\n\
+         [[targets]]\nname = \"basic\"\nmetrics_url = \"{}\"\nbasic_auth = {{ username = \"u\", password = \"p\" }}\n\
+         [[targets]]\nname = \"wrong\"\nmetrics_url = \"{}\"\nauthorization = {{ credentials = \"nope\" }}\n",
+        bearer.url("/metrics"),
+        basic.url("/metrics"),
+        bearer.url("/metrics"),
+    ))
+    .await;
+    let v = crate::common::eventually(20, "all three scraped once", || async {
+        let v: serde_json::Value =
+            crate::common::client().get(app.url("/api/v1/query?query=up")).send().await.ok()?.json().await.ok()?;
+        (v["data"]["result"].as_array()?.len() == 3).then_some(v)
+    })
+    .await;
+    let up = |job: &str| {
+        v["data"]["result"].as_array().unwrap().iter().find(|s| s["metric"]["job"] == job).unwrap()["value"][1].clone()
+    };
+    assert_eq!((up("bearer"), up("basic"), up("wrong")), ("1".into(), "1".into(), "0".into()), "{v}");
+    let targets: serde_json::Value =
+        crate::common::client().get(app.url("/api/v1/targets")).send().await.unwrap().json().await.unwrap();
+    assert!(!targets.to_string().contains("s3cret-token"), "credentials never shown");
+    app.stop().await;
+}
