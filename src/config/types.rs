@@ -348,3 +348,62 @@ impl<'de> Deserialize<'de> for SecretUrl {
         String::deserialize(d).map(SecretUrl)
     }
 }
+
+/// A *time zone* setting: `UTC`, a fixed offset (`+02:00`) or an IANA name (`Europe/Berlin`,
+/// daylight saving included).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Zone {
+    /// UTC or a fixed offset.
+    Fixed(chrono::FixedOffset),
+    /// A named zone of the IANA database.
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// Parses `UTC` (or empty), `+02:00`-style offsets and IANA names.
+    pub(crate) fn parse(s: &str) -> Result<Zone, ValueError> {
+        let s = s.trim();
+        if s.is_empty() || s == "UTC" || s == "Z" {
+            return Ok(Zone::Fixed(chrono::FixedOffset::east_opt(0).expect("zero")));
+        }
+        if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{s}")) {
+            return Ok(Zone::Fixed(*d.offset()));
+        }
+        s.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+            ValueError::from(format!(
+                "{s:?} is not UTC, a fixed offset like +02:00, or a time zone name like Europe/Berlin"
+            ))
+        })
+    }
+
+    /// Weekday (Monday 0), hour and minute of `ms` in this zone.
+    pub(crate) fn local(&self, ms: i64) -> Option<(u32, u32, u32)> {
+        use chrono::TimeZone;
+        fn parts<T: chrono::Datelike + chrono::Timelike>(t: T) -> (u32, u32, u32) {
+            (t.weekday().num_days_from_monday(), t.hour(), t.minute())
+        }
+        match self {
+            Zone::Fixed(z) => z.timestamp_millis_opt(ms).single().map(parts),
+            Zone::Named(z) => z.timestamp_millis_opt(ms).single().map(parts),
+        }
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::Zone;
+
+    #[test]
+    fn zones_parse_and_follow_daylight_saving() {
+        assert!(matches!(Zone::parse("").unwrap(), Zone::Fixed(_)));
+        assert!(matches!(Zone::parse("+02:00").unwrap(), Zone::Fixed(_)));
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        // 2026-01-15 12:00 UTC is 13:00 in Berlin (CET); 2026-07-15 12:00 UTC is 14:00 (CEST).
+        let winter = chrono::DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").unwrap().timestamp_millis();
+        let summer = chrono::DateTime::parse_from_rfc3339("2026-07-15T12:00:00Z").unwrap().timestamp_millis();
+        assert_eq!(berlin.local(winter), Some((3, 13, 0)));
+        assert_eq!(berlin.local(summer), Some((2, 14, 0)));
+        let err = Zone::parse("Mars/Olympus").unwrap_err().to_string();
+        assert!(err.contains("Europe/Berlin"), "{err}");
+    }
+}

@@ -13,7 +13,7 @@ pub(crate) mod history;
 use crate::reports::{Ctx, ReportError, digest};
 use crate::settings::Config;
 use crate::storage::{JobStatus, ReportRepo, Storage};
-use chrono::{FixedOffset, TimeZone};
+use chrono::TimeZone;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,14 +58,9 @@ impl JobKind {
     }
 }
 
-/// `jobs.timezone` as a fixed offset.
-pub(crate) fn timezone(tz: &str) -> Result<FixedOffset, ScheduleError> {
-    if tz.is_empty() || tz == "UTC" || tz == "Z" {
-        return Ok(FixedOffset::east_opt(0).expect("zero"));
-    }
-    chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{tz}"))
-        .map(|d| *d.offset())
-        .map_err(|_| ScheduleError(format!("{tz:?} is neither UTC nor a fixed offset like +02:00")))
+/// `jobs.timezone`: UTC, a fixed offset or an IANA name.
+pub(crate) fn timezone(tz: &str) -> Result<crate::config::Zone, ScheduleError> {
+    crate::config::Zone::parse(tz).map_err(|e| ScheduleError(e.to_string()))
 }
 
 /// Parses a six-field cron expression (seconds first).
@@ -78,7 +73,7 @@ pub(crate) fn cron(expr: &str) -> Result<croner::Cron, ScheduleError> {
 }
 
 /// The latest occurrence at or before `now_ms`.
-pub(crate) fn previous(c: &croner::Cron, tz: FixedOffset, now_ms: i64) -> Option<i64> {
+pub(crate) fn previous<Z: TimeZone>(c: &croner::Cron, tz: &Z, now_ms: i64) -> Option<i64> {
     // Cron times are whole seconds: search from the second `now_ms` falls in.
     let now = tz.timestamp_millis_opt(now_ms.div_euclid(1000) * 1000).single()?;
     c.find_previous_occurrence(&now, true).ok().map(|t| t.timestamp_millis().div_euclid(1000) * 1000)
@@ -233,7 +228,7 @@ impl Scheduler {
 
     /// Runs missed occurrences within the grace period, then the cron schedules until `stop`.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let tz = match timezone(&self.cfg.jobs.timezone) {
+        let zone = match timezone(&self.cfg.jobs.timezone) {
             Ok(t) => t,
             Err(e) => return tracing::error!(error = %e, "jobs.timezone: report jobs not scheduled"),
         };
@@ -241,6 +236,24 @@ impl Scheduler {
             Ok(s) => s,
             Err(e) => return tracing::error!(error = %e, "cannot start the job scheduler"),
         };
+        match zone {
+            crate::config::Zone::Fixed(tz) => self.schedule(&sched, tz).await,
+            crate::config::Zone::Named(tz) => self.schedule(&sched, tz).await,
+        }
+        if let Err(e) = sched.start().await {
+            return tracing::error!(error = %e, "cannot start the job scheduler");
+        }
+        let _ = stop.wait_for(|s| *s).await;
+        let mut sched = sched;
+        let _ = sched.shutdown().await;
+    }
+
+    /// Catches up missed occurrences and adds each job's cron schedule in `tz`.
+    async fn schedule<Z>(&self, sched: &tokio_cron_scheduler::JobScheduler, tz: Z)
+    where
+        Z: TimeZone + Clone + Send + Sync + 'static,
+        Z::Offset: Send + Sync,
+    {
         let grace = self.cfg.jobs.catch_up_grace.get().as_millis() as i64;
         for kind in JobKind::ALL {
             let schedule = kind.schedule(&self.cfg).to_string();
@@ -249,15 +262,16 @@ impl Scheduler {
             }
             let Ok(c) = cron(&schedule) else { continue };
             let now = chrono::Utc::now().timestamp_millis();
-            if let Some(prev) = previous(&c, tz, now).filter(|p| now - p <= grace) {
+            if let Some(prev) = previous(&c, &tz, now).filter(|p| now - p <= grace) {
                 // `recorded` skips it when the occurrence already ran.
                 self.occurrence(kind, prev).await;
             }
             let me = self.clone();
-            let job = tokio_cron_scheduler::Job::new_async_tz(schedule.as_str(), tz, move |_, _| {
-                let (me, c) = (me.clone(), c.clone());
+            let zone = tz.clone();
+            let job = tokio_cron_scheduler::Job::new_async_tz(schedule.as_str(), tz.clone(), move |_, _| {
+                let (me, c, zone) = (me.clone(), c.clone(), zone.clone());
                 Box::pin(async move {
-                    let at = previous(&c, tz, chrono::Utc::now().timestamp_millis() + 500).unwrap_or_default();
+                    let at = previous(&c, &zone, chrono::Utc::now().timestamp_millis() + 500).unwrap_or_default();
                     me.occurrence(kind, at).await;
                 })
             });
@@ -270,11 +284,19 @@ impl Scheduler {
                 Err(e) => tracing::error!(job = kind.name(), error = %e, "cannot schedule report job"),
             }
         }
-        if let Err(e) = sched.start().await {
-            return tracing::error!(error = %e, "cannot start the job scheduler");
-        }
-        let _ = stop.wait_for(|s| *s).await;
-        let mut sched = sched;
-        let _ = sched.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    #[test]
+    fn a_cron_in_a_named_zone_follows_its_daylight_saving() {
+        let c = super::cron("0 15 0 * * *").unwrap();
+        let ms = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+        let crate::config::Zone::Named(berlin) = super::timezone("Europe/Berlin").unwrap() else { panic!("named") };
+        // 00:15 in Berlin is 22:15 UTC in summer (CEST) and 23:15 UTC in winter (CET).
+        assert_eq!(super::previous(&c, &berlin, ms("2026-07-15T12:00:00Z")), Some(ms("2026-07-14T22:15:00Z")));
+        assert_eq!(super::previous(&c, &berlin, ms("2026-01-15T12:00:00Z")), Some(ms("2026-01-14T23:15:00Z")));
+        assert!(super::timezone("Nowhere/Land").is_err());
     }
 }

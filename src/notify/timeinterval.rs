@@ -1,9 +1,9 @@
-//! A *mute time interval*: named days and times of day (in UTC or a fixed offset) during
+//! A *mute time interval*: named days and times of day (in UTC, a fixed offset or a named time
+//! zone such as `Europe/Berlin`, daylight saving included) during
 //! which a route sends nothing — for example warnings at night and at weekends. Notifications
 //! held by one are recorded as `suppressed` and sent when the interval ends, if still firing.
 
 use crate::notify::TimeIntervalConfig;
-use chrono::{Datelike, FixedOffset, TimeZone, Timelike};
 
 crate::error::message_error! {
     /// A time interval that does not parse.
@@ -15,7 +15,7 @@ crate::error::message_error! {
 pub(crate) struct TimeInterval {
     days: [bool; 7],
     ranges: Vec<(u32, u32)>,
-    offset: FixedOffset,
+    offset: crate::config::Zone,
 }
 
 const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
@@ -64,22 +64,15 @@ impl TimeInterval {
             .iter()
             .map(|t| Ok((minutes(&t.start_time)?, minutes(&t.end_time)?)))
             .collect::<Result<Vec<_>, IntervalError>>()?;
-        let offset = if c.location.is_empty() || c.location == "UTC" {
-            FixedOffset::east_opt(0).expect("zero offset")
-        } else {
-            let t = format!("2000-01-01T00:00:00{}", c.location);
-            chrono::DateTime::parse_from_rfc3339(&t)
-                .map(|d| *d.offset())
-                .map_err(|_| format!("location {:?} must be UTC or a fixed offset like +02:00", c.location))?
-        };
+        let offset = crate::config::Zone::parse(&c.location).map_err(|e| format!("location: {e}"))?;
         Ok(TimeInterval { days, ranges, offset })
     }
 
     /// Whether `ts_ms` falls inside.
     pub(crate) fn contains(&self, ts_ms: i64) -> bool {
-        let Some(t) = self.offset.timestamp_millis_opt(ts_ms).single() else { return false };
-        let wd = t.weekday().num_days_from_monday() as usize;
-        let min = t.hour() * 60 + t.minute();
+        let Some((wd, hour, minute)) = self.offset.local(ts_ms) else { return false };
+        let wd = wd as usize;
+        let min = hour * 60 + minute;
         if self.ranges.is_empty() {
             return self.days[wd];
         }
@@ -131,5 +124,21 @@ mod tests {
             TimeInterval::compile(&TimeIntervalConfig { weekdays: vec!["funday".into()], ..Default::default() })
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_named_zone_keeps_office_hours_across_daylight_saving() {
+        let office = TimeInterval::compile(&TimeIntervalConfig {
+            name: "office".into(),
+            weekdays: vec!["monday:friday".into()],
+            times: vec![TimeRangeConfig { start_time: "09:00".into(), end_time: "17:00".into() }],
+            location: "Europe/Berlin".into(),
+        })
+        .unwrap();
+        // 09:00 in Berlin: 08:00 UTC in winter, 07:00 UTC in summer.
+        assert!(office.contains(at("2026-01-15T08:00:00Z")) && !office.contains(at("2026-01-15T07:59:00Z")));
+        assert!(office.contains(at("2026-07-15T07:00:00Z")) && !office.contains(at("2026-07-15T06:59:00Z")));
+        let bad = TimeIntervalConfig { location: "Berlin".into(), ..Default::default() };
+        assert!(TimeInterval::compile(&bad).unwrap_err().to_string().contains("Europe/Berlin"));
     }
 }
