@@ -68,6 +68,13 @@ pub(crate) enum Command {
     /// Send a test notification, or preview the messages for an alert.
     #[command(subcommand)]
     Notify(notify_cmd::NotifyCommand),
+    /// Print a shell completion script: `sidewatch completions bash > /etc/bash_completion.d/sidewatch`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `sidewatch man > /usr/local/share/man/man1/sidewatch.1`.
+    Man,
     /// Run PromQL test scripts (Prometheus' promqltest format) against the engine; prints per
     /// file the evals passed, failed and skipped, and exits 1 when any failed.
     Promqltest {
@@ -176,6 +183,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(TestCommand::Rules { files }) => return Ok(super::cli::rules_cmd::test(files)),
         _ => {}
     }
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "sidewatch", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Man = &cli.command {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Demo = &cli.command {
         crate::telemetry::init_logging(&crate::telemetry::LogConfig {
             level: "warn".into(),
@@ -229,7 +246,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts(c) => notify_cmd::alerts(&loaded, &c),
         Command::Notify(c) => notify_cmd::notify(&loaded, &c),
         Command::Audit { since, limit, json } => audit_cmd::audit(&loaded, &since, limit, json),
-        Command::Promqltest { .. } | Command::Check(_) | Command::Test(_) | Command::Demo => {
+        Command::Promqltest { .. }
+        | Command::Check(_)
+        | Command::Test(_)
+        | Command::Demo
+        | Command::Completions { .. }
+        | Command::Man => {
             unreachable!("handled before loading the configuration")
         }
         Command::Run => {

@@ -318,3 +318,19 @@ async fn output_into_a_closed_pipe_ends_quietly() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("time,alertname,"), "{stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// Shell completions and the manual page come from the binary.
+#[test]
+fn completions_and_the_man_page() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = sidewatch(dir.path(), &["completions", shell], &[]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(text.contains("sidewatch") && text.contains("promqltest"), "{shell}: {text}");
+    }
+    let out = sidewatch(dir.path(), &["man"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with(".ie") || text.contains(".TH sidewatch"), "{text}");
+    assert!(text.contains("Observability sidecar") && text.contains("promqltest"), "{text}");
+}
