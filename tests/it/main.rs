@@ -19,6 +19,7 @@ mod notify_channels;
 mod notify_delivery;
 mod notify_e2e;
 mod ops_console;
+mod packaging;
 mod pg_outage;
 mod promql_conformance;
 mod promql_fuzz;
