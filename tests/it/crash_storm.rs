@@ -4,40 +4,10 @@
 
 use crate::common::fake::FakeServer;
 use crate::common::receivers::Recorder;
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use crate::common::storm::{delivered, start};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
 const ALERTS: usize = 2_000;
-
-fn start(dir: &std::path::Path) -> Child {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
-        cmd.env_remove(k);
-    }
-    cmd.current_dir(dir)
-        .args(["--config", "sidewatch.toml", "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sidewatch")
-}
-
-/// Each alert's `i` label → how many times a notification carried it (firing).
-fn delivered(hook: &Recorder) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    for r in hook.received() {
-        for a in r.json()["alerts"].as_array().cloned().unwrap_or_default() {
-            if a["status"] == "firing"
-                && let Some(i) = a["labels"]["i"].as_str()
-            {
-                *seen.entry(i.to_string()).or_insert(0) += 1;
-            }
-        }
-    }
-    seen
-}
 
 #[tokio::test]
 async fn kill_9_during_a_storm_loses_nothing() {

@@ -6,41 +6,12 @@
 
 use crate::common::fake::FakeServer;
 use crate::common::receivers::Recorder;
+use crate::common::storm::{delivered, start};
 use crate::common::{Proxy, pg_test_db};
 use sidewatch::storage::{ReportRepo, Storage};
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
 const ALERTS: usize = 1_000;
-
-fn start(dir: &std::path::Path) -> Child {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SIDEWATCH_")) {
-        cmd.env_remove(k);
-    }
-    cmd.current_dir(dir)
-        .args(["--config", "sidewatch.toml", "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sidewatch")
-}
-
-fn delivered(hook: &Recorder) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    for r in hook.received() {
-        for a in r.json()["alerts"].as_array().cloned().unwrap_or_default() {
-            if a["status"] == "firing"
-                && let Some(i) = a["labels"]["i"].as_str()
-            {
-                *seen.entry(i.to_string()).or_insert(0) += 1;
-            }
-        }
-    }
-    seen
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_kill_9_and_a_cut_database_lose_nothing() {

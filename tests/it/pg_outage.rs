@@ -5,6 +5,12 @@
 use crate::common::{Proxy, client, pg_test_db, spawn_app_with_storage};
 use std::time::{Duration, Instant};
 
+/// The PostgreSQL server's address in `url` (what the proxy forwards to).
+async fn upstream(url: &str) -> std::net::SocketAddr {
+    let host = url.split('@').nth(1).unwrap().split('/').next().unwrap();
+    tokio::net::lookup_host(host).await.unwrap().next().unwrap()
+}
+
 async fn wait_for_status(url: &str, want: u16, within: Duration) -> serde_json::Value {
     let deadline = Instant::now() + within;
     loop {
@@ -22,11 +28,7 @@ async fn wait_for_status(url: &str, want: u16, within: Duration) -> serde_json::
 #[tokio::test]
 async fn readyz_follows_a_postgres_outage_and_recovery() {
     let Some(db) = pg_test_db("readyz_follows_a_postgres_outage_and_recovery").await else { return };
-    let upstream = tokio::net::lookup_host(db.url.split('@').nth(1).unwrap().split('/').next().unwrap())
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
+    let upstream = upstream(&db.url).await;
     let mut proxy = Proxy::start(upstream).await;
     let storage = format!("url = \"{}\"\nconnect_timeout = \"1s\"\nmax_connections = 2", db.url_via(proxy.addr));
     let app = spawn_app_with_storage(&storage, "").await;
@@ -54,11 +56,7 @@ async fn an_alert_that_fires_during_an_outage_is_delivered_after_it() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     let Some(db) = pg_test_db("an_alert_that_fires_during_an_outage_is_delivered_after_it").await else { return };
-    let upstream = tokio::net::lookup_host(db.url.split('@').nth(1).unwrap().split('/').next().unwrap())
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
+    let upstream = upstream(&db.url).await;
     let mut proxy = Proxy::start(upstream).await;
     let broken = Arc::new(AtomicU64::new(0));
     let b = broken.clone();

@@ -7,6 +7,7 @@ pub(crate) mod fake;
 mod pg;
 mod proxy;
 pub(crate) mod receivers;
+pub(crate) mod storm;
 pub(crate) mod webdriver;
 
 pub(crate) use fake::FakeServer;
