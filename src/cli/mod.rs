@@ -108,7 +108,23 @@ pub(crate) enum CheckCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
+        /// Which lint checks to run: `all` (missing runbooks, short rate windows, metrics no
+        /// target exposes) or `none`, as promtool's `--lint`.
+        #[arg(long, value_enum, default_value_t = LintMode::All)]
+        lint: LintMode,
+        /// Exit 3 when there are lint warnings (and no errors), as promtool's `--lint-fatal`.
+        #[arg(long)]
+        lint_fatal: bool,
     },
+}
+
+/// `check rules --lint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LintMode {
+    /// Every lint check.
+    All,
+    /// No lint checks.
+    None,
 }
 
 /// Output format of `check rules`.
@@ -170,7 +186,7 @@ fn load(cli: &Cli) -> Result<LoadedConfig, ExitCode> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Command::Check(CheckCommand::Rules { paths, format }) => {
+        Command::Check(CheckCommand::Rules { paths, format, lint, lint_fatal }) => {
             // The scrape interval (for range checks) and the targets (for metrics nobody
             // exposes) come from the configuration when there is one.
             let loaded = config::load(cli.config.as_deref()).ok();
@@ -178,7 +194,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let urls: Vec<String> = loaded
                 .map(|l| l.config.targets.iter().filter_map(|t| t.metrics_url.clone()).collect())
                 .unwrap_or_default();
-            return Ok(super::cli::rules_cmd::check(paths, *format == CheckFormat::Json, scrape, &urls));
+            let lint = (*lint == LintMode::All, *lint_fatal);
+            return Ok(super::cli::rules_cmd::check(paths, *format == CheckFormat::Json, scrape, &urls, lint));
         }
         Command::Test(TestCommand::Rules { files }) => return Ok(super::cli::rules_cmd::test(files)),
         _ => {}

@@ -25,8 +25,16 @@ fn rule_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// `sidewatch check rules PATH…`: errors (exit 1) and warnings, as text or JSON.
-pub(super) fn check(paths: &[PathBuf], json: bool, scrape_interval_ms: i64, target_urls: &[String]) -> ExitCode {
+/// `lint`: (run the lint checks, exit 3 on a warning).
+pub(super) fn check(
+    paths: &[PathBuf],
+    json: bool,
+    scrape_interval_ms: i64,
+    target_urls: &[String],
+    (lint, lint_fatal): (bool, bool),
+) -> ExitCode {
     let mut failed = false;
+    let mut warned = false;
     let mut report = Vec::new();
     let files = rule_files(paths);
     let loaded: Vec<_> = files.iter().map(|f| crate::rules::file::load(f, 15_000)).collect();
@@ -42,15 +50,19 @@ pub(super) fn check(paths: &[PathBuf], json: bool, scrape_interval_ms: i64, targ
         let (rules, errors, warnings) = match result {
             Ok(groups) => {
                 let n: usize = groups.iter().map(|g| g.rules.len()).sum();
-                let mut w = crate::rules::lint::lint(&groups, scrape_interval_ms);
-                if let Some(exposed) = &exposed {
-                    w.extend(crate::rules::lint::never_returns(&groups, exposed));
+                let mut w = Vec::new();
+                if lint {
+                    w.extend(crate::rules::lint::lint(&groups, scrape_interval_ms));
+                    if let Some(exposed) = &exposed {
+                        w.extend(crate::rules::lint::never_returns(&groups, exposed));
+                    }
                 }
                 (n, Vec::new(), w)
             }
             Err(errs) => (0, errs, Vec::new()),
         };
         failed |= !errors.is_empty();
+        warned |= !warnings.is_empty();
         if json {
             report.push(serde_json::json!({
                 "file": name,
@@ -76,7 +88,13 @@ pub(super) fn check(paths: &[PathBuf], json: bool, scrape_interval_ms: i64, targ
     if json {
         println!("{}", serde_json::json!({"files": report, "success": !failed}));
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(1)
+    } else if warned && lint_fatal {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// The metric names the targets expose right now (`None` when there are no targets or none

@@ -201,3 +201,25 @@ fn a_test_without_eval_time_evaluates_at_zero() {
     let (code, out) = run(&["test", "rules", "t.yml"], dir.path());
     assert_eq!(code, 0, "{out}");
 }
+
+/// `check rules --lint none` is quiet about lint; `--lint-fatal` exits 3 on a lint warning, as
+/// promtool does.
+#[test]
+fn lint_can_be_turned_off_or_made_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.yml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: NoRunbook\n        expr: up == 0\n",
+    )
+    .unwrap();
+    let (code, out) = run(&["check", "rules", "r.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning"), "lint on by default: {out}");
+    let (code, out) = run(&["check", "rules", "--lint", "none", "r.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("warning"), "{out}");
+    let (code, out) = run(&["check", "rules", "--lint-fatal", "r.yml"], dir.path());
+    assert_eq!(code, 3, "{out}");
+    let (code, _) = run(&["check", "rules", "--lint", "none", "--lint-fatal", "r.yml"], dir.path());
+    assert_eq!(code, 0);
+}
