@@ -61,6 +61,19 @@ pub(crate) fn duration(secs: Option<i64>) -> String {
     }
 }
 
+/// One CSV line of `fields`: quoted where needed, and a cell a spreadsheet would run as a
+/// formula (`=`, `+`, `-`, `@` first) prefixed with `'` — for exports opened by people.
+pub(crate) fn csv_line(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            let f = if f.starts_with(['=', '+', '-', '@']) { format!("'{f}") } else { f.clone() };
+            if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The median of `v` (mean of the middle two for an even count); `None` when empty.
 pub(crate) fn median(mut v: Vec<i64>) -> Option<i64> {
     if v.is_empty() {

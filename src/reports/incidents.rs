@@ -75,9 +75,23 @@ pub(crate) async fn list(ctx: &Ctx, start: i64, end: i64, alert: Option<&str>) -
             status: Some(OutboxStatus::Sent),
             since: Some(start - 7 * DAY),
             limit: 1_000_000,
+            alertname: alert.map(String::from),
             ..Default::default()
         })
         .await?;
+    // When each alert's firing notifications were delivered, oldest first: an incident's first
+    // delivery is a binary search, not a pass over every row.
+    let mut delivered_at: std::collections::HashMap<&str, Vec<i64>> = std::collections::HashMap::new();
+    for r in sent.iter().filter(|r| r.kind == "firing") {
+        if let Some(t) = r.sent_at {
+            for n in r.alert_names.split(',') {
+                delivered_at.entry(n).or_default().push(t);
+            }
+        }
+    }
+    for times in delivered_at.values_mut() {
+        times.sort_unstable();
+    }
     let horizon = end.min(ctx.now);
     // Per fingerprint: the open cycle (pending start, firing start).
     let mut open: BTreeMap<&str, (i64, Option<i64>)> = BTreeMap::new();
@@ -85,12 +99,10 @@ pub(crate) async fn list(ctx: &Ctx, start: i64, end: i64, alert: Option<&str>) -
     let mut close = |c: &crate::storage::AlertChange, pending: i64, fired: i64, resolved: Option<i64>| {
         let labels: BTreeMap<String, String> = serde_json::from_str(&c.labels).unwrap_or_default();
         let name = labels.get("alertname").cloned().unwrap_or_else(|| c.rule.clone());
-        let delivered = sent
-            .iter()
-            .filter(|r| r.kind == "firing" && r.alert_names.split(',').any(|n| n == name))
-            .filter_map(|r| r.sent_at)
-            .filter(|t| *t >= pending && resolved.is_none_or(|r| *t <= r + 60_000))
-            .min();
+        let delivered = delivered_at.get(name.as_str()).and_then(|times| {
+            let first = times.get(times.partition_point(|t| *t < pending)).copied()?;
+            resolved.is_none_or(|r| first <= r + 60_000).then_some(first)
+        });
         out.push(Incident {
             sev: sev_of(ctx, labels.get("severity").map(String::as_str)),
             alert: name,

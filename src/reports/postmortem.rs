@@ -12,17 +12,6 @@ use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000;
 
-fn csv(fields: &[String]) -> String {
-    fields
-        .iter()
-        .map(|f| {
-            let f = if f.starts_with(['=', '+', '-', '@']) { format!("'{f}") } else { f.clone() };
-            if f.contains([',', '"', '\n']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Writes the pack for `alert` over the last `since_ms`; returns its document and paths.
 pub(crate) async fn write(ctx: &Ctx, alert: &str, since_ms: i64) -> Result<(Value, Vec<String>), ReportError> {
     let start = ctx.now - since_ms;
@@ -78,7 +67,7 @@ pub(crate) async fn write(ctx: &Ctx, alert: &str, since_ms: i64) -> Result<(Valu
     write_atomic(&ctx.out(&format!("{base}.svg")), svg.as_bytes())?;
     let mut table = String::from("time,event,detail\n");
     for (at, what, detail) in &timeline {
-        table.push_str(&csv(&[rfc3339(*at), what.clone(), detail.clone()]));
+        table.push_str(&super::format::csv_line(&[rfc3339(*at), what.clone(), detail.clone()]));
         table.push('\n');
     }
     write_atomic(&ctx.out(&format!("{base}.csv")), table.as_bytes())?;

@@ -127,12 +127,6 @@ pub(crate) async fn retry(State(state): State<AppState>, body: axum::body::Bytes
     }
 }
 
-fn csv_field(f: &str) -> String {
-    // Cells that a spreadsheet would run as a formula start with a quote mark.
-    let f = if f.starts_with(['=', '+', '-', '@']) { format!("'{f}") } else { f.to_string() };
-    if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f }
-}
-
 /// `GET /api/v1/admin/alerts/export?format=csv|json` and the list's filters: a download.
 pub(crate) async fn export(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let format = q.get("format").map_or("csv", String::as_str);
@@ -170,7 +164,7 @@ pub(crate) async fn export(State(state): State<AppState>, Query(q): Query<HashMa
                 r.last_http_status.map(|s| s.to_string()).unwrap_or_default(),
                 redact.apply(r.error_text.as_deref().unwrap_or("")),
             ];
-            out.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+            out.push_str(&crate::reports::format::csv_line(&cells));
             out.push('\n');
         }
         (out, "text/csv; charset=utf-8")
