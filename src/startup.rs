@@ -32,35 +32,26 @@ pub struct Application {
     remote: Vec<std::sync::Arc<crate::remote::Shard>>,
 }
 
-/// With no configuration file and no rule files where `rules.files` points (a new folder),
-/// writes the built-in packs under `data/packs/` and uses them; with a configuration file whose
-/// `rules.files` match nothing, says so.
+/// The built-in packs (`builtin:*.yml`) when `rules.files` is left at its default and matches
+/// no file (a new folder, a configuration without rules of its own); a warning when files were
+/// named and match nothing.
 fn use_builtin_packs(config: &mut LoadedConfig) {
-    let found =
-        crate::rules::matching_files(&config.base_dir, &config.config.rules.files).map_or(true, |f| !f.is_empty());
+    let files = &config.config.rules.files;
+    let found = crate::rules::matching_files(&config.base_dir, files).map_or(true, |f| !f.is_empty())
+        || crate::rules::builtin_packs(files).is_ok_and(|p| !p.is_empty());
     if found {
         return;
     }
-    if config.file.is_some() {
-        tracing::warn!(files = ?config.config.rules.files, "rules.files matches no file: no rules are evaluated");
+    if config.file.is_some() && *files != crate::rules::config::RulesConfig::default().files {
+        tracing::warn!(files = ?files, "rules.files matches no file: no rules are evaluated");
         return;
     }
-    let dir = config.base_dir.join("data/packs");
-    match crate::rules::packs::write(&dir) {
-        Ok(()) => {
-            // Rule files put in the configured place later join the packs on reload.
-            config.config.rules.files.push("data/packs/rules/*.yml".into());
-            config.config.notify.runbooks_dir = "data/packs/runbooks".into();
-            tracing::info!(
-                dir = %dir.display(),
-                packs = crate::rules::packs::RULES.len(),
-                "no configuration file and no rules/ here: using the built-in rule packs"
-            );
-        }
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot write the built-in rule packs; no rules are evaluated")
-        }
-    }
+    // Rule files put in the configured place later join the packs on reload.
+    config.config.rules.files.push(format!("{}*.yml", crate::rules::BUILTIN));
+    tracing::info!(
+        packs = crate::rules::packs::RULES.len(),
+        "no rule files where rules.files points: using the built-in rule packs (sidewatch rules export DIR writes them out)"
+    );
 }
 
 /// Where the store checkpoint lives: `store.checkpoint_path`, else beside the SQLite file

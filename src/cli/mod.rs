@@ -75,12 +75,36 @@ pub(crate) enum Command {
     },
     /// Print the manual page (roff): `sidewatch man > /usr/local/share/man/man1/sidewatch.1`.
     Man,
+    /// Ask a running sidewatch for `/healthz` (for a container's HEALTHCHECK): exit 0 when it
+    /// answers 2xx within 3 s, else 1.
+    Healthcheck {
+        /// Base URL (default: `server.listen` on loopback).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// The built-in rule packs and runbooks.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Run PromQL test scripts (Prometheus' promqltest format) against the engine; prints per
     /// file the evals passed, failed and skipped, and exits 1 when any failed.
     Promqltest {
         /// Script files (`*.test`).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+/// `sidewatch rules …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum RulesCommand {
+    /// Write the built-in rule packs (`DIR/rules/*.yml`) and runbooks (`DIR/runbooks/*.md`)
+    /// out to edit; point `rules.files` and `notify.runbooks_dir` at them to use the copies.
+    Export {
+        /// Target folder (created if missing).
+        dir: PathBuf,
+        /// Replace files that are already there.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -108,9 +132,11 @@ pub(crate) enum CheckCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
-        /// Which lint checks to run: `all` (missing runbooks, short rate windows, metrics no
-        /// target exposes) or `none`, as promtool's `--lint`.
-        #[arg(long, value_enum, default_value_t = LintMode::All)]
+        /// Which lint checks to run, as promtool's `--lint`: `all`, `none`, or names separated
+        /// by commas: duplicate-rules, short-range, recording-name, for-shorter-than-interval,
+        /// missing-severity, missing-summary, missing-runbook-url, mixed-severity,
+        /// no-target-exposes.
+        #[arg(long, default_value = "all", value_parser = parse_lint)]
         lint: LintMode,
         /// Exit 3 when there are lint warnings (and no errors), as promtool's `--lint-fatal`.
         #[arg(long)]
@@ -118,13 +144,27 @@ pub(crate) enum CheckCommand {
     },
 }
 
-/// `check rules --lint`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum LintMode {
-    /// Every lint check.
-    All,
-    /// No lint checks.
-    None,
+/// `check rules --lint`: the lint checks to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LintMode(pub(crate) Vec<&'static str>);
+
+fn parse_lint(s: &str) -> Result<LintMode, String> {
+    use crate::rules::lint::CHECKS;
+    match s {
+        "all" => Ok(LintMode(CHECKS.to_vec())),
+        "none" => Ok(LintMode(Vec::new())),
+        _ => {
+            s.split(',')
+                .map(|n| {
+                    let n = n.trim();
+                    CHECKS.iter().find(|c| **c == n).copied().ok_or_else(|| {
+                        format!("unknown lint check {n:?}; use all, none or some of: {}", CHECKS.join(", "))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(LintMode)
+        }
+    }
 }
 
 /// Output format of `check rules`.
@@ -144,6 +184,13 @@ pub(crate) enum TestCommand {
         /// Test files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Run only the test groups whose whole name matches this regular expression; may be
+        /// given more than once (as promtool's `--run`).
+        #[arg(long = "run", value_name = "REGEX")]
+        run: Vec<String>,
+        /// Also write the results as JUnit XML to this file (one suite per test file).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
 }
 
@@ -194,16 +241,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let urls: Vec<String> = loaded
                 .map(|l| l.config.targets.iter().filter_map(|t| t.metrics_url.clone()).collect())
                 .unwrap_or_default();
-            let lint = (*lint == LintMode::All, *lint_fatal);
+            let lint = (lint.0.clone(), *lint_fatal);
             return Ok(super::cli::rules_cmd::check(paths, *format == CheckFormat::Json, scrape, &urls, lint));
         }
-        Command::Test(TestCommand::Rules { files }) => return Ok(super::cli::rules_cmd::test(files)),
+        Command::Test(TestCommand::Rules { files, run, junit }) => {
+            return Ok(super::cli::rules_cmd::test(files, run, junit.as_deref()));
+        }
         _ => {}
     }
     if let Command::Completions { shell } = &cli.command {
         let mut cmd = <Cli as clap::CommandFactory>::command();
         clap_complete::generate(*shell, &mut cmd, "sidewatch", &mut std::io::stdout());
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Rules(RulesCommand::Export { dir, force }) = &cli.command {
+        return Ok(super::cli::rules_cmd::export(dir, *force));
     }
     if let Command::Man = &cli.command {
         let cmd = <Cli as clap::CommandFactory>::command();
@@ -263,11 +315,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts(c) => notify_cmd::alerts(&loaded, &c),
         Command::Notify(c) => notify_cmd::notify(&loaded, &c),
         Command::Audit { since, limit, json } => audit_cmd::audit(&loaded, &since, limit, json),
+        Command::Healthcheck { url } => healthcheck(&loaded, url.as_deref()),
         Command::Promqltest { .. }
         | Command::Check(_)
         | Command::Test(_)
         | Command::Demo
         | Command::Completions { .. }
+        | Command::Rules(_)
         | Command::Man => {
             unreachable!("handled before loading the configuration")
         }
@@ -280,6 +334,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 app.run_until(crate::startup::shutdown_signal()).await
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `sidewatch healthcheck [--url]`: GET `/healthz` of a running sidewatch.
+fn healthcheck(loaded: &LoadedConfig, url: Option<&str>) -> anyhow::Result<ExitCode> {
+    let base = match url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let listen = &loaded.config.server.listen;
+            let port = listen.rsplit(':').next().unwrap_or("9465");
+            let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            let host = if matches!(host, "0.0.0.0" | "" | "[::]" | "::") { "127.0.0.1" } else { host };
+            format!("http://{host}:{port}")
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let answer = rt.block_on(async {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+        client.get(format!("{base}/healthz")).send().await
+    });
+    match answer {
+        Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(r) => {
+            eprintln!("{base}/healthz answered {}", r.status());
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("{base}/healthz: {e}");
+            Ok(ExitCode::from(1))
         }
     }
 }

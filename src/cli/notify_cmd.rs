@@ -62,9 +62,15 @@ pub(crate) enum AlertsCommand {
         /// Only this receiver.
         #[arg(long)]
         receiver: Option<String>,
-        /// At most this many rows (newest first).
+        /// At most this many rows (newest first): the page size.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Skip this many rows first (newest first).
+        #[arg(long, default_value_t = 0, conflicts_with = "page")]
+        offset: i64,
+        /// Show this page (1-based) of `--limit` rows.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        page: Option<i64>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -243,7 +249,8 @@ pub(super) fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<Ex
     runtime()?.block_on(async {
         let st = storage(l).await?;
         match cmd {
-            AlertsCommand::History { status, since, channel, receiver, limit, format } => {
+            AlertsCommand::History { status, since, channel, receiver, limit, offset, page, format } => {
+                let offset = page.map_or(*offset, |p| (p - 1) * (*limit).max(1));
                 let f = OutboxFilter {
                     status: *status,
                     since: Some(since_ms(since)?),
@@ -252,7 +259,7 @@ pub(super) fn alerts(l: &LoadedConfig, cmd: &AlertsCommand) -> anyhow::Result<Ex
                     limit: *limit,
                     alertname: None,
                 };
-                let rows = st.list_outbox(&f).await?;
+                let rows = st.list_outbox_from(&f, offset).await?;
                 if *format == Format::Text {
                     println!(
                         "{:<6}  {:<24}  {:<28}  {:<12}  {:<12}  {:<10}  {:>8}  last error",
@@ -371,7 +378,8 @@ pub(super) fn notify(l: &LoadedConfig, cmd: &NotifyCommand) -> anyhow::Result<Ex
                 .into_iter()
                 .map(|a| {
                     let resolved = a.status == "resolved";
-                    let runbook_url = a.annotations.get("runbook_url").cloned().unwrap_or_default();
+                    let raw_url = a.annotations.get("runbook_url").cloned().unwrap_or_default();
+                    let runbook_url = crate::notify::template::runbook_link(&raw_url, &plan.rules.runbook_base);
                     let name = a.labels.get("alertname").cloned().unwrap_or_default();
                     AlertData {
                         status: if resolved { AlertStatus::Resolved } else { AlertStatus::Firing },
@@ -382,7 +390,7 @@ pub(super) fn notify(l: &LoadedConfig, cmd: &NotifyCommand) -> anyhow::Result<Ex
                         sidewatch: Some(AlertExtra {
                             value: crate::promql::format_value(a.value),
                             flaps: 0,
-                            runbook_steps: plan.runbooks.steps(&name, &runbook_url),
+                            runbook_steps: plan.runbooks.steps(&name, &raw_url, &a.labels),
                             runbook_url,
                         }),
                         labels: a.labels,

@@ -1,5 +1,6 @@
 //! `sidewatch check rules` and `sidewatch test rules`.
 
+use crate::rules::unittest::{Case, Outcome};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -25,13 +26,13 @@ fn rule_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// `sidewatch check rules PATH…`: errors (exit 1) and warnings, as text or JSON.
-/// `lint`: (run the lint checks, exit 3 on a warning).
+/// `lint`: (the lint checks to run, exit 3 on a warning).
 pub(super) fn check(
     paths: &[PathBuf],
     json: bool,
     scrape_interval_ms: i64,
     target_urls: &[String],
-    (lint, lint_fatal): (bool, bool),
+    (lint, lint_fatal): (Vec<&'static str>, bool),
 ) -> ExitCode {
     let mut failed = false;
     let mut warned = false;
@@ -51,11 +52,13 @@ pub(super) fn check(
             Ok(groups) => {
                 let n: usize = groups.iter().map(|g| g.rules.len()).sum();
                 let mut w = Vec::new();
-                if lint {
+                if !lint.is_empty() {
+                    w.extend(crate::rules::lint::duplicates(&groups));
                     w.extend(crate::rules::lint::lint(&groups, scrape_interval_ms));
                     if let Some(exposed) = &exposed {
                         w.extend(crate::rules::lint::never_returns(&groups, exposed));
                     }
+                    w.retain(|x| lint.contains(&x.check));
                 }
                 (n, Vec::new(), w)
             }
@@ -82,7 +85,7 @@ pub(super) fn check(
             }
         }
         for w in &warnings {
-            println!("{name}:{}: warning: {}", w.line, w.message);
+            println!("{name}:{}: warning: {} [{}]", w.line, w.message, w.check);
         }
     }
     if json {
@@ -129,35 +132,117 @@ fn exposed_metrics(urls: &[String]) -> Option<std::collections::HashSet<String>>
     any.then_some(names)
 }
 
-/// `sidewatch test rules FILE…`
-pub(super) fn test(files: &[PathBuf]) -> ExitCode {
+/// `sidewatch test rules [--run REGEX] [--junit FILE] FILE…`: promtool's output, exit 1 on a
+/// failure.
+pub(super) fn test(files: &[PathBuf], only: &[String], junit: Option<&Path>) -> ExitCode {
+    let only = (!only.is_empty()).then(|| regex::Regex::new(&format!("^(?:{})$", only.join("|"))));
+    let only = match only.transpose() {
+        Ok(re) => re,
+        Err(e) => {
+            eprintln!("--run: not a regular expression: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut failed = false;
+    let mut xml = quick_junit::Report::new("sidewatch test rules");
     for f in files {
         println!("Unit Testing:  {}", f.display());
-        match crate::rules::unittest::run_file(Path::new(f)) {
+        let mut suite = quick_junit::TestSuite::new(f.display().to_string());
+        match crate::rules::unittest::run_file(Path::new(f), only.as_ref()) {
             Ok(r) => {
-                for s in &r.skipped {
-                    println!("  SKIPPED: {s}");
+                for c in &r.cases {
+                    if let Outcome::Skipped(why) = &c.outcome {
+                        println!("  SKIPPED: {}: {why}", c.name);
+                    }
                 }
-                if r.failures.is_empty() {
+                if r.failures().next().is_none() {
                     println!("  SUCCESS");
                 } else {
                     failed = true;
                     println!("  FAILED:");
-                    for fail in &r.failures {
-                        println!("{fail}");
+                    for (name, fail) in r.failures() {
+                        println!("  {name}:\n{fail}");
                     }
                 }
+                suite.add_test_cases(r.cases.iter().map(junit_case));
             }
             Err(errs) => {
                 failed = true;
                 println!("  FAILED:");
-                for e in errs {
+                for e in &errs {
                     println!("    {e}");
                 }
+                let mut status = quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Error);
+                status.set_message("the test file cannot be used").set_description(errs.join("\n"));
+                suite.add_test_case(quick_junit::TestCase::new(f.display().to_string(), status));
             }
         }
+        xml.add_test_suite(suite);
         println!();
     }
+    if let Some(path) = junit {
+        let written =
+            xml.to_string().map_err(|e| e.to_string()).and_then(|s| std::fs::write(path, s).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("--junit {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// One test group as a JUnit test case.
+fn junit_case(c: &Case) -> quick_junit::TestCase {
+    use quick_junit::{NonSuccessKind, TestCaseStatus};
+    let status = match &c.outcome {
+        Outcome::Passed => TestCaseStatus::success(),
+        Outcome::Skipped(why) => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(why.clone());
+            s
+        }
+        Outcome::Failed(diff) => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message("the rules did not give what the test expects").set_description(diff.clone());
+            s
+        }
+    };
+    let mut case = quick_junit::TestCase::new(c.name.clone(), status);
+    case.set_time(c.took);
+    case
+}
+
+/// `sidewatch rules export DIR [--force]`: the built-in packs and runbooks as files.
+pub(super) fn export(dir: &Path, force: bool) -> ExitCode {
+    use crate::rules::packs;
+    if !force {
+        let existing: Vec<String> = [("rules", packs::RULES), ("runbooks", packs::RUNBOOKS)]
+            .iter()
+            .flat_map(|(sub, files)| files.iter().map(move |(n, _)| dir.join(sub).join(n)))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            eprintln!("{} file(s) already there, e.g. {}; add --force to replace them", existing.len(), existing[0]);
+            return ExitCode::from(1);
+        }
+    }
+    match packs::write(dir) {
+        Ok(()) => {
+            println!(
+                "wrote {} rule packs to {} and {} runbooks to {}\nuse them: [rules] files = [\"{}/*.yml\"], [notify] runbooks_dir = \"{}\"",
+                packs::RULES.len(),
+                dir.join("rules").display(),
+                packs::RUNBOOKS.len(),
+                dir.join("runbooks").display(),
+                dir.join("rules").display(),
+                dir.join("runbooks").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", dir.display());
+            ExitCode::from(1)
+        }
+    }
 }

@@ -210,15 +210,28 @@ impl Context<'_> {
     }
 
     /// Expands `${VAR}` in every string and replaces `<key>_file = "path"` by `<key>` holding
-    /// the file's contents (trailing newline removed).
+    /// the file's contents (trailing newline removed). In a `tls_config` the `*_file` keys are
+    /// Prometheus' certificate paths, not secrets: they are made absolute against `base`.
     fn expand_table(&mut self, table: &mut Table, path: &mut Vec<String>, env: &HashMap<&str, &str>, base: &Path) {
-        let file_keys: Vec<String> = table.keys().filter(|k| k.ends_with("_file")).cloned().collect();
+        let tls = path.last().is_some_and(|k| k == "tls_config");
+        let file_keys: Vec<String> =
+            if tls { Vec::new() } else { table.keys().filter(|k| k.ends_with("_file")).cloned().collect() };
         for key in table.keys().cloned().collect::<Vec<_>>() {
             path.push(key.clone());
             if let Some(v) = table.get_mut(&key) {
                 self.expand_value(v, path, env, base);
             }
             path.pop();
+        }
+        if tls {
+            for (key, v) in table.iter_mut() {
+                if let (true, Value::String(file)) = (key.ends_with("_file"), v)
+                    && !file.is_empty()
+                    && Path::new(file.as_str()).is_relative()
+                {
+                    *file = base.join(file.as_str()).display().to_string();
+                }
+            }
         }
         for key in file_keys {
             let target = key.trim_end_matches("_file").to_string();

@@ -13,7 +13,7 @@ mod types;
 pub(crate) use error::ConfigError;
 pub(crate) use load::{Loaded, load, load_from_str, resolve_path};
 pub use types::{ByteSize, Duration, Secret, SecretUrl};
-pub(crate) use types::{ValueError, Zone};
+pub(crate) use types::{ValueError, Zone, unit_duration_ms};
 
 /// How a section reports a bad value: `invalid(path, message)` formats one error for the key
 /// at `path` (file, section and line when known).

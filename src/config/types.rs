@@ -37,38 +37,48 @@ impl Duration {
         if let Ok(secs) = s.parse::<u64>() {
             return Ok(Duration::from_secs(secs));
         }
-        let mut total_ms: u128 = 0;
-        let mut rest = s;
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(ValueError::from(format!(
-                    "invalid duration {text:?}; expected e.g. \"15s\", \"5m\", \"1h30m\""
-                )));
-            }
-            let n: u128 = rest[..digits].parse().map_err(|_| format!("duration {text:?} is too large"))?;
-            rest = &rest[digits..];
-            let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-            let unit_ms: u128 = match &rest[..unit_len] {
-                "ms" => 1,
-                "s" => 1_000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                "d" => 86_400_000,
-                "w" => 7 * 86_400_000,
-                "y" => 365 * 86_400_000,
-                other => {
-                    return Err(ValueError::from(format!(
-                        "invalid unit {other:?} in duration {text:?}; use ms, s, m, h, d, w or y"
-                    )));
-                }
-            };
-            rest = &rest[unit_len..];
-            total_ms = total_ms.checked_add(n * unit_ms).ok_or_else(|| format!("duration {text:?} is too large"))?;
-        }
+        let total_ms = unit_duration_ms(s)?;
         let ms = u64::try_from(total_ms).map_err(|_| format!("duration {text:?} is too large"))?;
         Ok(Duration(StdDuration::from_millis(ms)))
     }
+}
+
+/// Prometheus' duration syntax, the one parser of it in sidewatch (configuration values, rule
+/// `for`, PromQL test scripts, `--since`): a sequence of `<integer><unit>` with units `ms`, `s`,
+/// `m`, `h`, `d`, `w`, `y` (`1h30m`, `500ms`, `2d`), as milliseconds. Written by hand because no
+/// crate parses exactly this (humantime also takes `1hour`, spaces and other units).
+pub(crate) fn unit_duration_ms(s: &str) -> Result<u128, ValueError> {
+    let mut total_ms: u128 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(ValueError::from(format!("invalid duration {s:?}; expected e.g. \"15s\", \"5m\", \"1h30m\"")));
+        }
+        let n: u128 = rest[..digits].parse().map_err(|_| format!("duration {s:?} is too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit_ms: u128 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            "y" => 365 * 86_400_000,
+            other => {
+                return Err(ValueError::from(format!(
+                    "invalid unit {other:?} in duration {s:?}; use ms, s, m, h, d, w or y"
+                )));
+            }
+        };
+        rest = &rest[unit_len..];
+        total_ms = n
+            .checked_mul(unit_ms)
+            .and_then(|v| total_ms.checked_add(v))
+            .ok_or_else(|| format!("duration {s:?} is too large"))?;
+    }
+    Ok(total_ms)
 }
 
 impl fmt::Display for Duration {

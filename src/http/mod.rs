@@ -7,12 +7,14 @@ pub(crate) mod config;
 mod events;
 mod federate;
 mod health;
+mod metadata;
 mod middleware;
 mod notify;
 mod ops;
 mod query;
 mod query_body;
 mod rules;
+mod runbooks;
 pub(crate) mod server;
 mod status;
 mod targets;
@@ -67,10 +69,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/tsdb", get(metadata::tsdb))
+        .route("/api/v1/metadata", get(metadata::metadata))
+        .route("/api/v1/targets/metadata", get(metadata::targets_metadata))
         .route("/api/v1/format_query", get(status::format_query).post(status::format_query))
         .route("/api/v1/query_exemplars", get(status::query_exemplars).post(status::query_exemplars))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
+        .route("/runbooks/", get(runbooks::index))
+        .route("/runbooks/{name}", get(runbooks::runbook))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::guard::reader));
     Router::new()
         .route("/", get(health::index))

@@ -46,7 +46,7 @@ impl Params {
         Params(v)
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
@@ -55,7 +55,7 @@ impl Params {
     }
 }
 
-fn bad(msg: impl Into<String>) -> QueryError {
+pub(super) fn bad(msg: impl Into<String>) -> QueryError {
     QueryError { kind: ErrorKind::BadData, msg: msg.into() }
 }
 
@@ -188,29 +188,30 @@ pub(crate) async fn query_range(State(state): State<AppState>, p: Params) -> Res
 
 /// The `match[]` selectors as matcher sets.
 pub(super) fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, QueryError> {
-    let mut out = Vec::new();
-    for m in p.all("match[]") {
-        let expr = Engine::parse(m).map_err(|e| bad(format!("invalid parameter \"match[]\": {}", e.msg)))?;
-        let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
-            return Err(bad(format!("invalid parameter \"match[]\": {m:?} is not a series selector")));
-        };
-        let mut set = Vec::new();
-        if let Some(n) = &vs.name {
-            set.push(Matcher::eq("__name__", n));
-        }
-        for m in &vs.matchers.matchers {
-            use promql_parser::label::MatchOp as P;
-            let op = match m.op {
-                P::Equal => MatchOp::Equal,
-                P::NotEqual => MatchOp::NotEqual,
-                P::Re(_) => MatchOp::Regex,
-                P::NotRe(_) => MatchOp::NotRegex,
-            };
-            set.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| bad(e.to_string()))?);
-        }
-        out.push(set);
+    p.all("match[]").into_iter().map(|m| selector(m, "match[]")).collect()
+}
+
+/// One series selector (`up{job="api"}`, `{job="api"}`) given as parameter `param`, as matchers.
+pub(super) fn selector(m: &str, param: &str) -> Result<Vec<Matcher>, QueryError> {
+    let expr = Engine::parse(m).map_err(|e| bad(format!("invalid parameter \"{param}\": {}", e.msg)))?;
+    let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
+        return Err(bad(format!("invalid parameter \"{param}\": {m:?} is not a series selector")));
+    };
+    let mut set = Vec::new();
+    if let Some(n) = &vs.name {
+        set.push(Matcher::eq("__name__", n));
     }
-    Ok(out)
+    for m in &vs.matchers.matchers {
+        use promql_parser::label::MatchOp as P;
+        let op = match m.op {
+            P::Equal => MatchOp::Equal,
+            P::NotEqual => MatchOp::NotEqual,
+            P::Re(_) => MatchOp::Regex,
+            P::NotRe(_) => MatchOp::NotRegex,
+        };
+        set.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| bad(e.to_string()))?);
+    }
+    Ok(set)
 }
 
 /// Label sets of the series matching any of `sets` with samples in `[start, end]`.

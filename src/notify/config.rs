@@ -18,8 +18,14 @@ pub struct NotifyConfig {
     /// Folder with handlebars templates that replace the built-in ones (same file names, see
     /// docs/NOTIFY.md); relative to the configuration file. Empty: built-in templates only.
     pub(crate) templates_dir: String,
-    /// Folder of runbooks (`<alertname>.md`); messages quote the first steps of "Check first".
+    /// Folder of runbooks (`<alertname>.md`), relative to the configuration file; they add to
+    /// and replace (same name) the built-in runbooks. Messages quote the first steps of
+    /// "Check first", with `$label` filled from the alert.
     pub(crate) runbooks_dir: String,
+    /// Where runbook links point: a relative `runbook_url` (`docs/runbooks/X.md`) becomes this
+    /// followed by the runbook's name (`https://wiki.example.com/runbooks/X`). Empty:
+    /// `<server.external_url>/runbooks/X`, served by sidewatch itself.
+    pub(crate) runbook_base_url: String,
     /// An alert that changed state at least this often in the last hour is *flapping*: it is
     /// held and sent once as flapping, with its count. 0 turns flap damping off.
     pub(crate) flap_threshold: u32,
@@ -50,6 +56,7 @@ impl Default for NotifyConfig {
             max_delivery_age: Duration::from_secs(3600),
             templates_dir: String::new(),
             runbooks_dir: "docs/runbooks".into(),
+            runbook_base_url: String::new(),
             flap_threshold: 6,
             max_alerts: 50,
             rate_limit_per_minute: 30,

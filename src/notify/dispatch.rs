@@ -49,6 +49,8 @@ pub struct Rules {
     pub(crate) max_alerts: usize,
     /// Base of links.
     pub(crate) external_url: String,
+    /// Base of runbook links (ends with `/`).
+    pub(crate) runbook_base: String,
 }
 
 #[derive(Clone, Debug)]
@@ -144,7 +146,8 @@ impl Dispatcher {
     }
 
     fn data(&self, fp: u64, a: &ActiveAlert) -> AlertData {
-        let runbook_url = a.annotations.get("runbook_url").cloned().unwrap_or_default();
+        let raw_url = a.annotations.get("runbook_url").map(String::as_str).unwrap_or_default();
+        let runbook_url = super::template::runbook_link(raw_url, &self.rules.runbook_base);
         let name = a.labels.get("alertname").map(String::as_str).unwrap_or("");
         AlertData {
             status: if a.firing() { AlertStatus::Firing } else { AlertStatus::Resolved },
@@ -157,7 +160,7 @@ impl Dispatcher {
             sidewatch: Some(AlertExtra {
                 value: crate::promql::format_value(a.value),
                 flaps: a.flaps,
-                runbook_steps: self.runbooks.steps(name, &runbook_url),
+                runbook_steps: self.runbooks.steps(name, raw_url, &a.labels),
                 runbook_url,
             }),
         }

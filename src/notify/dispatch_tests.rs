@@ -12,6 +12,7 @@ fn rules(route: &str, inhibit: Vec<InhibitRuleConfig>) -> Arc<Rules> {
         flap_threshold: 4,
         max_alerts: 0,
         external_url: "http://sw".into(),
+        runbook_base: "http://sw/runbooks/".into(),
     })
 }
 

@@ -164,6 +164,7 @@ impl Plan {
             flap_threshold: cfg.flap_threshold,
             max_alerts: cfg.max_alerts,
             external_url: external_url.to_string(),
+            runbook_base: runbook_base(&cfg.runbook_base_url, external_url),
         };
         Ok(Plan {
             rules: Arc::new(rules),
@@ -459,4 +460,15 @@ async fn housekeeping(plan: Arc<Plan>, storage: Storage, metrics: NotifyMetrics,
             _ = stop.changed() => if *stop.borrow() { return },
         }
     }
+}
+
+/// The base of runbook links, ending with `/`: `notify.runbook_base_url`, else sidewatch's own
+/// `/runbooks/` under `external_url`.
+pub(crate) fn runbook_base(configured: &str, external_url: &str) -> String {
+    let base = if configured.is_empty() {
+        format!("{}/runbooks/", external_url.trim_end_matches('/'))
+    } else {
+        configured.to_string()
+    };
+    if base.ends_with('/') { base } else { base + "/" }
 }

@@ -8,7 +8,7 @@
 use super::model::{AlertData, AlertExtra, AlertStatus, Map, Notification, ZERO_TIME};
 use handlebars::{Handlebars, handlebars_helper};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 crate::error::message_error! {
@@ -182,34 +182,91 @@ pub fn sample(status: &str) -> Notification {
     Notification::build("test", "{}:{alertname=\"SidewatchTest\"}", &group, "http://127.0.0.1:9465", vec![alert], 0)
 }
 
-/// The first investigation steps of each runbook, by alert name.
+/// The *runbooks*: each one's text and first investigation steps, by name (the file stem,
+/// usually the alert name). The built-in runbooks come with the binary; a file of the same
+/// name in `notify.runbooks_dir` replaces one, and other files there add to them.
 #[derive(Clone, Debug, Default)]
 pub struct Runbooks {
+    texts: HashMap<String, String>,
     steps: HashMap<String, Vec<String>>,
 }
 
 impl Runbooks {
-    /// Reads every `*.md` in `dir` (a missing folder gives no runbooks).
+    /// The built-in runbooks, then every `*.md` in `dir` (a missing folder adds none).
     pub(crate) fn load(dir: &Path) -> Runbooks {
-        let mut steps = HashMap::new();
+        let mut texts: HashMap<String, String> = crate::rules::packs::RUNBOOKS
+            .iter()
+            .map(|(name, text)| (name.trim_end_matches(".md").to_string(), text.to_string()))
+            .collect();
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 let p = e.path();
                 if p.extension().is_some_and(|x| x == "md")
                     && let (Some(stem), Ok(text)) = (p.file_stem(), std::fs::read_to_string(&p))
                 {
-                    steps.insert(stem.to_string_lossy().into_owned(), first_steps(&text));
+                    texts.insert(stem.to_string_lossy().into_owned(), text);
                 }
             }
         }
-        Runbooks { steps }
+        let steps = texts.iter().map(|(k, t)| (k.clone(), first_steps(t))).collect();
+        Runbooks { texts, steps }
     }
 
-    /// Steps for an alert: by its `runbook_url`'s file name, else by its name.
-    pub(crate) fn steps(&self, alertname: &str, runbook_url: &str) -> Vec<String> {
-        let stem = runbook_url.rsplit('/').next().unwrap_or("").trim_end_matches(".md");
-        self.steps.get(stem).or_else(|| self.steps.get(alertname)).cloned().unwrap_or_default()
+    /// The name a runbook link points at: its last path segment without `.md`.
+    fn stem(runbook_url: &str) -> &str {
+        let last = runbook_url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("");
+        last.trim_end_matches(".md")
     }
+
+    /// Steps for an alert, by its `runbook_url`'s file name, else by its name, with `$label`
+    /// placeholders filled from the alert's labels (`$job` → `api`).
+    pub(crate) fn steps(&self, alertname: &str, runbook_url: &str, labels: &BTreeMap<String, String>) -> Vec<String> {
+        let steps = self.steps.get(Self::stem(runbook_url)).or_else(|| self.steps.get(alertname));
+        steps.map(|s| s.iter().map(|step| fill_labels(step, labels)).collect()).unwrap_or_default()
+    }
+
+    /// A runbook's Markdown by name (with or without `.md`).
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
+        self.texts.get(name.trim_end_matches(".md")).map(String::as_str)
+    }
+
+    /// Every runbook's name, sorted.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.texts.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Replaces `$name` (a label name after `$`) by the label's value where the alert has it.
+pub(crate) fn fill_labels(text: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let len = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+        match labels.get(&after[..len]) {
+            Some(v) if len > 0 => out.push_str(v),
+            _ => {
+                out.push('$');
+                out.push_str(&after[..len]);
+            }
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An absolute runbook link: a URL with a scheme stays; a path (`docs/runbooks/X.md`) or a
+/// bare name becomes `base` + its name (`base` is `notify.runbook_base_url`, else
+/// `<external_url>/runbooks/`). Empty stays empty.
+pub(crate) fn runbook_link(url: &str, base: &str) -> String {
+    if url.is_empty() || url.contains("://") {
+        return url.to_string();
+    }
+    format!("{base}{}", Runbooks::stem(url))
 }
 
 /// The list items (up to 3) under the first heading that starts with "Check", "Investigat"

@@ -20,6 +20,7 @@ mod label_fns;
 pub(crate) mod limits;
 pub mod promqltest;
 mod range_fns;
+pub(crate) mod syntax;
 mod value;
 
 pub use value::{Sample, Series, Value};
@@ -238,7 +239,10 @@ impl Engine {
         limits::check(query, max_length, max_depth)?;
         let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
             .map_err(|_| QueryError::bad("invalid parameter \"query\": a duration or number is out of range"))?;
-        parsed.map_err(|e| QueryError::bad(format!("invalid parameter \"query\": {e}")))
+        parsed.map_err(|e| {
+            let msg = syntax::locate(query, &e).map_or_else(|| format!("parse error: {e}"), |s| s.render(query));
+            QueryError::bad(format!("invalid parameter \"query\": {msg}"))
+        })
     }
 
     /// Evaluates `query` at `t` (ms).

@@ -265,7 +265,7 @@ pub fn parse(text: &str, file: &str, default_interval_ms: i64) -> Result<Vec<Gro
         for r in g.rules {
             let (line, eline, ecol) = rule_pos.get(rule_index).copied().unwrap_or((0, 0, 0));
             rule_index += 1;
-            match check_rule(r, line, (eline, ecol)) {
+            match check_rule(r, line, (eline, ecol), text) {
                 Ok(rule) => group.rules.push(rule),
                 Err(es) => errors.extend(es.into_iter().map(|(l, c, m)| err(l, c, m))),
             }
@@ -276,7 +276,12 @@ pub fn parse(text: &str, file: &str, default_interval_ms: i64) -> Result<Vec<Gro
 }
 
 /// Validates one rule; errors as `(line, column, message)`.
-fn check_rule(r: RawRule, line: usize, expr_pos: (usize, usize)) -> Result<Rule, Vec<(usize, usize, String)>> {
+fn check_rule(
+    r: RawRule,
+    line: usize,
+    expr_pos: (usize, usize),
+    text: &str,
+) -> Result<Rule, Vec<(usize, usize, String)>> {
     let mut errors = Vec::new();
     let what = r.alert.as_deref().or(r.record.as_deref()).unwrap_or("").to_string();
     match (&r.record, &r.alert) {
@@ -316,7 +321,9 @@ fn check_rule(r: RawRule, line: usize, expr_pos: (usize, usize)) -> Result<Rule,
             Ok(e) => Some(e),
             Err(e) => {
                 let msg = e.msg.trim_start_matches("invalid parameter \"query\": ").to_string();
-                errors.push((expr_pos.0, expr_pos.1, format!("{what}: could not parse expression: {msg}")));
+                let (l, c) =
+                    in_expr_position(&msg).map_or(expr_pos, |p| file_position(text, expr_pos.0, &expr_text, p));
+                errors.push((l, c, format!("{what}: could not parse expression: {msg}")));
                 None
             }
         }
@@ -354,6 +361,39 @@ fn check_rule(r: RawRule, line: usize, expr_pos: (usize, usize)) -> Result<Rule,
         }),
         _ => Err(errors),
     }
+}
+
+/// The `line:column` a parse error names inside the expression (`1:19: parse error: …`).
+fn in_expr_position(msg: &str) -> Option<(usize, usize)> {
+    let (pos, _) = msg.split_once(": parse error")?;
+    let (l, c) = pos.split_once(':')?;
+    Some((l.parse().ok()?, c.parse().ok()?))
+}
+
+/// Maps `(line, column)` inside an expression to the rule file: each expression line is
+/// found in turn from the `expr:` key's line on (plain, quoted and block scalars alike).
+fn file_position(text: &str, expr_line: usize, expr: &str, (l, c): (usize, usize)) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut at = expr_line.saturating_sub(1);
+    let mut found = (expr_line, 0);
+    for (k, el) in expr.lines().enumerate().take(l) {
+        let wanted = el.trim_start();
+        let lead = el.chars().count() - wanted.chars().count();
+        let Some((i, col)) =
+            lines.iter().enumerate().skip(at).find_map(|(i, fl)| {
+                (!wanted.is_empty()).then(|| fl.find(wanted).map(|b| (i, fl[..b].chars().count())))?
+            })
+        else {
+            continue;
+        };
+        at = if k + 1 < l { i + 1 } else { i };
+        found = (i + 1, col + 1 + c.saturating_sub(1).saturating_sub(lead));
+    }
+    if expr.lines().count() < l {
+        // The end of a block scalar: the line after its last.
+        found = (found.0 + 1, c);
+    }
+    found
 }
 
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`

@@ -1,7 +1,9 @@
 //! The *built-in packs*: the rule files of `rules/` and the runbooks of `docs/runbooks/`,
-//! embedded in the binary. `sidewatch run` with no configuration file, started in a folder
-//! without `rules/`, writes them under `data/packs/` and uses them, so it watches itself with
-//! the packs from any folder (a test keeps this list equal to the folders).
+//! embedded in the binary. `rules.files` names packs as `builtin:<glob>`; `sidewatch run`
+//! where `rules.files` is at its default and matches nothing uses `builtin:*.yml`, so it watches
+//! itself with the packs from any folder; the runbooks are always there (see
+//! `notify::template::Runbooks`). `sidewatch rules export DIR` writes both out (a test keeps
+//! these lists equal to the folders).
 
 /// `(file name, contents)` of each rule pack.
 pub(crate) const RULES: &[(&str, &str)] = &[
@@ -45,8 +47,7 @@ pub(crate) const RUNBOOKS: &[(&str, &str)] = &[
     ("Watchdog.md", include_str!("../../docs/runbooks/Watchdog.md")),
 ];
 
-/// Writes the packs under `dir` (`rules/`, `runbooks/`), replacing what an older sidewatch
-/// wrote there.
+/// Writes the packs under `dir` (`rules/`, `runbooks/`), replacing files of the same name.
 pub(crate) fn write(dir: &std::path::Path) -> std::io::Result<()> {
     for (sub, files) in [("rules", RULES), ("runbooks", RUNBOOKS)] {
         let d = dir.join(sub);

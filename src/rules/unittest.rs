@@ -102,15 +102,41 @@ struct ExpSample {
     histogram: Option<String>,
 }
 
-/// The outcome of one test file.
+/// The outcome of one test file: one case per test group run.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
-    /// Failures, each a readable block (test group, what was expected, what came).
-    pub(crate) failures: Vec<String>,
-    /// Test groups skipped, with why (native histograms).
-    pub(crate) skipped: Vec<String>,
-    /// Test groups that passed.
-    pub(crate) passed: usize,
+    /// Each test group run, in file order.
+    pub(crate) cases: Vec<Case>,
+}
+
+/// One test group's outcome.
+#[derive(Debug)]
+pub(crate) struct Case {
+    /// The group's `name` (`test N` when it has none).
+    pub(crate) name: String,
+    /// What came of it.
+    pub(crate) outcome: Outcome,
+    /// How long it took.
+    pub(crate) took: std::time::Duration,
+}
+
+/// Passed, skipped (with why: native histograms) or failed (a readable block: what was
+/// expected, what came).
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Passed,
+    Skipped(String),
+    Failed(String),
+}
+
+impl Report {
+    /// The failed groups' blocks.
+    pub(crate) fn failures(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.cases.iter().filter_map(|c| match &c.outcome {
+            Outcome::Failed(f) => Some((c.name.as_str(), f.as_str())),
+            _ => None,
+        })
+    }
 }
 
 fn zero() -> String {
@@ -137,8 +163,9 @@ fn show_alerts(list: &AlertList) -> String {
     s + "        ]"
 }
 
-/// Runs one test file; `Err` when the file itself cannot be used.
-pub(crate) fn run_file(path: &Path) -> Result<Report, Vec<String>> {
+/// Runs one test file's groups whose name matches `only` (promtool's `--run`); `Err` when
+/// the file itself cannot be used.
+pub(crate) fn run_file(path: &Path, only: Option<&regex::Regex>) -> Result<Report, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
     let tf: TestFile = yaml_serde::from_str(&text).map_err(|e| vec![format!("{}: {e}", path.display())])?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -155,11 +182,16 @@ pub(crate) fn run_file(path: &Path) -> Result<Report, Vec<String>> {
     let mut report = Report::default();
     for (i, tg) in tf.tests.iter().enumerate() {
         let name = if tg.name.is_empty() { format!("test {}", i + 1) } else { tg.name.clone() };
-        match run_group(tg, &groups, eval_interval) {
-            Ok(None) => report.passed += 1,
-            Ok(Some(skip)) => report.skipped.push(format!("{name}: {skip}")),
-            Err(errs) => report.failures.push(format!("  {name}:\n{}", errs.join("\n"))),
+        if only.is_some_and(|re| !re.is_match(&tg.name)) {
+            continue;
         }
+        let started = std::time::Instant::now();
+        let outcome = match run_group(tg, &groups, eval_interval) {
+            Ok(None) => Outcome::Passed,
+            Ok(Some(skip)) => Outcome::Skipped(skip),
+            Err(errs) => Outcome::Failed(errs.join("\n")),
+        };
+        report.cases.push(Case { name, outcome, took: started.elapsed() });
     }
     Ok(report)
 }

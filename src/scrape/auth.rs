@@ -39,6 +39,9 @@ pub(crate) struct TlsConfig {
     pub(crate) cert_file: String,
     /// The client certificate's PEM private key.
     pub(crate) key_file: String,
+    /// The name the server's certificate must carry, when it is not the URL's host (a
+    /// target addressed by IP, or behind another name).
+    pub(crate) server_name: String,
     /// Accept any server certificate (testing only).
     pub(crate) insecure_skip_verify: bool,
 }
@@ -67,6 +70,9 @@ pub(crate) fn apply(
         h.insert(AUTHORIZATION, v);
         builder = builder.default_headers(h);
     }
+    if let Some(t) = tls.filter(|t| !t.server_name.is_empty() && !t.insecure_skip_verify) {
+        return Ok(builder.use_preconfigured_tls(named::client_config(t)?));
+    }
     if let Some(t) = tls {
         if !t.ca_file.is_empty() {
             let pem = std::fs::read(&t.ca_file).map_err(|e| format!("tls_config.ca_file {}: {e}", t.ca_file))?;
@@ -83,4 +89,91 @@ pub(crate) fn apply(
         builder = builder.danger_accept_invalid_certs(t.insecure_skip_verify);
     }
     Ok(builder)
+}
+
+/// `tls_config.server_name`: a rustls client whose certificate check uses the configured name
+/// instead of the URL's host (reqwest has no such setting). The roots are webpki's, as
+/// reqwest's own, plus `ca_file`.
+mod named {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct FixedName {
+        inner: Arc<rustls::client::WebPkiServerVerifier>,
+        name: ServerName<'static>,
+    }
+
+    impl ServerCertVerifier for FixedName {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            _url_host: &ServerName<'_>,
+            ocsp: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.inner.supported_verify_schemes()
+        }
+    }
+
+    pub(super) fn client_config(t: &super::TlsConfig) -> Result<rustls::ClientConfig, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        if !t.ca_file.is_empty() {
+            for cert in CertificateDer::pem_file_iter(&t.ca_file)
+                .map_err(|e| format!("tls_config.ca_file {}: {e}", t.ca_file))?
+            {
+                roots
+                    .add(cert.map_err(|e| format!("tls_config.ca_file: {e}"))?)
+                    .map_err(|e| format!("tls_config.ca_file: {e}"))?;
+            }
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| format!("tls_config: {e}"))?;
+        let name = ServerName::try_from(t.server_name.clone()).map_err(|e| format!("tls_config.server_name: {e}"))?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("tls_config: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(FixedName { inner: verifier, name }));
+        let mut config = if t.cert_file.is_empty() {
+            builder.with_no_client_auth()
+        } else {
+            let certs = CertificateDer::pem_file_iter(&t.cert_file)
+                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("tls_config.cert_file {}: {e}", t.cert_file))?;
+            let key = PrivateKeyDer::from_pem_file(&t.key_file)
+                .map_err(|e| format!("tls_config.key_file {}: {e}", t.key_file))?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| format!("tls_config: {e}"))?
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
 }

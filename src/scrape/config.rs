@@ -76,6 +76,22 @@ pub(crate) struct HealthCheckConfig {
     pub(crate) json_field: Option<String>,
     /// The value `json_field` must have (compared as text; JSON strings without quotes).
     pub(crate) json_equals: Option<String>,
+    /// `Authorization` for this check instead of the target's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) authorization: Option<super::auth::Authorization>,
+    /// HTTP basic authentication for this check instead of the target's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) basic_auth: Option<super::auth::BasicAuth>,
+    /// TLS for this check instead of the target's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_config: Option<super::auth::TlsConfig>,
+}
+
+impl HealthCheckConfig {
+    /// Whether the check has credentials or TLS of its own (then the target's do not apply).
+    pub(crate) fn has_own_client(&self) -> bool {
+        self.authorization.is_some() || self.basic_auth.is_some() || self.tls_config.is_some()
+    }
 }
 
 /// `[[targets.metric_relabel]]`: a Prometheus `metric_relabel_configs` rule.
@@ -130,15 +146,27 @@ pub(crate) enum RelabelAction {
 /// Checks `[scrape]` and `[[targets]]`; `invalid(path, message)` formats one error.
 pub(crate) fn validate(scrape: &ScrapeConfig, targets: &[TargetConfig], invalid: Invalid<'_>) -> Vec<String> {
     let mut errors = Vec::new();
-    for (i, t) in targets.iter().enumerate() {
-        if t.authorization.is_some() && t.basic_auth.is_some() {
-            errors
-                .push(invalid(&["targets", &i.to_string(), "basic_auth"], "set authorization or basic_auth, not both"));
+    let mut credentials = |path: &[&str], auth: bool, basic: bool, tls: Option<&super::auth::TlsConfig>| {
+        if auth && basic {
+            errors.push(invalid(&[path, &["basic_auth"]].concat(), "set authorization or basic_auth, not both"));
         }
-        if let Some(tls) = &t.tls_config
+        if let Some(tls) = tls
             && tls.cert_file.is_empty() != tls.key_file.is_empty()
         {
-            errors.push(invalid(&["targets", &i.to_string(), "tls_config"], "set cert_file and key_file together"));
+            errors.push(invalid(&[path, &["tls_config"]].concat(), "set cert_file and key_file together"));
+        }
+    };
+    for (i, t) in targets.iter().enumerate() {
+        let i = i.to_string();
+        credentials(&["targets", &i], t.authorization.is_some(), t.basic_auth.is_some(), t.tls_config.as_ref());
+        for (j, h) in t.health.iter().enumerate() {
+            let j = j.to_string();
+            credentials(
+                &["targets", &i, "health", &j],
+                h.authorization.is_some(),
+                h.basic_auth.is_some(),
+                h.tls_config.as_ref(),
+            );
         }
     }
     if scrape.interval.get().is_zero() {

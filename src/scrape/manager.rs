@@ -50,6 +50,7 @@ impl ScrapeManager {
                     interval_s: interval.as_secs_f64(),
                     timeout_s: timeout.as_secs_f64(),
                     scrape: Default::default(),
+                    metadata: Default::default(),
                     checks: t
                         .health
                         .iter()
@@ -79,14 +80,7 @@ impl ScrapeManager {
         for (cfg, state) in self.configs.iter().zip(self.targets.iter()) {
             // A target with credentials or its own TLS gets a client of its own.
             let client = if cfg.authorization.is_some() || cfg.basic_auth.is_some() || cfg.tls_config.is_some() {
-                match crate::scrape::auth::apply(
-                    super::client::client_builder(),
-                    cfg.authorization.as_ref(),
-                    cfg.basic_auth.as_ref(),
-                    cfg.tls_config.as_ref(),
-                )
-                .and_then(|b| b.build().map_err(|e| e.to_string()))
-                {
+                match own_client(cfg.authorization.as_ref(), cfg.basic_auth.as_ref(), cfg.tls_config.as_ref()) {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::error!(target = %cfg.name, error = %e, "cannot set up the target's credentials; it is not scraped");
@@ -119,6 +113,19 @@ impl ScrapeManager {
                 )));
             }
             for (i, check) in cfg.health.iter().enumerate() {
+                // A check with credentials of its own uses them instead of the target's.
+                let client = if check.has_own_client() {
+                    match own_client(check.authorization.as_ref(), check.basic_auth.as_ref(), check.tls_config.as_ref())
+                    {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::error!(target = %cfg.name, check = %check.name, error = %e, "cannot set up the check's credentials; it is not probed");
+                            continue;
+                        }
+                    }
+                } else {
+                    client.clone()
+                };
                 let job = ProbeJob {
                     state: state.clone(),
                     index: i,
@@ -138,6 +145,16 @@ impl ScrapeManager {
         }
         tasks
     }
+}
+
+/// A client with `authorization` or `basic_auth` and `tls_config`.
+fn own_client(
+    authorization: Option<&crate::scrape::auth::Authorization>,
+    basic_auth: Option<&crate::scrape::auth::BasicAuth>,
+    tls: Option<&crate::scrape::auth::TlsConfig>,
+) -> Result<reqwest::Client, String> {
+    crate::scrape::auth::apply(super::client::client_builder(), authorization, basic_auth, tls)
+        .and_then(|b| b.build().map_err(|e| e.to_string()))
 }
 
 /// `job`, `instance` (host:port of the metrics URL, or of the first health check) and extras.
@@ -289,6 +306,9 @@ impl Job for MetricsJob {
             }
         };
         self.scraper.report(store, t_ms, status.health == Health::Up, duration, &report);
+        if let Some(meta) = self.scraper.changed_metadata() {
+            *self.state.metadata.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(meta);
+        }
         let mut s = self.state.scrape.lock().unwrap_or_else(|e| e.into_inner());
         *s = ScrapeStatus { last_scrape: Some(t), last_scrape_duration: duration, ..status };
     }

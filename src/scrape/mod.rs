@@ -8,6 +8,7 @@ pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod health;
 mod manager;
+pub(crate) mod metadata;
 mod metrics;
 pub mod parse;
 pub(crate) mod relabel;

@@ -71,12 +71,19 @@ pub(crate) struct TargetState {
     pub(crate) scrape: Mutex<ScrapeStatus>,
     /// Last probe of each health check.
     pub(crate) checks: Vec<Mutex<CheckStatus>>,
+    /// The metric metadata of the last scrape that changed it.
+    pub(crate) metadata: Mutex<std::sync::Arc<super::metadata::MetaMap>>,
 }
 
 impl TargetState {
     /// A snapshot of the scrape status.
     pub(crate) fn scrape_status(&self) -> ScrapeStatus {
         self.scrape.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The metric metadata kept for this target.
+    pub(crate) fn metadata(&self) -> std::sync::Arc<super::metadata::MetaMap> {
+        self.metadata.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Snapshots of every check's status.

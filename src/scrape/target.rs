@@ -6,6 +6,7 @@
 //! `scrape_samples_post_metric_relabeling` and `scrape_series_added`.
 
 use super::client::FetchError;
+use super::metadata::MetaMap;
 use super::parse::{Entry, Format, ParseError, StreamError, StreamParser};
 use super::relabel::{self, Rule};
 use crate::store::{Store, StoreError};
@@ -71,6 +72,10 @@ pub struct MetricsScraper {
     /// Ids written by the last successful scrape (sorted), for staleness.
     prev: Vec<u32>,
     current: Vec<u32>,
+    /// The families' `# TYPE`/`# HELP`/`# UNIT` (see [`super::metadata`]).
+    meta: MetaMap,
+    /// `meta` changed since [`MetricsScraper::changed_metadata`] last took it.
+    meta_changed: bool,
 }
 
 impl MetricsScraper {
@@ -89,7 +94,14 @@ impl MetricsScraper {
             cache_generation: 0,
             prev: Vec::new(),
             current: Vec::new(),
+            meta: MetaMap::new(),
+            meta_changed: false,
         }
+    }
+
+    /// A copy of the metadata when it changed since the last call.
+    pub(crate) fn changed_metadata(&mut self) -> Option<MetaMap> {
+        std::mem::take(&mut self.meta_changed).then(|| self.meta.clone())
     }
 
     /// Builds the stored label set of a new series; `None` when relabeling drops it.
@@ -163,6 +175,7 @@ impl MetricsScraper {
                 order: Vec::with_capacity(self.order.len() + self.order.len() / 64),
                 current,
                 created: Vec::new(),
+                meta_changes: Vec::new(),
             },
         }
     }
@@ -187,7 +200,10 @@ impl MetricsScraper {
             store.remove_unused(&st.created);
             return Err(e);
         }
-        let IngestState { t, mut report, values, own_times, kept, order, mut current, created, .. } = st;
+        let IngestState { t, mut report, values, own_times, kept, order, mut current, created, meta_changes, .. } = st;
+        if super::metadata::apply(&mut self.meta, meta_changes) {
+            self.meta_changed = true;
+        }
         report.post_relabel = kept;
         if self.sample_limit > 0 && kept > self.sample_limit {
             self.order = order;
@@ -239,7 +255,10 @@ impl MetricsScraper {
                 let id = self.find_or_resolve(store, st, key, &s)?;
                 (key, id, s.timestamp_ms, s.value)
             }
-            _ => return Ok(()),
+            meta => {
+                st.meta_changes.extend(super::metadata::change(&self.meta, &meta));
+                return Ok(());
+            }
         };
         st.report.scraped += 1;
         st.order.push((key, id));
@@ -326,6 +345,8 @@ struct IngestState {
     /// Series this scrape created: removed again if the scrape fails, so a failed scrape
     /// leaves no series behind (and takes no room under `store.max_series`).
     created: Vec<u32>,
+    /// Metadata lines that differ from what is kept, applied if the scrape succeeds.
+    meta_changes: Vec<super::metadata::Change>,
 }
 
 /// The cached id of a series that relabeling dropped.

@@ -55,6 +55,9 @@ mod docs_tests {
                     body_contains: Some("ok".into()),
                     json_field: Some("f".into()),
                     json_equals: Some("v".into()),
+                    authorization: Some(toml::from_str("credentials = \"c\"").unwrap()),
+                    basic_auth: Some(toml::from_str("username = \"u\"\npassword = \"p\"").unwrap()),
+                    tls_config: Some(Default::default()),
                     ..Default::default()
                 }],
                 metric_relabel: vec![RelabelConfig::default()],

@@ -563,7 +563,7 @@ impl Storage {
     }
 
     /// Rows matching `f`, newest first, skipping `offset`, at most `f.limit` (0 = 1000).
-    pub(super) async fn list_outbox_from(&self, f: &OutboxFilter, offset: i64) -> Result<Vec<OutboxRow>, StorageError> {
+    pub(crate) async fn list_outbox_from(&self, f: &OutboxFilter, offset: i64) -> Result<Vec<OutboxRow>, StorageError> {
         let (clause, params, since) = filter_sql(f, 1);
         let limit = if f.limit > 0 { f.limit } else { 1000 };
         let offset = offset.max(0);

@@ -8,6 +8,7 @@
 //! windows, in a few bytes per sample, is what makes sidewatch lighter than Prometheus.
 
 mod bits;
+mod cardinality;
 pub(crate) mod checkpoint;
 pub(crate) mod chunk;
 pub(crate) mod chunkfile;
@@ -424,7 +425,7 @@ impl Store {
     /// Takes the pages of sealed chunks in chunk files out of the process' resident memory (see
     /// `ChunkFiles::unmap_pages`); the store's maintenance does this every few seconds, so only
     /// the pages that recent queries read are resident.
-    pub(crate) fn unmap_chunk_pages(&self) {
+    pub fn unmap_chunk_pages(&self) {
         if self.read().files.segment_count() == 0 {
             return; // no write lock (which would hold up appends) for nothing
         }

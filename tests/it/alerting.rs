@@ -121,7 +121,10 @@ async fn a_5xx_burst_goes_pending_firing_and_resolves() {
     assert_eq!(b["data"]["groups"][0]["rules"].as_array().unwrap().len(), 2, "last good rules keep running");
     assert_eq!(b["data"]["reload"]["success"], false);
     let err = b["data"]["reload"]["error"].as_str().unwrap();
-    assert!(err.contains("http.yml:5:9: X: could not parse expression"), "{err}");
+    assert!(
+        err.contains("http.yml:5:19: X: could not parse expression: 1:5: parse error: unclosed left parenthesis"),
+        "{err}"
+    );
     std::fs::write(app.dir.path().join("rules/http.yml"), RULES.replace("0.05", "0.5")).unwrap();
     let r = client()
         .post(app.url("/-/reload"))

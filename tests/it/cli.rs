@@ -166,7 +166,14 @@ fn run_with_no_config_serves_and_stops_on_sigterm() {
     for pack in ["Http5xxRatioHigh", "ReadinessFailing", "SidewatchRuleEvaluationFailures"] {
         assert!(rules.contains(pack), "built-in pack rule {pack} loaded: {rules}");
     }
-    assert!(dir.path().join("data/packs/runbooks/Http5xxRatioHigh.md").exists());
+    // Read from the binary: nothing is written beside the database.
+    assert!(!dir.path().join("data/packs").exists());
+    assert!(rules.contains("builtin:http.yml"), "{rules}");
+    // The runbooks too, served for the absolute links in notifications.
+    let page = http_get(&addr, "/runbooks/Http5xxRatioHigh");
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("<h1>Http5xxRatioHigh</h1>"), "{page}");
+    assert!(http_get(&addr, "/runbooks/Http5xxRatioHigh.md").contains("# Http5xxRatioHigh"));
+    assert!(http_get(&addr, "/runbooks/..%2Fsidewatch.toml").starts_with("HTTP/1.1 404"));
     // SIGHUP reloads the rule files (the file watcher is off here).
     assert!(!http_get(&addr, "/api/v1/rules").contains("\"hup\""));
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
@@ -181,6 +188,9 @@ fn run_with_no_config_serves_and_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "SIGHUP did not reload the rules");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The container's HEALTHCHECK command.
+    let hc = Command::new(BIN).args(["healthcheck", "--url", &format!("http://{addr}")]).output().unwrap();
+    assert!(hc.status.success(), "{hc:?}");
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let started = Instant::now();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();

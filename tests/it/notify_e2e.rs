@@ -184,6 +184,13 @@ alertmanager = [{{ url = "{am}" }}]
     assert!(broken.seen.load(Ordering::SeqCst) >= 2, "retried before giving up");
     let hist = cli(&dir_path, &["alerts", "history"]);
     assert!(hist.contains("DemoQueueStuck (firing)") && hist.contains("sent"), "{hist}");
+    // Paging: page 2 of one row is the second row, as --offset 1 gives it.
+    let rows: Vec<&str> = hist.lines().skip(1).collect();
+    assert!(rows.len() >= 3, "{hist}");
+    let page2 = cli(&dir_path, &["alerts", "history", "--limit", "1", "--page", "2"]);
+    assert_eq!(page2.lines().skip(1).collect::<Vec<_>>(), vec![rows[1]], "{page2}");
+    let off1 = cli(&dir_path, &["alerts", "history", "--limit", "1", "--offset", "1"]);
+    assert_eq!(off1, page2);
     for secret in ["SECRET-TOKEN", "tok-123456", "s3cret-key", "XYZ"] {
         assert!(!hist.contains(secret), "history leaks {secret}: {hist}");
     }

@@ -73,7 +73,10 @@ fn check_rules_reports_file_line_and_column() {
     std::fs::write(dir.path().join("bad2.yml"), bad).unwrap();
     let (code, out) = run(&["check", "rules", "bad2.yml"], dir.path());
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("bad2.yml:5:9: A: could not parse expression"), "{out}");
+    assert!(
+        out.contains("bad2.yml:5:30: A: could not parse expression: 1:16: parse error: unclosed left parenthesis"),
+        "{out}"
+    );
     assert!(out.contains("bad2.yml:6: B: annotation \"summary\": template:"), "{out}");
     assert!(out.contains("bad2.yml:10: groupname: \"g\" is repeated in the same file"), "{out}");
 }
@@ -222,4 +225,73 @@ fn lint_can_be_turned_off_or_made_fatal() {
     assert_eq!(code, 3, "{out}");
     let (code, _) = run(&["check", "rules", "--lint", "none", "--lint-fatal", "r.yml"], dir.path());
     assert_eq!(code, 0);
+
+    // Checks by name, as promtool's --lint=duplicate-rules.
+    std::fs::write(
+        dir.path().join("dup.yml"),
+        "groups:\n  - name: a\n    rules:\n      - record: job:x:sum\n        expr: sum(up)\n  - name: b\n    rules:\n      - record: job:x:sum\n        expr: sum(up)\n      - alert: NoRunbook\n        expr: up == 0\n",
+    )
+    .unwrap();
+    let (code, out) = run(&["check", "rules", "--lint", "duplicate-rules", "--lint-fatal", "dup.yml"], dir.path());
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains(
+            "dup.yml:8: warning: job:x:sum: 2 rules with the same name and labels {} (lines 4, 8) [duplicate-rules]"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("runbook_url"), "only the named check: {out}");
+    let (code, out) = run(&["check", "rules", "--lint", "missing-runbook-url,missing-summary", "dup.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[missing-runbook-url]") && !out.contains("[duplicate-rules]"), "{out}");
+    let (code, out) = run(&["check", "rules", "--lint", "no-such-check", "dup.yml"], dir.path());
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("unknown lint check \"no-such-check\""), "{out}");
+}
+
+#[test]
+fn parse_errors_name_the_position_inside_the_expression_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same file promtool 2.42 reports as 1:19 "unexpected end of input", 3:1 "… inside
+    // braces" and 1:5 "unexpected identifier", each mapped here to the file's line and column.
+    let text = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum(rate(x[5m])) >\n      - alert: B\n        expr: |\n          sum by (job) (rate(x[5m]))\n            > on(job) foo{a=\"b\"\n      - alert: D\n        expr: foo bar\n";
+    std::fs::write(dir.path().join("r.yml"), text).unwrap();
+    let (code, out) = run(&["check", "rules", "r.yml"], dir.path());
+    assert_eq!(code, 1, "{out}");
+    for want in [
+        "r.yml:5:33: A: could not parse expression: 1:19: parse error: unexpected end of input",
+        "r.yml:10:1: B: could not parse expression: 3:1: parse error: unexpected end of input inside braces",
+        "r.yml:11:19: D: could not parse expression: 1:5: parse error: unexpected identifier \"bar\"",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn test_rules_runs_only_matching_groups_and_writes_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n        for: 1m\n",
+    )
+    .unwrap();
+    let test = "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - name: fires\n    interval: 1m\n    input_series:\n      - series: 'up{job=\"a\"}'\n        values: '0 0 0'\n    alert_rule_test:\n      - eval_time: 2m\n        alertname: Down\n        exp_alerts:\n          - exp_labels: {job: a}\n  - name: wrong\n    interval: 1m\n    input_series:\n      - series: 'up{job=\"a\"}'\n        values: '1 1 1'\n    alert_rule_test:\n      - eval_time: 2m\n        alertname: Down\n        exp_alerts:\n          - exp_labels: {job: a}\n";
+    std::fs::write(dir.path().join("t.yml"), test).unwrap();
+    let (code, out) = run(&["test", "rules", "--junit", "all.xml", "t.yml"], dir.path());
+    assert_eq!(code, 1, "{out}");
+    let xml = std::fs::read_to_string(dir.path().join("all.xml")).unwrap();
+    assert!(xml.contains("tests=\"2\"") && xml.contains("failures=\"1\""), "{xml}");
+    assert!(xml.contains("<testcase name=\"fires\"") && xml.contains("<testcase name=\"wrong\""), "{xml}");
+    assert!(xml.contains("<failure") && xml.contains("alertname: Down"), "{xml}");
+
+    // --run is anchored, as promtool's: `fire` matches nothing, `fires` only the passing group.
+    let (code, out) = run(&["test", "rules", "--run", "fires", "--junit", "one.xml", "t.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    let xml = std::fs::read_to_string(dir.path().join("one.xml")).unwrap();
+    assert!(xml.contains("tests=\"1\"") && xml.contains("failures=\"0\"") && !xml.contains("wrong"), "{xml}");
+    let (code, out) = run(&["test", "rules", "--run", "wr.*", "--run", "nothing", "t.yml"], dir.path());
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = run(&["test", "rules", "--run", "(", "t.yml"], dir.path());
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--run: not a regular expression"), "{out}");
 }

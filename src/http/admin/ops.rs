@@ -104,13 +104,16 @@ pub(crate) async fn ops(State(state): State<AppState>) -> Response {
         let key = if l.state == AlertState::Firing { "firing" } else { "pending" };
         *counts.entry(key).or_default().entry(l.severity.clone()).or_default() += 1;
     }
+    let cfg = &state.config.config;
+    let runbook_base = crate::notify::runbook_base(&cfg.notify.runbook_base_url, &cfg.external_url());
+    let link = |l: &Option<&String>| l.map(|u| crate::notify::template::runbook_link(u, &runbook_base));
     let items: Vec<Value> = live
         .iter()
         .map(|l| {
             json!({
                 "alertname": l.name, "state": l.state.as_str(), "severity": l.severity, "since": rfc3339(l.since),
                 "value": l.value.is_finite().then_some(l.value), "labels": l.labels,
-                "summary": l.annotations.get("summary"), "runbookUrl": l.annotations.get("runbook_url"),
+                "summary": l.annotations.get("summary"), "runbookUrl": link(&l.annotations.get("runbook_url")),
                 "firstSteps": l.annotations.get("first_steps").or(l.annotations.get("description")),
             })
         })

@@ -81,30 +81,7 @@ pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     let ms = if let Ok(secs) = s.parse::<f64>() {
         (secs * 1000.0).round() as i64
     } else {
-        let mut total = 0i64;
-        let mut rest = s;
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-            if digits == 0 {
-                return None;
-            }
-            let n: i64 = rest[..digits].parse().ok()?;
-            rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-            let mult = match &rest[..unit_len] {
-                "ms" => 1,
-                "s" => 1000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                "d" => 86_400_000,
-                "w" => 604_800_000,
-                "y" => 31_536_000_000,
-                _ => return None,
-            };
-            rest = &rest[unit_len..];
-            total += n * mult;
-        }
-        total
+        i64::try_from(crate::config::unit_duration_ms(s).ok()?).ok()?
     };
     Some(if neg { -ms } else { ms })
 }

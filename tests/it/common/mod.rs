@@ -75,6 +75,13 @@ pub(crate) async fn spawn_app_in(dir: TempDir, storage: &str, extra: &str) -> Te
     );
     let file = dir.path().join("sidewatch.toml");
     std::fs::write(&file, &text).expect("write config");
+    // A configuration whose `rules.files` (default `rules/*.yml`) matches nothing evaluates the
+    // built-in packs; the tests ask for the rules they mean with an empty file there.
+    let rules = dir.path().join("rules");
+    if !rules.exists() {
+        std::fs::create_dir_all(&rules).expect("rules folder");
+        std::fs::write(rules.join("empty.yml"), "groups: []\n").expect("empty rule file");
+    }
     let loaded = load_from_str(&text, Some(&file), &[]).expect("test config is valid");
     let app = Application::build(loaded).await.expect("application builds");
     let addr = app.local_addr();

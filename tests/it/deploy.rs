@@ -1,4 +1,4 @@
-//! The files people deploy with (`packaging/`): the Grafana dashboard's queries parse and name
+//! The files people deploy with (`deploy/`): the Grafana dashboard's queries parse and name
 //! only metrics sidewatch exposes; the Kubernetes manifest is valid YAML whose sidecar runs
 //! `sidewatch run` with probes on `/readyz` and `/healthz` and whose embedded configuration
 //! loads; the systemd unit and the container file run the binary the way the README says.
@@ -31,7 +31,7 @@ fn metric_names() -> std::collections::BTreeSet<String> {
 
 #[test]
 fn the_grafana_dashboard_queries_parse_and_name_real_metrics() {
-    let dash: serde_json::Value = serde_json::from_str(&read("packaging/grafana-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&read("deploy/grafana-dashboard.json")).unwrap();
     let known = metric_names();
     let mut exprs = 0;
     for panel in dash["panels"].as_array().unwrap() {
@@ -52,7 +52,7 @@ fn the_grafana_dashboard_queries_parse_and_name_real_metrics() {
 
 #[test]
 fn the_kubernetes_sidecar_manifest_is_valid_and_its_configuration_loads() {
-    let text = read("packaging/kubernetes-sidecar.yaml");
+    let text = read("deploy/kubernetes-sidecar.yaml");
     let docs: Vec<serde_json::Value> = text
         .split("\n---\n")
         .map(|d| yaml_serde::from_str::<serde_json::Value>(d).unwrap_or_else(|e| panic!("YAML: {e}")))
@@ -80,7 +80,7 @@ fn the_kubernetes_sidecar_manifest_is_valid_and_its_configuration_loads() {
 
 #[test]
 fn the_systemd_unit_and_the_container_file_run_sidewatch() {
-    let unit = read("packaging/sidewatch.service");
+    let unit = read("deploy/sidewatch.service");
     for line in [
         "ExecStart=/usr/local/bin/sidewatch --config /etc/sidewatch/sidewatch.toml run",
         "ExecReload=/bin/kill -HUP $MAINPID",
@@ -88,6 +88,58 @@ fn the_systemd_unit_and_the_container_file_run_sidewatch() {
     ] {
         assert!(unit.contains(line), "{line}");
     }
-    let cf = read("packaging/Containerfile");
+    let cf = read("deploy/Containerfile");
     assert!(cf.contains("cargo build --release --locked") && cf.contains("ENTRYPOINT [\"/usr/local/bin/sidewatch\"]"));
+    assert!(cf.contains("CMD [\"/usr/local/bin/sidewatch\", \"healthcheck\"]") && cf.contains("USER sidewatch"));
+    // Nothing listens on port 1: the health check fails, and says why.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sidewatch"))
+        .args(["healthcheck", "--url", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http://127.0.0.1:1/healthz"));
+}
+
+#[test]
+fn the_example_configurations_pass_config_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
+    let mut checked = 0;
+    for e in std::fs::read_dir(&root).unwrap().flatten() {
+        let path = e.path();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sidewatch"))
+            .arg("--config")
+            .arg(&path)
+            .args(["config", "check"])
+            .env("SLACK_WEBHOOK_URL", "https://hooks.slack.invalid/x")
+            .env("TELEGRAM_BOT_TOKEN", "123:abc")
+            .env("TELEGRAM_CHAT_ID", "1")
+            .env("SIDEWATCH_ADMIN_TOKEN", "0123456789abcdef0123")
+            .env("SIDEWATCH_INGEST_TOKEN", "0123456789abcdef0123")
+            .env("SMTP_PASS", "x")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {text}", path.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}
+
+#[test]
+fn systemd_analyze_verifies_the_unit() {
+    let Ok(probe) = std::process::Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("SKIPPED systemd_analyze_verifies_the_unit: systemd-analyze is not installed");
+        return;
+    };
+    assert!(probe.status.success());
+    // The unit names /usr/local/bin/sidewatch; verify a copy that names the binary just built.
+    let dir = tempfile::tempdir().unwrap();
+    let unit = read("deploy/sidewatch.service").replace("/usr/local/bin/sidewatch", env!("CARGO_BIN_EXE_sidewatch"));
+    let path = dir.path().join("sidewatch.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = std::process::Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // Lines about other units on the machine are not this unit's problem.
+    let ours: Vec<&str> = text.lines().filter(|l| l.contains("sidewatch.service")).collect();
+    assert!(out.status.success() && ours.is_empty(), "systemd-analyze verify:\n{text}");
 }

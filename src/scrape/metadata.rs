@@ -1,0 +1,145 @@
+//! *Metric metadata*: what a target says about its metric families in `# TYPE`, `# HELP` and
+//! `# UNIT` lines, kept per target for `/api/v1/metadata` and `/api/v1/targets/metadata`
+//! (Grafana's query editor shows it). A scrape compares each line with what is kept and copies
+//! only what changed, so a steady target costs one map lookup per family and no allocation.
+//! At most [`MAX_FAMILIES`] families per target are kept; families a target stops exposing
+//! stay until it is scraped by a new process.
+
+use super::parse::{Entry, MetricType};
+use std::collections::BTreeMap;
+
+/// Families kept per target; the rest are not recorded.
+pub(crate) const MAX_FAMILIES: usize = 10_000;
+
+/// One metric family's metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Meta {
+    /// Prometheus' type name: `counter`, `gauge`, `histogram`, `summary`, `unknown`, …
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    /// The HELP text, unescaped.
+    pub(crate) help: String,
+    /// The UNIT (OpenMetrics), else empty.
+    pub(crate) unit: String,
+}
+
+/// A target's metadata by family name.
+pub(crate) type MetaMap = BTreeMap<String, Meta>;
+
+/// A change a scrape saw, to apply once the scrape is done.
+#[derive(Debug)]
+pub(crate) enum Change {
+    Kind(String, &'static str),
+    Help(String, String),
+    Unit(String, String),
+}
+
+/// Prometheus' name for a type.
+pub(crate) fn type_name(t: MetricType) -> &'static str {
+    match t {
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Histogram => "histogram",
+        MetricType::GaugeHistogram => "gaugehistogram",
+        MetricType::Summary => "summary",
+        MetricType::StateSet => "stateset",
+        MetricType::Info => "info",
+        MetricType::Untyped => "unknown",
+    }
+}
+
+/// HELP text with `\\` and `\n` escapes resolved (the text format's two).
+fn unescape(text: &str) -> String {
+    if !text.contains('\\') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some('n')) => {
+                out.push('\n');
+                chars.next();
+            }
+            ('\\', Some('\\')) => {
+                out.push('\\');
+                chars.next();
+            }
+            ('\\', Some('"')) => {
+                out.push('"');
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The change `entry` makes to `kept`, if it is a metadata line that differs.
+pub(crate) fn change(kept: &MetaMap, entry: &Entry<'_>) -> Option<Change> {
+    let (name, known) = match entry {
+        Entry::Help { name, .. } | Entry::Type { name, .. } | Entry::Unit { name, .. } => (*name, kept.get(*name)),
+        _ => return None,
+    };
+    if known.is_none() && kept.len() >= MAX_FAMILIES {
+        return None;
+    }
+    match *entry {
+        Entry::Type { kind, .. } => {
+            let k = type_name(kind);
+            (known.map(|m| m.kind) != Some(k)).then(|| Change::Kind(name.into(), k))
+        }
+        Entry::Help { text, .. } => {
+            let same = known.is_some_and(|m| m.help == text || (text.contains('\\') && m.help == unescape(text)));
+            (!same).then(|| Change::Help(name.into(), unescape(text)))
+        }
+        Entry::Unit { unit, .. } => {
+            (known.map(|m| m.unit.as_str()) != Some(unit)).then(|| Change::Unit(name.into(), unit.into()))
+        }
+        _ => None,
+    }
+}
+
+/// Applies a scrape's changes; true when any was made.
+pub(crate) fn apply(kept: &mut MetaMap, changes: Vec<Change>) -> bool {
+    let any = !changes.is_empty();
+    for c in changes {
+        match c {
+            Change::Kind(n, k) => kept.entry(n).or_insert_with(|| Meta { kind: "unknown", ..Meta::default() }).kind = k,
+            Change::Help(n, h) => kept.entry(n).or_insert_with(|| Meta { kind: "unknown", ..Meta::default() }).help = h,
+            Change::Unit(n, u) => kept.entry(n).or_insert_with(|| Meta { kind: "unknown", ..Meta::default() }).unit = u,
+        }
+    }
+    any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrape::parse::{Format, Parser};
+
+    fn scrape(kept: &mut MetaMap, body: &str) -> bool {
+        let mut changes = Vec::new();
+        for e in Parser::new(body, Format::Text) {
+            if let Some(c) = change(kept, &e.unwrap()) {
+                changes.push(c);
+            }
+        }
+        apply(kept, changes)
+    }
+
+    #[test]
+    fn keeps_type_help_and_unit_and_copies_only_changes() {
+        let mut kept = MetaMap::new();
+        let body = "# HELP http_requests_total Requests.\\nBy path \\\\ code.\n# TYPE http_requests_total counter\nhttp_requests_total 1\n# TYPE temp gauge\ntemp 3\n";
+        assert!(scrape(&mut kept, body));
+        assert_eq!(
+            kept["http_requests_total"],
+            Meta { kind: "counter", help: "Requests.\nBy path \\ code.".into(), unit: String::new() }
+        );
+        assert_eq!(kept["temp"].kind, "gauge");
+        assert!(!scrape(&mut kept, body), "the same body changes nothing");
+        assert!(scrape(&mut kept, &body.replace("Requests.", "All requests.")));
+        assert!(kept["http_requests_total"].help.starts_with("All requests."));
+    }
+}
