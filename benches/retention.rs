@@ -29,7 +29,7 @@ fn one(hours: i64) {
     store.use_chunk_dir(dir.path()).unwrap();
     let ids: Vec<u32> = (0..SERIES)
         .map(|i| {
-            let route = format!("/r{}", i % 100);
+            let route = format!("/r{}", i % 1000);
             let code = ["200", "404", "500"][i % 3];
             let inst = format!("pod-{}", i / 1000);
             store

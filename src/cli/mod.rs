@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 /// sidewatch: scrape a service, evaluate Prometheus alert rules, deliver alerts, write reports.
 #[derive(Debug, Parser)]
-#[command(name = "sidewatch", version, about, propagate_version = true)]
+#[command(name = "sidewatch", version = VERSION, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// Configuration file (default: sidewatch.toml in the working directory, if present).
     #[arg(long, global = true, env = "SIDEWATCH_CONFIG", value_name = "PATH")]
@@ -24,6 +24,19 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
 }
+
+/// `--version`: the version, the git revision and the build date (also in
+/// `/api/v1/status/buildinfo`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("SIDEWATCH_GIT_REVISION"),
+    ", branch ",
+    env!("SIDEWATCH_GIT_BRANCH"),
+    ", built ",
+    env!("SIDEWATCH_BUILD_DATE"),
+    ")"
+);
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]

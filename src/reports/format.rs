@@ -64,14 +64,13 @@ pub(crate) fn duration(secs: Option<i64>) -> String {
 /// One CSV line of `fields`: quoted where needed, and a cell a spreadsheet would run as a
 /// formula (`=`, `+`, `-`, `@` first) prefixed with `'` — for exports opened by people.
 pub(crate) fn csv_line(fields: &[String]) -> String {
-    fields
-        .iter()
-        .map(|f| {
-            let f = if f.starts_with(['=', '+', '-', '@']) { format!("'{f}") } else { f.clone() };
-            if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    // A cell a spreadsheet would run as a formula starts with a quote mark instead.
+    let guarded = fields.iter().map(|f| if f.starts_with(['=', '+', '-', '@']) { format!("'{f}") } else { f.clone() });
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = w.write_record(guarded);
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).trim_end_matches('\n').to_string()
 }
 
 /// The median of `v` (mean of the middle two for an even count); `None` when empty.

@@ -40,7 +40,7 @@ pub(crate) enum SealedChunks {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            retention: Duration::from_secs(3600),
+            retention: Duration::from_secs(6 * 3600),
             max_series: 1_000_000,
             checkpoint_interval: Duration::from_secs(60),
             checkpoint_path: String::new(),

@@ -343,4 +343,9 @@ fn completions_and_the_man_page() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with(".ie") || text.contains(".TH sidewatch"), "{text}");
     assert!(text.contains("Observability sidecar") && text.contains("promqltest"), "{text}");
+    // --version names the revision and the build date, as buildinfo does.
+    let out = sidewatch(dir.path(), &["--version"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("sidewatch 0.") && text.contains("(revision ") && text.contains(", built "), "{text}");
+    assert!(!text.contains("revision unknown") || std::env::var_os("CI").is_none(), "{text}");
 }

@@ -116,11 +116,11 @@ async fn errors_are_prometheus_style() {
     assert!(body["error"].as_str().unwrap().contains("many-to-many matching not allowed"), "{body}");
     // A window past retention is answered with what the store holds, and a warning (as
     // Prometheus answers with what its TSDB holds): a Grafana panel over [1d] shows data.
-    for q in ["rate(http_requests_total[2h])", "max_over_time(rate(up[5m])[50m:1m]%20offset%2020m)"] {
+    for q in ["rate(http_requests_total[7h])", "max_over_time(rate(up[5m])[5h:1m]%20offset%2090m)"] {
         let (status, body) = get(&app, &format!("/api/v1/query?query={q}")).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("success")), "{q}: {body}");
         let w = body["warnings"][0].as_str().unwrap_or_default();
-        assert!(w.contains("beyond the store's retention of 1h") && w.contains("covers only"), "{q}: {body}");
+        assert!(w.contains("beyond the store's retention of 6h") && w.contains("covers only"), "{q}: {body}");
     }
     let (_, body) = get(&app, "/api/v1/query?query=count_over_time(http_requests_total[20m])&time=1200").await;
     assert!(body["error"].as_str().unwrap().contains("too many samples"), "{body}");
@@ -239,10 +239,10 @@ async fn grafana_status_endpoints_answer_in_prometheus_shapes() {
     assert_eq!((s, b["data"].clone()), (200, serde_json::json!([])), "{b}");
     let (s, b) = get(&app, "/api/v1/status/runtimeinfo").await;
     assert_eq!(s, 200);
-    assert_eq!(b["data"]["storageRetention"], "1h");
+    assert_eq!(b["data"]["storageRetention"], "6h");
     assert!(b["data"]["startTime"].as_str().unwrap().ends_with('Z'));
     let (_, b) = get(&app, "/api/v1/status/flags").await;
-    assert_eq!(b["data"]["storage.tsdb.retention.time"], "1h");
+    assert_eq!(b["data"]["storage.tsdb.retention.time"], "6h");
     let (_, b) = get(&app, "/api/v1/status/config").await;
     let text = b["data"]["yaml"].as_str().unwrap();
     assert!(text.contains("[server]") && !text.contains("very-secret-path"), "secrets stay hidden: {text}");
