@@ -145,11 +145,11 @@ pub(crate) enum CheckCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
-        /// Which lint checks to run, as promtool's `--lint`: `all`, `none`, or names separated
-        /// by commas: duplicate-rules, short-range, recording-name, for-shorter-than-interval,
-        /// missing-severity, missing-summary, missing-runbook-url, mixed-severity,
-        /// no-target-exposes.
-        #[arg(long, default_value = "all", value_parser = parse_lint)]
+        /// Which lint checks to run, as promtool's `--lint` (and its default,
+        /// `duplicate-rules`): `all`, `none`, or names separated by commas: duplicate-rules,
+        /// short-range, recording-name, for-shorter-than-interval, missing-severity,
+        /// missing-summary, missing-runbook-url, mixed-severity, no-target-exposes.
+        #[arg(long, default_value = "duplicate-rules", value_parser = parse_lint)]
         lint: LintMode,
         /// Exit 3 when there are lint warnings (and no errors), as promtool's `--lint-fatal`.
         #[arg(long)]

@@ -103,7 +103,7 @@ fn check_rules_warns_about_what_reviewers_miss() {
         annotations: {summary: s, runbook_url: r}
 "#;
     std::fs::write(dir.path().join("w.yml"), rules).unwrap();
-    let (code, out) = run(&["check", "rules", "w.yml"], dir.path());
+    let (code, out) = run(&["check", "rules", "--lint", "all", "w.yml"], dir.path());
     assert_eq!(code, 0, "warnings do not fail the check:\n{out}");
     for want in [
         "w.yml:5: warning: errors_ratio: rate(http_requests_total{status=~\"5..\"}[20s]) covers 20s but needs at least two scrapes (2 × 15s scrape interval)",
@@ -116,7 +116,7 @@ fn check_rules_warns_about_what_reviewers_miss() {
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
-    let (code, out) = run(&["check", "rules", "--format", "json", "w.yml"], dir.path());
+    let (code, out) = run(&["check", "rules", "--lint", "all", "--format", "json", "w.yml"], dir.path());
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["success"], true);
@@ -129,7 +129,7 @@ fn check_rules_warns_about_what_reviewers_miss() {
 #[test]
 fn rule_packs_are_clean_tested_and_have_runbooks() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (code, out) = run(&["check", "rules", "rules/"], root);
+    let (code, out) = run(&["check", "rules", "--lint", "all", "rules/"], root);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("warning"), "packs must lint clean:\n{out}");
     let mut tests: Vec<String> = std::fs::read_dir(root.join("rules/tests"))
@@ -181,7 +181,8 @@ async fn check_rules_warns_about_metrics_no_target_exposes() {
     let rules = "groups:\n  - name: g\n    rules:\n      - record: job:req:rate5m\n        expr: sum(rate(http_requests_total[5m]))\n      - alert: A\n        expr: job:req:rate5m > 1 and up == 1\n        labels: {severity: warning}\n        annotations: {summary: s, runbook_url: r}\n      - alert: B\n        expr: rate(http_errors_total[5m]) > 0\n        labels: {severity: warning}\n        annotations: {summary: s, runbook_url: r}\n";
     std::fs::write(dir.path().join("r.yml"), rules).unwrap();
     let path = dir.path().to_path_buf();
-    let (code, out) = tokio::task::spawn_blocking(move || run(&["check", "rules", "r.yml"], &path)).await.unwrap();
+    let (code, out) =
+        tokio::task::spawn_blocking(move || run(&["check", "rules", "--lint", "all", "r.yml"], &path)).await.unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("r.yml:10: warning: B: no target exposes http_errors_total"), "{out}");
     assert_eq!(out.matches("no target exposes").count(), 1, "{out}");
@@ -215,14 +216,20 @@ fn lint_can_be_turned_off_or_made_fatal() {
         "groups:\n  - name: g\n    rules:\n      - alert: NoRunbook\n        expr: up == 0\n",
     )
     .unwrap();
+    // promtool's default is --lint duplicate-rules: a missing runbook is not reported.
     let (code, out) = run(&["check", "rules", "r.yml"], dir.path());
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("warning"), "lint on by default: {out}");
+    assert!(!out.contains("warning"), "only duplicate-rules by default: {out}");
+    let (code, out) = run(&["check", "rules", "--lint", "all", "r.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning"), "{out}");
     let (code, out) = run(&["check", "rules", "--lint", "none", "r.yml"], dir.path());
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("warning"), "{out}");
-    let (code, out) = run(&["check", "rules", "--lint-fatal", "r.yml"], dir.path());
+    let (code, out) = run(&["check", "rules", "--lint", "all", "--lint-fatal", "r.yml"], dir.path());
     assert_eq!(code, 3, "{out}");
+    let (code, out) = run(&["check", "rules", "--lint-fatal", "r.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
     let (code, _) = run(&["check", "rules", "--lint", "none", "--lint-fatal", "r.yml"], dir.path());
     assert_eq!(code, 0);
 
