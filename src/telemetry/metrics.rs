@@ -15,7 +15,7 @@ pub(crate) struct SelfMetrics {
     started: Instant,
     uptime: Gauge,
     resident: Gauge,
-    cpu: Gauge,
+    cpu: prometheus::Counter,
     fds: Gauge,
     /// HTTP requests served, by `route` (the matched path pattern), `method` and `status`.
     pub(crate) http_requests: IntCounterVec,
@@ -57,8 +57,10 @@ impl SelfMetrics {
         let resident =
             Gauge::new("process_resident_memory_bytes", "Resident memory size in bytes.").expect("valid metric");
         reg(Box::new(resident.clone()));
-        let cpu = Gauge::new("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
-            .expect("valid metric");
+        // A counter, as Prometheus' process collector types it (Grafana and rate() go by the type).
+        let cpu =
+            prometheus::Counter::new("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
+                .expect("valid metric");
         reg(Box::new(cpu.clone()));
         let fds = Gauge::new("process_open_fds", "Number of open file descriptors.").expect("valid metric");
         reg(Box::new(fds.clone()));
@@ -118,7 +120,10 @@ impl SelfMetrics {
             self.resident.set(v);
         }
         if let Some(v) = super::process::cpu_seconds() {
-            self.cpu.set(v);
+            let delta = v - self.cpu.get();
+            if delta > 0.0 {
+                self.cpu.inc_by(delta);
+            }
         }
         if let Some(v) = super::process::open_fds() {
             self.fds.set(v);

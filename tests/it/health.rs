@@ -55,7 +55,10 @@ async fn metrics_parse_back_and_count_requests() {
     c.get(app.url("/nope")).send().await.unwrap();
     let r = c.get(app.url("/metrics")).send().await.unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
-    let samples = parse_samples(&r.text().await.unwrap());
+    let text = r.text().await.unwrap();
+    // Types as Prometheus' process collector gives them: a `_total` is a counter.
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"), "{text}");
+    let samples = parse_samples(&text);
     assert_eq!(samples["sidewatch_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"], 3.0);
     assert_eq!(samples["sidewatch_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}"], 1.0);
     assert_eq!(samples["sidewatch_http_request_duration_seconds_count{route=\"/healthz\"}"], 3.0);
