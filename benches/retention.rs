@@ -6,16 +6,10 @@
 //!
 //! `cargo bench --bench retention` (about a minute).
 
-use sidewatch::store::Store;
+mod common;
 
-fn status_kib(field: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use common::status_kib;
+use sidewatch::store::Store;
 
 const SERIES: usize = 10_000;
 const STEP_MS: i64 = 15_000;

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::status_kib;
+
 use sidewatch::scrape::parse::Format;
 use sidewatch::scrape::target::MetricsScraper;
 use sidewatch::store::Store;
@@ -35,15 +37,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn status_kib(field: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// The target labels the series get; `bench/compare.sh` sets the instance it will scrape.
 fn scraper() -> MetricsScraper {

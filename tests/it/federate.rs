@@ -35,39 +35,18 @@ async fn federate_serves_the_latest_sample_of_each_matching_series() {
     app.stop().await;
 }
 
-fn prometheus() -> Option<&'static str> {
-    ["/usr/bin/prometheus", "/usr/local/bin/prometheus"].into_iter().find(|p| std::path::Path::new(p).exists())
-}
-
 #[tokio::test]
 async fn a_real_prometheus_federates_from_sidewatch() {
-    let Some(bin) = prometheus() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("prometheus is not installed, but CI must run this test (.ci/run installs it)");
-        }
-        eprintln!(
-            "SKIPPED a_real_prometheus_federates_from_sidewatch: prometheus is not installed (apt-get install prometheus)"
-        );
-        return;
-    };
+    let Some(bin) = crate::common::prometheus::binary("a_real_prometheus_federates_from_sidewatch") else { return };
     let app =
         spawn_app("[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n[rules]\nexternal_labels = { replica = \"a\" }\n")
             .await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cfg = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params:\n      'match[]': ['up', '{{__name__=\"sidewatch_scrape_samples\"}}']\n    static_configs:\n      - targets: ['{}']\n",
         app.addr
     );
-    std::fs::write(dir.path().join("prometheus.yml"), cfg).unwrap();
-    let mut child = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start prometheus");
+    let prom = crate::common::prometheus::Prometheus::start(bin, |_| cfg, &[]);
+    let port = prom.port;
     let url = format!("http://127.0.0.1:{port}/api/v1/query?query=up{{replica=%22a%22}}");
     let result = eventually(60, "prometheus has sidewatch's up series", || async {
         let v: serde_json::Value = client().get(&url).send().await.ok()?.json().await.ok()?;
@@ -75,8 +54,7 @@ async fn a_real_prometheus_federates_from_sidewatch() {
         r.iter().any(|s| s["metric"]["job"] == "sidewatch").then_some(r)
     })
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(prom);
     let s = result.iter().find(|s| s["metric"]["job"] == "sidewatch").unwrap();
     assert_eq!(s["value"][1], "1", "{s}");
     assert_eq!(s["metric"]["replica"], "a", "external labels kept with honor_labels: {s}");

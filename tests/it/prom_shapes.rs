@@ -19,10 +19,6 @@ demo_latency_seconds_sum 0.5\ndemo_latency_seconds_count 4\n";
 
 const RULES: &str = "groups:\n  - name: demo\n    interval: 1s\n    rules:\n      - record: job:demo_requests:sum\n        expr: sum by (job) (demo_requests_total)\n      - alert: DemoHot\n        expr: demo_temperature_celsius > 20\n        labels: {severity: warning}\n        annotations: {summary: \"{{ $value }} degrees\"}\n";
 
-fn prometheus() -> Option<&'static str> {
-    ["/usr/bin/prometheus", "/usr/local/bin/prometheus"].into_iter().find(|p| std::path::Path::new(p).exists())
-}
-
 /// `(path, value type)` of every key under `v`; array elements share the path `[]`.
 fn shape(v: &Value, path: &str, out: &mut BTreeSet<(String, &'static str)>) {
     let kind = match v {
@@ -75,15 +71,7 @@ async fn get_json(url: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn grafana_endpoints_answer_in_prometheus_shapes() {
-    let Some(bin) = prometheus() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("prometheus is not installed, but CI must run this test (.ci/run installs it)");
-        }
-        eprintln!(
-            "SKIPPED grafana_endpoints_answer_in_prometheus_shapes: prometheus is not installed (apt-get install prometheus)"
-        );
-        return;
-    };
+    let Some(bin) = crate::common::prometheus::binary("grafana_endpoints_answer_in_prometheus_shapes") else { return };
     let exporter = FakeServer::start(Router::new().route("/metrics", get(|| async { EXPOSITION }))).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
@@ -93,25 +81,20 @@ async fn grafana_endpoints_answer_in_prometheus_shapes() {
         "[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[rules]\nfiles = [\"rules/*.yml\"]\nevaluation_interval = \"1s\"\n\n[[targets]]\nname = \"demo\"\nmetrics_url = \"{}\"\n",
         exporter.url("/metrics")
     );
-    let pdir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(pdir.path().join("demo.yml"), RULES).unwrap();
-    let cfg = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['{}']\n",
-        pdir.path().join("demo.yml").display(),
-        exporter.addr
+    let prometheus = crate::common::prometheus::Prometheus::start(
+        bin,
+        |dir| {
+            std::fs::write(dir.join("demo.yml"), RULES).unwrap();
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['{}']\n",
+                dir.join("demo.yml").display(),
+                exporter.addr
+            )
+        },
+        &[],
     );
-    std::fs::write(pdir.path().join("prometheus.yml"), cfg).unwrap();
-    let mut child = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", pdir.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", pdir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start prometheus");
     let app = spawn_app_in(dir, "url = \"sqlite://data/test.db\"", &extra).await;
-    let prom = format!("http://127.0.0.1:{port}");
+    let prom = prometheus.url("");
     let ours = format!("http://{}", app.addr);
 
     // Both have scraped twice and evaluated the rules.
@@ -191,8 +174,7 @@ async fn grafana_endpoints_answer_in_prometheus_shapes() {
     let (_, ov) = get_json(&format!("{ours}/api/v1/status/tsdb")).await;
     let top = &ov["data"]["seriesCountByMetricName"];
     assert!(top.as_array().unwrap().iter().any(|e| e["name"] == "demo_requests_total" && e["value"] == 2), "{top}");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(prometheus);
     app.stop().await;
     assert!(problems.is_empty(), "{} differences from Prometheus:\n{}", problems.len(), problems.join("\n"));
 }

@@ -7,10 +7,6 @@
 
 use crate::common::{FakeServer, client, eventually, spawn_app, spawn_app_in};
 
-fn prometheus() -> Option<&'static str> {
-    ["/usr/bin/prometheus", "/usr/local/bin/prometheus"].into_iter().find(|p| std::path::Path::new(p).exists())
-}
-
 async fn query(port: u16, q: &str) -> Vec<serde_json::Value> {
     let url = format!(
         "http://127.0.0.1:{port}/api/v1/query?query={}",
@@ -25,25 +21,15 @@ async fn query(port: u16, q: &str) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_reach_a_real_prometheus_and_query_back_equal() {
-    let Some(bin) = prometheus() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("prometheus is not installed, but CI must run this test (.ci/run installs it)");
-        }
-        eprintln!("SKIPPED samples_reach_a_real_prometheus…: prometheus is not installed (apt-get install prometheus)");
+    let Some(bin) = crate::common::prometheus::binary("samples_reach_a_real_prometheus_and_query_back_equal") else {
         return;
     };
-    let pdir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(pdir.path().join("prometheus.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
-    let mut child = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", pdir.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", pdir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start prometheus");
+    let prom = crate::common::prometheus::Prometheus::start(
+        bin,
+        |_| "global:\n  scrape_interval: 1m\n".into(),
+        &["--web.enable-remote-write-receiver"],
+    );
+    let port = prom.port;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("r.yml"),
@@ -81,8 +67,6 @@ async fn samples_reach_a_real_prometheus_and_query_back_equal() {
         .find(|l| l.starts_with("sidewatch_remote_write_samples_total{outcome=\"sent\""))
         .expect("sent counter");
     eprintln!("remote write: {sent}");
-    let _ = child.kill();
-    let _ = child.wait();
     app.stop().await;
 }
 

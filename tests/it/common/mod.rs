@@ -5,6 +5,7 @@
 
 pub(crate) mod fake;
 mod pg;
+pub(crate) mod prometheus;
 mod proxy;
 pub(crate) mod receivers;
 pub(crate) mod storm;
