@@ -197,8 +197,8 @@ pub(crate) enum TestCommand {
         /// Test files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Run only the test groups whose whole name matches this regular expression; may be
-        /// given more than once (as promtool's `--run`).
+        /// Run only the test groups whose name matches this regular expression (found anywhere
+        /// in the name); may be given more than once (as promtool's `--run`).
         #[arg(long = "run", value_name = "REGEX")]
         run: Vec<String>,
         /// Also write the results as JUnit XML to this file (one suite per test file).

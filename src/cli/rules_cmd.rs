@@ -135,7 +135,8 @@ fn exposed_metrics(urls: &[String]) -> Option<std::collections::HashSet<String>>
 /// `sidewatch test rules [--run REGEX] [--junit FILE] FILE…`: promtool's output, exit 1 on a
 /// failure.
 pub(super) fn test(files: &[PathBuf], only: &[String], junit: Option<&Path>) -> ExitCode {
-    let only = (!only.is_empty()).then(|| regex::Regex::new(&format!("^(?:{})$", only.join("|"))));
+    // As promtool: the expressions joined by `|`, found anywhere in the name (not anchored).
+    let only = (!only.is_empty()).then(|| regex::Regex::new(&only.join("|")));
     let only = match only.transpose() {
         Ok(re) => re,
         Err(e) => {

@@ -163,7 +163,7 @@ fn show_alerts(list: &AlertList) -> String {
     s + "        ]"
 }
 
-/// Runs one test file's groups whose name matches `only` (promtool's `--run`); `Err` when
+/// Runs one test file's groups whose name matches `only` (promtool's `--run`, a search); `Err` when
 /// the file itself cannot be used.
 pub(crate) fn run_file(path: &Path, only: Option<&regex::Regex>) -> Result<Report, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;

@@ -291,12 +291,12 @@ fn test_rules_runs_only_matching_groups_and_writes_junit() {
     assert!(xml.contains("<testcase name=\"fires\"") && xml.contains("<testcase name=\"wrong\""), "{xml}");
     assert!(xml.contains("<failure") && xml.contains("alertname: Down"), "{xml}");
 
-    // --run is anchored, as promtool's: `fire` matches nothing, `fires` only the passing group.
-    let (code, out) = run(&["test", "rules", "--run", "fires", "--junit", "one.xml", "t.yml"], dir.path());
+    // --run searches the name, as promtool's (`regexp.MatchString`): `fire` picks `fires` only.
+    let (code, out) = run(&["test", "rules", "--run", "fire", "--junit", "one.xml", "t.yml"], dir.path());
     assert_eq!(code, 0, "{out}");
     let xml = std::fs::read_to_string(dir.path().join("one.xml")).unwrap();
     assert!(xml.contains("tests=\"1\"") && xml.contains("failures=\"0\"") && !xml.contains("wrong"), "{xml}");
-    let (code, out) = run(&["test", "rules", "--run", "wr.*", "--run", "nothing", "t.yml"], dir.path());
+    let (code, out) = run(&["test", "rules", "--run", "^wr", "--run", "nothing", "t.yml"], dir.path());
     assert_eq!(code, 1, "{out}");
     let (code, out) = run(&["test", "rules", "--run", "(", "t.yml"], dir.path());
     assert_eq!(code, 2, "{out}");
