@@ -115,14 +115,29 @@ impl Config {
         all
     }
 
-    /// The external URL, or `http://<listen>` when none is set.
+    /// The external URL, or `http://<listen>` when none is set — with the machine's host name
+    /// for a wildcard address (`0.0.0.0`, `[::]`), as Prometheus does, so that links in
+    /// notifications can be opened.
     pub(crate) fn external_url(&self) -> String {
-        if self.server.external_url.is_empty() {
-            format!("http://{}", self.server.listen)
-        } else {
-            self.server.external_url.trim_end_matches('/').to_string()
+        if !self.server.external_url.is_empty() {
+            return self.server.external_url.trim_end_matches('/').to_string();
         }
+        let listen = &self.server.listen;
+        let (host, port) = listen.rsplit_once(':').unwrap_or((listen.as_str(), ""));
+        if matches!(host, "0.0.0.0" | "[::]" | "::" | "")
+            && let Some(name) = host_name()
+        {
+            return format!("http://{name}:{port}");
+        }
+        format!("http://{listen}")
     }
+}
+
+/// This machine's host name, if the kernel gives one.
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 impl Settings for Config {

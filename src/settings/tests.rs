@@ -209,6 +209,18 @@ mod load_tests {
     }
 
     #[test]
+    fn the_external_url_defaults_to_an_address_links_can_reach() {
+        let url = |text: &str| load(text, &[]).unwrap().config.external_url();
+        assert_eq!(url("[server]\nlisten = \"127.0.0.1:9465\"\n"), "http://127.0.0.1:9465");
+        assert_eq!(url("[server]\nexternal_url = \"https://sw.example/\"\n"), "https://sw.example");
+        let wildcard = url("[server]\nlisten = \"0.0.0.0:9465\"\n");
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        if !host.trim().is_empty() {
+            assert_eq!(wildcard, format!("http://{}:9465", host.trim()));
+        }
+    }
+
+    #[test]
     fn env_overrides_are_typed_and_checked() {
         let c = load("", &[("SIDEWATCH_SERVER__LISTEN", "0.0.0.0:1"), ("SIDEWATCH_STORAGE__MAX_CONNECTIONS", "3")])
             .unwrap();

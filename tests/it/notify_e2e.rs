@@ -26,7 +26,7 @@ const RULES: &str = r#"groups:
           runbook_url: docs/runbooks/DemoQueueStuck.md
 "#;
 
-const RUNBOOK: &str = "# DemoQueueStuck\n\n## Check first\n\n1. Is the consumer running?\n2. Look at `demo_queue_depth`.\n\n## Mitigate\n\n- restart\n";
+const RUNBOOK: &str = "# DemoQueueStuck\n\n## Check first\n\n1. Is the consumer running?\n2. Look at `demo_queue_depth` of $job.\n\n## Mitigate\n\n- restart\n";
 
 /// A target whose queue depth is 250 while `stuck`, else 3.
 async fn target(stuck: Arc<AtomicBool>) -> FakeServer {
@@ -135,6 +135,9 @@ alertmanager = [{{ url = "{am}" }}]
     assert_eq!(s["attachments"][0]["color"], "#c0392b");
     let text = s["attachments"][0]["blocks"][0]["text"]["text"].as_str().unwrap();
     assert!(text.contains("queue depth 250 on demo") && text.contains("Is the consumer running?"), "{text}");
+    // The runbook link is absolute (sidewatch serves it) and `$job` in its steps is the alert's.
+    assert!(text.contains("Runbook: http://127.0.0.1:") && text.contains("/runbooks/DemoQueueStuck\n"), "{text}");
+    assert!(text.contains("of demo."), "{text}");
 
     let (path, t) = tg.calls.lock().unwrap()[0].clone();
     assert!(
