@@ -2,8 +2,8 @@
 //! `# UNIT` lines, kept per target for `/api/v1/metadata` and `/api/v1/targets/metadata`
 //! (Grafana's query editor shows it). A scrape compares each line with what is kept and copies
 //! only what changed, so a steady target costs one map lookup per family and no allocation.
-//! At most [`MAX_FAMILIES`] families per target are kept; families a target stops exposing
-//! stay until it is scraped by a new process.
+//! At most [`MAX_FAMILIES`] families per target are kept; a family whose lines a successful
+//! scrape no longer has is forgotten (each scrape hashes the names it sees: 8 bytes a family).
 
 use super::parse::{Entry, MetricType};
 use std::collections::BTreeMap;
@@ -100,6 +100,29 @@ pub(crate) fn change(kept: &MetaMap, entry: &Entry<'_>) -> Option<Change> {
     }
 }
 
+/// The hash of the family a metadata line names (`None` for a sample).
+pub(crate) fn family_hash(entry: &Entry<'_>) -> Option<u64> {
+    match entry {
+        Entry::Help { name, .. } | Entry::Type { name, .. } | Entry::Unit { name, .. } => {
+            Some(xxhash_rust::xxh3::xxh3_64(name.as_bytes()))
+        }
+        _ => None,
+    }
+}
+
+/// Forgets the families whose hash is not in `seen` (a scrape's, sorted here); true when any
+/// went.
+pub(crate) fn forget_unseen(kept: &mut MetaMap, seen: &mut Vec<u64>) -> bool {
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() == kept.len() {
+        return false; // every kept family was seen (changes were applied first)
+    }
+    let before = kept.len();
+    kept.retain(|name, _| seen.binary_search(&xxhash_rust::xxh3::xxh3_64(name.as_bytes())).is_ok());
+    kept.len() != before
+}
+
 /// Applies a scrape's changes; true when any was made.
 pub(crate) fn apply(kept: &mut MetaMap, changes: Vec<Change>) -> bool {
     let any = !changes.is_empty();
@@ -119,13 +142,13 @@ mod tests {
     use crate::scrape::parse::{Format, Parser};
 
     fn scrape(kept: &mut MetaMap, body: &str) -> bool {
-        let mut changes = Vec::new();
+        let (mut changes, mut seen) = (Vec::new(), Vec::new());
         for e in Parser::new(body, Format::Text) {
-            if let Some(c) = change(kept, &e.unwrap()) {
-                changes.push(c);
-            }
+            let e = e.unwrap();
+            changes.extend(change(kept, &e));
+            seen.extend(family_hash(&e));
         }
-        apply(kept, changes)
+        apply(kept, changes) | forget_unseen(kept, &mut seen)
     }
 
     #[test]
@@ -141,5 +164,8 @@ mod tests {
         assert!(!scrape(&mut kept, body), "the same body changes nothing");
         assert!(scrape(&mut kept, &body.replace("Requests.", "All requests.")));
         assert!(kept["http_requests_total"].help.starts_with("All requests."));
+        // A family the target stops exposing is forgotten.
+        assert!(scrape(&mut kept, "# TYPE temp gauge\ntemp 3\n"));
+        assert_eq!(kept.keys().collect::<Vec<_>>(), vec!["temp"]);
     }
 }

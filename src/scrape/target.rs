@@ -76,6 +76,8 @@ pub struct MetricsScraper {
     meta: MetaMap,
     /// `meta` changed since [`MetricsScraper::changed_metadata`] last took it.
     meta_changed: bool,
+    /// The buffer of [`IngestState::meta_seen`], kept between scrapes.
+    meta_seen: Vec<u64>,
 }
 
 impl MetricsScraper {
@@ -96,6 +98,7 @@ impl MetricsScraper {
             current: Vec::new(),
             meta: MetaMap::new(),
             meta_changed: false,
+            meta_seen: Vec::new(),
         }
     }
 
@@ -176,6 +179,7 @@ impl MetricsScraper {
                 current,
                 created: Vec::new(),
                 meta_changes: Vec::new(),
+                meta_seen: std::mem::take(&mut self.meta_seen),
             },
         }
     }
@@ -200,10 +204,26 @@ impl MetricsScraper {
             store.remove_unused(&st.created);
             return Err(e);
         }
-        let IngestState { t, mut report, values, own_times, kept, order, mut current, created, meta_changes, .. } = st;
-        if super::metadata::apply(&mut self.meta, meta_changes) {
+        let IngestState {
+            t,
+            mut report,
+            values,
+            own_times,
+            kept,
+            order,
+            mut current,
+            created,
+            meta_changes,
+            mut meta_seen,
+            ..
+        } = st;
+        if super::metadata::apply(&mut self.meta, meta_changes)
+            | super::metadata::forget_unseen(&mut self.meta, &mut meta_seen)
+        {
             self.meta_changed = true;
         }
+        meta_seen.clear();
+        self.meta_seen = meta_seen;
         report.post_relabel = kept;
         if self.sample_limit > 0 && kept > self.sample_limit {
             self.order = order;
@@ -257,6 +277,7 @@ impl MetricsScraper {
             }
             meta => {
                 st.meta_changes.extend(super::metadata::change(&self.meta, &meta));
+                st.meta_seen.extend(super::metadata::family_hash(&meta));
                 return Ok(());
             }
         };
@@ -347,6 +368,9 @@ struct IngestState {
     created: Vec<u32>,
     /// Metadata lines that differ from what is kept, applied if the scrape succeeds.
     meta_changes: Vec<super::metadata::Change>,
+    /// A hash of each family name this scrape's metadata lines named: families a target no
+    /// longer exposes are forgotten when the scrape succeeds.
+    meta_seen: Vec<u64>,
 }
 
 /// The cached id of a series that relabeling dropped.
