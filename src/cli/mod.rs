@@ -54,8 +54,15 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Check(CheckCommand),
     /// Run rule unit tests in promtool's format.
-    #[command(subcommand)]
-    Test(TestCommand),
+    Test {
+        /// Write the results as JUnit XML to this file (promtool's place for `--junit`;
+        /// `test rules --junit` works too).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// What to test.
+        #[command(subcommand)]
+        what: TestCommand,
+    },
     /// Reports: baseline, KPI rollup, weekly digest, incident note, recovery check, event
     /// generator, job runs.
     #[command(subcommand)]
@@ -257,8 +264,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lint = (lint.0.clone(), *lint_fatal);
             return Ok(super::cli::rules_cmd::check(paths, *format == CheckFormat::Json, scrape, &urls, lint));
         }
-        Command::Test(TestCommand::Rules { files, run, junit }) => {
-            return Ok(super::cli::rules_cmd::test(files, run, junit.as_deref()));
+        Command::Test { junit: outer, what: TestCommand::Rules { files, run, junit } } => {
+            return Ok(super::cli::rules_cmd::test(files, run, junit.as_deref().or(outer.as_deref())));
         }
         _ => {}
     }
@@ -331,7 +338,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Healthcheck { url } => healthcheck(&loaded, url.as_deref()),
         Command::Promqltest { .. }
         | Command::Check(_)
-        | Command::Test(_)
+        | Command::Test { .. }
         | Command::Demo
         | Command::Completions { .. }
         | Command::Rules(_)

@@ -298,6 +298,10 @@ fn test_rules_runs_only_matching_groups_and_writes_junit() {
     assert!(xml.contains("tests=\"1\"") && xml.contains("failures=\"0\"") && !xml.contains("wrong"), "{xml}");
     let (code, out) = run(&["test", "rules", "--run", "^wr", "--run", "nothing", "t.yml"], dir.path());
     assert_eq!(code, 1, "{out}");
+    // promtool's spelling: --junit on `test`.
+    let (code, out) = run(&["test", "--junit", "promtool.xml", "rules", "--run", "fire", "t.yml"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(std::fs::read_to_string(dir.path().join("promtool.xml")).unwrap().contains("<testcase name=\"fires\""));
     let (code, out) = run(&["test", "rules", "--run", "(", "t.yml"], dir.path());
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--run: not a regular expression"), "{out}");
