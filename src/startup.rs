@@ -168,7 +168,14 @@ impl Application {
         if !admin.enabled() {
             tracing::info!("no [[admin.tokens]] configured: the admin API answers 403");
         }
+        // The runbooks are read once, as notifications read them: the notify plan's when there
+        // is one; `/runbooks/` serves the same texts the messages quote.
+        let runbooks = match &notify {
+            Some((plan, _)) => plan.runbooks.clone(),
+            None => Arc::new(crate::notify::template::Runbooks::load(&config.resolve(&cfg.notify.runbooks_dir))),
+        };
         let state = AppState {
+            runbooks,
             storage,
             metrics,
             config: Arc::new(config),

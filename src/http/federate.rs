@@ -15,10 +15,6 @@ use std::collections::BTreeMap;
 /// How far back a series' latest sample may be (Prometheus' lookback delta).
 const LOOKBACK_MS: i64 = 5 * 60_000;
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
 /// `GET /federate`
 pub(crate) async fn federate(State(state): State<AppState>, p: Params) -> Response {
     let sets = match selectors(&p) {
@@ -41,7 +37,8 @@ pub(crate) async fn federate(State(state): State<AppState>, p: Params) -> Respon
             for (k, v) in external {
                 pairs.entry(k.clone()).or_insert_with(|| v.clone());
             }
-            let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+            let text: Vec<String> =
+                pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", crate::scrape::parse::escape(v))).collect();
             out.entry(name).or_default().insert(text.join(","), (t, v));
         });
     }

@@ -48,6 +48,8 @@ pub(crate) struct AppState {
     pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
     /// The admin guard (`[admin]`).
     pub(crate) admin: Arc<admin::guard::Guard>,
+    /// The runbooks, as loaded at start (served at `/runbooks/`).
+    pub(crate) runbooks: Arc<crate::notify::template::Runbooks>,
 }
 
 /// The full router with its middleware.

@@ -1,21 +1,16 @@
 //! `GET /runbooks/` and `GET /runbooks/{name}`: the *runbooks* (what an alert means and what to
 //! check first) served by sidewatch itself, so that a link in Slack or an email opens a page
-//! wherever sidewatch runs: the built-in runbooks plus those in `notify.runbooks_dir`, as HTML
-//! (`/runbooks/X`) or as the Markdown file (`/runbooks/X.md`).
+//! wherever sidewatch runs: the built-in runbooks plus those in `notify.runbooks_dir` (read at
+//! start, as the messages quote them), as HTML (`/runbooks/X`) or as the Markdown file
+//! (`/runbooks/X.md`).
 
 use super::AppState;
-use crate::notify::template::Runbooks;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Rendered pages carry their own style and nothing else; links open outside the sandbox.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox allow-popups allow-top-navigation-by-user-activation";
-
-fn load(state: &AppState) -> Runbooks {
-    let c = &state.config;
-    Runbooks::load(&crate::config::resolve_path(&c.base_dir, &c.config.notify.runbooks_dir))
-}
 
 fn html(body: String) -> Response {
     let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
@@ -25,18 +20,16 @@ fn html(body: String) -> Response {
 
 /// `GET /runbooks/`: the list of runbooks.
 pub(super) async fn index(State(state): State<AppState>) -> Response {
-    let books = load(&state);
     let md: String = std::iter::once("# Runbooks\n\n".to_string())
-        .chain(books.names().iter().map(|n| format!("- [{n}]({n})\n")))
+        .chain(state.runbooks.names().iter().map(|n| format!("- [{n}]({n})\n")))
         .collect();
     html(crate::reports::html::page("Runbooks", &md, &|s| s.to_string()))
 }
 
 /// `GET /runbooks/{name}`: one runbook as HTML, or its Markdown when the name ends in `.md`.
 pub(super) async fn runbook(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let books = load(&state);
     let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-    let Some(text) = books.text(&name).filter(|_| valid && !name.starts_with('.')) else {
+    let Some(text) = state.runbooks.text(&name).filter(|_| valid && !name.starts_with('.')) else {
         return super::json_error(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -236,12 +236,25 @@ impl Engine {
         max_length: usize,
         max_depth: usize,
     ) -> Result<promql_parser::parser::Expr, QueryError> {
-        limits::check(query, max_length, max_depth)?;
-        let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query))
-            .map_err(|_| QueryError::bad("invalid parameter \"query\": a duration or number is out of range"))?;
-        parsed.map_err(|e| {
-            let msg = syntax::locate(query, &e).map_or_else(|| format!("parse error: {e}"), |s| s.render(query));
-            QueryError::bad(format!("invalid parameter \"query\": {msg}"))
+        Self::parse_located(query, max_length, max_depth).map_err(|(e, _)| e)
+    }
+
+    /// [`Engine::parse_limited`], a syntax error with its `(line, column)` inside `query`
+    /// (rule files map it to their own lines).
+    pub(crate) fn parse_located(
+        query: &str,
+        max_length: usize,
+        max_depth: usize,
+    ) -> Result<promql_parser::parser::Expr, (QueryError, Option<(usize, usize)>)> {
+        limits::check(query, max_length, max_depth).map_err(|e| (e, None))?;
+        let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(query)).map_err(|_| {
+            (QueryError::bad("invalid parameter \"query\": a duration or number is out of range"), None)
+        })?;
+        parsed.map_err(|e| match syntax::locate(query, &e) {
+            Some(s) => {
+                (QueryError::bad(format!("invalid parameter \"query\": {}", s.render(query))), Some(s.line_col(query)))
+            }
+            None => (QueryError::bad(format!("invalid parameter \"query\": parse error: {e}")), None),
         })
     }
 

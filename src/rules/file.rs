@@ -317,12 +317,12 @@ fn check_rule(
         errors.push((expr_pos.0, expr_pos.1, format!("{what}: field 'expr' must be set in rule")));
         None
     } else {
-        match Engine::parse(&expr_text) {
+        use crate::promql::limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_LENGTH};
+        match Engine::parse_located(&expr_text, DEFAULT_MAX_LENGTH, DEFAULT_MAX_DEPTH) {
             Ok(e) => Some(e),
-            Err(e) => {
+            Err((e, at)) => {
                 let msg = e.msg.trim_start_matches("invalid parameter \"query\": ").to_string();
-                let (l, c) =
-                    in_expr_position(&msg).map_or(expr_pos, |p| file_position(text, expr_pos.0, &expr_text, p));
+                let (l, c) = at.map_or(expr_pos, |p| file_position(text, expr_pos.0, &expr_text, p));
                 errors.push((l, c, format!("{what}: could not parse expression: {msg}")));
                 None
             }
@@ -361,13 +361,6 @@ fn check_rule(
         }),
         _ => Err(errors),
     }
-}
-
-/// The `line:column` a parse error names inside the expression (`1:19: parse error: …`).
-fn in_expr_position(msg: &str) -> Option<(usize, usize)> {
-    let (pos, _) = msg.split_once(": parse error")?;
-    let (l, c) = pos.split_once(':')?;
-    Some((l.parse().ok()?, c.parse().ok()?))
 }
 
 /// Maps `(line, column)` inside an expression to the rule file: each expression line is

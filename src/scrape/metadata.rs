@@ -48,33 +48,6 @@ pub(crate) fn type_name(t: MetricType) -> &'static str {
     }
 }
 
-/// HELP text with `\\` and `\n` escapes resolved (the text format's two).
-fn unescape(text: &str) -> String {
-    if !text.contains('\\') {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match (c, chars.clone().next()) {
-            ('\\', Some('n')) => {
-                out.push('\n');
-                chars.next();
-            }
-            ('\\', Some('\\')) => {
-                out.push('\\');
-                chars.next();
-            }
-            ('\\', Some('"')) => {
-                out.push('"');
-                chars.next();
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// The change `entry` makes to `kept`, if it is a metadata line that differs.
 pub(crate) fn change(kept: &MetaMap, entry: &Entry<'_>) -> Option<Change> {
     let (name, known) = match entry {
@@ -90,8 +63,9 @@ pub(crate) fn change(kept: &MetaMap, entry: &Entry<'_>) -> Option<Change> {
             (known.map(|m| m.kind) != Some(k)).then(|| Change::Kind(name.into(), k))
         }
         Entry::Help { text, .. } => {
-            let same = known.is_some_and(|m| m.help == text || (text.contains('\\') && m.help == unescape(text)));
-            (!same).then(|| Change::Help(name.into(), unescape(text)))
+            // HELP escapes as label values do (`\\`, `\n`); borrowed when it has none.
+            let help = super::parse::unescape(text);
+            (known.map(|m| m.help.as_str()) != Some(&*help)).then(|| Change::Help(name.into(), help.into_owned()))
         }
         Entry::Unit { unit, .. } => {
             (known.map(|m| m.unit.as_str()) != Some(unit)).then(|| Change::Unit(name.into(), unit.into()))

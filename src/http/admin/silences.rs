@@ -54,8 +54,7 @@ fn to_text(m: &AmMatcher) -> String {
         (true, true) => "=~",
         (true, false) => "!~",
     };
-    let v = m.value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-    format!("{}{op}\"{v}\"", m.name)
+    format!("{}{op}\"{}\"", m.name, crate::scrape::parse::escape(&m.value))
 }
 
 fn from_text(s: &str) -> Option<AmMatcher> {

@@ -24,9 +24,15 @@ impl<'a> LabelIter<'a> {
     }
 }
 
+/// Escapes a label value for the text format and matchers, the inverse of [`unescape`]:
+/// `\` → `\\`, `"` → `\"`, newline → `\n`.
+pub(crate) fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 /// Unescapes a label value: `\\` → `\`, `\"` → `"`, `\n` → newline; other sequences stay as
 /// written (as Prometheus does).
-pub(super) fn unescape(raw: &str) -> Cow<'_, str> {
+pub(crate) fn unescape(raw: &str) -> Cow<'_, str> {
     if !raw.contains('\\') {
         return Cow::Borrowed(raw);
     }

@@ -19,7 +19,7 @@ mod stream;
 mod tests;
 mod unchecked;
 
-pub(crate) use labels::LabelIter;
+pub(crate) use labels::{LabelIter, escape, unescape};
 pub(crate) use stream::{StreamError, StreamParser};
 pub(crate) use unchecked::Unchecked;
 
