@@ -2,26 +2,18 @@
 //! restart on the same database every alert reaches the receiver — none lost — and
 //! duplicates stay within what was in flight (claimed, not yet finished) when it died.
 
-use crate::common::fake::FakeServer;
 use crate::common::receivers::Recorder;
-use crate::common::storm::{delivered, start};
+use crate::common::storm::{delivered, start, target, write_rule};
 use std::time::{Duration, Instant};
 
 const ALERTS: usize = 2_000;
 
 #[tokio::test]
 async fn kill_9_during_a_storm_loses_nothing() {
-    let body: String = (0..ALERTS).map(|i| format!("storm{{i=\"{i}\"}} 1\n")).collect();
-    let target =
-        FakeServer::start(axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }))).await;
+    let target = target(ALERTS).await;
     let hook = Recorder::start().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    std::fs::write(
-        dir.path().join("rules/storm.yml"),
-        "groups:\n  - name: storm\n    interval: 1s\n    rules:\n      - alert: Storm\n        expr: storm > 0\n",
-    )
-    .unwrap();
+    write_rule(dir.path());
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"sqlite://data/t.db\"\n[scrape]\ninterval = \"1s\"\ntimeout = \"1s\"\n\
          [[targets]]\nname = \"svc\"\nmetrics_url = \"{}\"\n[rules]\nfiles = [\"rules/*.yml\"]\nevaluation_interval = \"1s\"\n\

@@ -4,9 +4,8 @@
 //! alert reaches the receiver — none lost — at most twice (only what the killed replica had
 //! claimed and not finished may go again), and each report-job occurrence runs once.
 
-use crate::common::fake::FakeServer;
 use crate::common::receivers::Recorder;
-use crate::common::storm::{delivered, start};
+use crate::common::storm::{delivered, start, target, write_rule};
 use crate::common::{Proxy, pg_test_db};
 use sidewatch::storage::{ReportRepo, Storage};
 use std::time::{Duration, Instant};
@@ -16,9 +15,7 @@ const ALERTS: usize = 1_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_kill_9_and_a_cut_database_lose_nothing() {
     let Some(db) = pg_test_db("three_replicas_kill_9_and_a_cut_database_lose_nothing").await else { return };
-    let body: String = (0..ALERTS).map(|i| format!("storm{{i=\"{i}\"}} 1\n")).collect();
-    let target =
-        FakeServer::start(axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }))).await;
+    let target = target(ALERTS).await;
     let hook = Recorder::start().await;
     let pg: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let mut proxy = Proxy::start(pg).await;
@@ -26,12 +23,7 @@ async fn three_replicas_kill_9_and_a_cut_database_lose_nothing() {
     let mut children = Vec::new();
     for r in 0..3 {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-        std::fs::write(
-            dir.path().join("rules/storm.yml"),
-            "groups:\n  - name: storm\n    interval: 1s\n    rules:\n      - alert: Storm\n        expr: storm > 0\n",
-        )
-        .unwrap();
+        write_rule(dir.path());
         // Replica 2 reaches the database through the proxy that the test cuts.
         let url = if r == 2 { db.url_via(proxy.addr) } else { db.url.clone() };
         let config = format!(

@@ -1,8 +1,26 @@
-//! Helpers of the storm tests: a real `sidewatch` process, and what a webhook received.
+//! Helpers of the storm tests: a target exposing `n` firing series, the rule that alerts on
+//! each, a real `sidewatch` process, and what a webhook received.
 
+use super::FakeServer;
 use super::receivers::Recorder;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+
+/// A target exposing `storm{i="0"} 1` … `storm{i="<n-1>"} 1`.
+pub(crate) async fn target(n: usize) -> FakeServer {
+    let body: String = (0..n).map(|i| format!("storm{{i=\"{i}\"}} 1\n")).collect();
+    FakeServer::start(axum::Router::new().route("/metrics", axum::routing::get(move || async move { body }))).await
+}
+
+/// Writes `rules/storm.yml` in `dir`: alert `Storm` on every `storm` series, evaluated every second.
+pub(crate) fn write_rule(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(
+        dir.join("rules/storm.yml"),
+        "groups:\n  - name: storm\n    interval: 1s\n    rules:\n      - alert: Storm\n        expr: storm > 0\n",
+    )
+    .unwrap();
+}
 
 /// Starts `sidewatch --config sidewatch.toml run` in `dir` (no `SIDEWATCH_*` from the test).
 pub(crate) fn start(dir: &std::path::Path) -> Child {
