@@ -50,6 +50,17 @@ fn target(t: Arc<Traffic>) -> Router {
     )
 }
 
+/// `POST /-/reload` with a write token.
+async fn reload(app: &crate::common::TestApp) -> reqwest::Response {
+    client()
+        .post(app.url("/-/reload"))
+        .bearer_auth(crate::admin_api::WRITE)
+        .header("X-Actor", "test")
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn alerts(url: &str) -> Vec<Value> {
     let b: Value = client().get(url).send().await.unwrap().json().await.unwrap();
     b["data"]["alerts"].as_array().cloned().unwrap_or_default()
@@ -109,13 +120,7 @@ async fn a_5xx_burst_goes_pending_firing_and_resolves() {
         "groups:\n  - name: http\n    rules:\n      - alert: X\n        expr: sum(\n",
     )
     .unwrap();
-    let r = client()
-        .post(app.url("/-/reload"))
-        .bearer_auth(crate::admin_api::WRITE)
-        .header("X-Actor", "test")
-        .send()
-        .await
-        .unwrap();
+    let r = reload(&app).await;
     assert_eq!(r.status(), 500);
     let b: Value = client().get(&rules_url).send().await.unwrap().json().await.unwrap();
     assert_eq!(b["data"]["groups"][0]["rules"].as_array().unwrap().len(), 2, "last good rules keep running");
@@ -126,13 +131,7 @@ async fn a_5xx_burst_goes_pending_firing_and_resolves() {
         "{err}"
     );
     std::fs::write(app.dir.path().join("rules/http.yml"), RULES.replace("0.05", "0.5")).unwrap();
-    let r = client()
-        .post(app.url("/-/reload"))
-        .bearer_auth(crate::admin_api::WRITE)
-        .header("X-Actor", "test")
-        .send()
-        .await
-        .unwrap();
+    let r = reload(&app).await;
     assert_eq!(r.status(), 200);
     let b: Value = client().get(&rules_url).send().await.unwrap().json().await.unwrap();
     assert_eq!(b["data"]["reload"]["success"], true);
