@@ -26,12 +26,19 @@ pub(crate) struct Meta {
 /// A target's metadata by family name.
 pub(crate) type MetaMap = BTreeMap<String, Meta>;
 
-/// A change a scrape saw, to apply once the scrape is done.
+/// A change a scrape saw to one family, to apply once the scrape is done.
 #[derive(Debug)]
-pub(crate) enum Change {
-    Kind(String, &'static str),
-    Help(String, String),
-    Unit(String, String),
+pub(crate) struct Change {
+    name: String,
+    field: Field,
+}
+
+/// The field a [`Change`] sets.
+#[derive(Debug)]
+enum Field {
+    Kind(&'static str),
+    Help(String),
+    Unit(String),
 }
 
 /// Prometheus' name for a type.
@@ -60,16 +67,16 @@ pub(crate) fn change(kept: &MetaMap, entry: &Entry<'_>) -> Option<Change> {
     match *entry {
         Entry::Type { kind, .. } => {
             let k = type_name(kind);
-            (known.map(|m| m.kind) != Some(k)).then(|| Change::Kind(name.into(), k))
+            (known.map(|m| m.kind) != Some(k)).then(|| Change { name: name.into(), field: Field::Kind(k) })
         }
         Entry::Help { text, .. } => {
             // HELP escapes as label values do (`\\`, `\n`); borrowed when it has none.
             let help = super::parse::unescape(text);
-            (known.map(|m| m.help.as_str()) != Some(&*help)).then(|| Change::Help(name.into(), help.into_owned()))
+            (known.map(|m| m.help.as_str()) != Some(&*help))
+                .then(|| Change { name: name.into(), field: Field::Help(help.into_owned()) })
         }
-        Entry::Unit { unit, .. } => {
-            (known.map(|m| m.unit.as_str()) != Some(unit)).then(|| Change::Unit(name.into(), unit.into()))
-        }
+        Entry::Unit { unit, .. } => (known.map(|m| m.unit.as_str()) != Some(unit))
+            .then(|| Change { name: name.into(), field: Field::Unit(unit.into()) }),
         _ => None,
     }
 }
@@ -99,12 +106,18 @@ pub(crate) fn forget_unseen(kept: &mut MetaMap, seen: &mut Vec<u64>) -> bool {
 
 /// Applies a scrape's changes; true when any was made.
 pub(crate) fn apply(kept: &mut MetaMap, changes: Vec<Change>) -> bool {
-    let any = !changes.is_empty();
-    for c in changes {
-        match c {
-            Change::Kind(n, k) => kept.entry(n).or_insert_with(|| Meta { kind: "unknown", ..Meta::default() }).kind = k,
-            Change::Help(n, h) => kept.entry(n).or_insert_with(|| Meta { kind: "unknown", ..Meta::default() }).help = h,
-            Change::Unit(n, u) => kept.entry(n).or_insert_with(|| Meta { kind: "unknown", ..Meta::default() }).unit = u,
+    let mut any = false;
+    for Change { name, field } in changes {
+        // New families beyond the cap are not kept, however many one scrape brings.
+        if !kept.contains_key(&name) && kept.len() >= MAX_FAMILIES {
+            continue;
+        }
+        any = true;
+        let m = kept.entry(name).or_insert_with(|| Meta { kind: "unknown", ..Meta::default() });
+        match field {
+            Field::Kind(k) => m.kind = k,
+            Field::Help(h) => m.help = h,
+            Field::Unit(u) => m.unit = u,
         }
     }
     any
@@ -141,5 +154,14 @@ mod tests {
         // A family the target stops exposing is forgotten.
         assert!(scrape(&mut kept, "# TYPE temp gauge\ntemp 3\n"));
         assert_eq!(kept.keys().collect::<Vec<_>>(), vec!["temp"]);
+    }
+
+    #[test]
+    fn a_target_with_more_families_than_the_cap_keeps_the_cap() {
+        let mut kept = MetaMap::new();
+        let body: String = (0..MAX_FAMILIES + 50).map(|i| format!("# TYPE m{i} gauge\nm{i} 1\n")).collect();
+        assert!(scrape(&mut kept, &body));
+        assert_eq!(kept.len(), MAX_FAMILIES);
+        assert!(!scrape(&mut kept, &body), "the same body again changes nothing");
     }
 }

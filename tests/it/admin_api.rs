@@ -269,7 +269,18 @@ async fn with_no_tokens_the_admin_api_is_off_and_says_which_key_to_set() {
 #[tokio::test]
 async fn read_requires_token_guards_the_query_api_and_metrics_but_not_health() {
     let app = spawn_app(&admin("read_requires_token = true")).await;
-    for path in ["/api/v1/query?query=1", "/metrics", "/api/v1/targets", "/api/v1/rules", "/api/v1/alerts"] {
+    for path in [
+        "/api/v1/query?query=1",
+        "/metrics",
+        "/api/v1/targets",
+        "/api/v1/rules",
+        "/api/v1/alerts",
+        "/api/v1/metadata",
+        "/api/v1/targets/metadata",
+        "/api/v1/status/tsdb",
+        "/runbooks/",
+        "/runbooks/TargetDown",
+    ] {
         let r = client().get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
         let r = client().get(app.url(path)).bearer_auth(READ).send().await.unwrap();
