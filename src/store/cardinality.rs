@@ -4,6 +4,7 @@
 //! the label names and their values, no chunk bytes read.
 
 use super::Store;
+use super::labels::Sym;
 use std::cmp::Reverse;
 
 /// The head statistics and the top entries of each list (`limit` each, largest first).
@@ -33,6 +34,16 @@ fn top(mut v: Vec<(String, usize)>, limit: usize) -> Vec<(String, usize)> {
     v
 }
 
+/// The `limit` pairs with the most series (which of several tied at the cut is kept is not
+/// defined), still as symbols.
+fn top_syms(mut v: Vec<(usize, Sym, Sym)>, limit: usize) -> Vec<(usize, Sym, Sym)> {
+    if v.len() > limit {
+        v.select_nth_unstable_by_key(limit, |p| Reverse(p.0));
+        v.truncate(limit);
+    }
+    v
+}
+
 impl Store {
     /// The store's cardinality, each list cut to its `limit` largest entries.
     pub(crate) fn cardinality(&self, limit: usize) -> Cardinality {
@@ -48,33 +59,43 @@ impl Store {
             c.chunk_count += inner.files.lists.get(s.sealed).len() + 1;
         }
         c.time_range = (min_t <= max_t).then_some((min_t, max_t));
-        let (mut by_label, mut bytes, mut pairs, mut by_metric) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Pairs are counted as symbols and only the top ones become text: a store of a million
+        // distinct pairs makes no million strings while it holds the lock appends wait for.
+        let (mut by_label, mut bytes, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
         for name in inner.postings.names() {
             let name_s = inner.interner.get(name);
             let (mut n, mut b) = (0usize, 0usize);
             for value in inner.postings.values(name) {
-                let value_s = inner.interner.get(value);
                 let series = inner.postings.list_len((name, value));
                 if series == 0 {
                     continue; // a list emptied by a collection not yet swept
                 }
                 n += 1;
-                b += value_s.len();
-                if name_s.as_ref() == super::NAME {
-                    by_metric.push((value_s.to_string(), series));
-                }
-                pairs.push((format!("{name_s}={value_s}"), series));
+                b += inner.interner.get(value).len();
+                pairs.push((series, name, value));
             }
             if n > 0 {
                 by_label.push((name_s.to_string(), n));
                 bytes.push((name_s.to_string(), b));
             }
         }
+        let text = |v: Vec<(usize, Sym, Sym)>, with_name: bool| -> Vec<(String, usize)> {
+            let named = top_syms(v, limit)
+                .into_iter()
+                .map(|(n, name, value)| {
+                    let (name, value) = (inner.interner.get(name), inner.interner.get(value));
+                    (if with_name { format!("{name}={value}") } else { value.to_string() }, n)
+                })
+                .collect();
+            top(named, limit) // largest first, ties by name
+        };
+        let metric = inner.interner.lookup(super::NAME);
+        let by_metric: Vec<(usize, Sym, Sym)> = pairs.iter().filter(|p| Some(p.1) == metric).copied().collect();
+        c.series_by_metric = text(by_metric, false);
         c.num_label_pairs = pairs.len();
-        c.series_by_metric = top(by_metric, limit);
         c.values_by_label = top(by_label, limit);
         c.bytes_by_label = top(bytes, limit);
-        c.series_by_pair = top(pairs, limit);
+        c.series_by_pair = text(pairs, true);
         c
     }
 }
